@@ -1,0 +1,291 @@
+// Shapes of the Kubernetes / OpenShift objects the operator reads and writes.
+// Every object read from the API server is parsed with these zod schemas
+// before the planner sees it; unknown fields pass through untouched.
+import { z } from 'zod';
+
+export const ObjectMetaSchema = z.looseObject({
+  name: z.string(),
+  namespace: z.string().optional(),
+  uid: z.string().optional(),
+  generation: z.number().optional(),
+  resourceVersion: z.string().optional(),
+  creationTimestamp: z.union([z.string(), z.date()]).optional(),
+  deletionTimestamp: z.union([z.string(), z.date()]).optional(),
+  labels: z.record(z.string(), z.string()).optional(),
+  annotations: z.record(z.string(), z.string()).optional(),
+  ownerReferences: z
+    .array(
+      z.looseObject({
+        apiVersion: z.string(),
+        kind: z.string(),
+        name: z.string(),
+        uid: z.string(),
+        controller: z.boolean().optional(),
+        blockOwnerDeletion: z.boolean().optional(),
+      }),
+    )
+    .optional(),
+});
+export type ObjectMeta = z.infer<typeof ObjectMetaSchema>;
+
+export const ObjectReferenceSchema = z.looseObject({
+  kind: z.string(),
+  name: z.string(),
+  namespace: z.string().optional(),
+});
+export type ObjectReference = z.infer<typeof ObjectReferenceSchema>;
+
+// ---- machineconfiguration.openshift.io/v1 ----------------------------------
+
+export const MachineConfigPoolSchema = z.looseObject({
+  apiVersion: z.string().optional(),
+  kind: z.string().optional(),
+  metadata: ObjectMetaSchema,
+  spec: z
+    .looseObject({
+      configuration: z.looseObject({ name: z.string().optional() }).optional(),
+      paused: z.boolean().optional(),
+    })
+    .optional(),
+  status: z
+    .looseObject({
+      configuration: z.looseObject({ name: z.string().optional() }).optional(),
+    })
+    .optional(),
+});
+export type MachineConfigPool = z.infer<typeof MachineConfigPoolSchema>;
+
+export const MachineConfigSchema = z.looseObject({
+  apiVersion: z.string().optional(),
+  kind: z.string().optional(),
+  metadata: ObjectMetaSchema,
+  spec: z
+    .looseObject({
+      // The Ignition config, kept as an object (validated by the planner).
+      config: z.unknown().optional(),
+      osImageURL: z.string().optional(),
+      kernelArguments: z.array(z.string()).optional(),
+      extensions: z.array(z.string()).optional(),
+      fips: z.boolean().optional(),
+      kernelType: z.string().optional(),
+    })
+    .optional(),
+});
+export type MachineConfig = z.infer<typeof MachineConfigSchema>;
+
+export const ControllerConfigSchema = z.looseObject({
+  apiVersion: z.string().optional(),
+  kind: z.string().optional(),
+  metadata: ObjectMetaSchema,
+  spec: z
+    .looseObject({
+      baseOSContainerImage: z.string().optional(),
+    })
+    .optional(),
+});
+export type ControllerConfig = z.infer<typeof ControllerConfigSchema>;
+
+// ---- image.openshift.io/v1 ---------------------------------------------------
+
+export const TagReferenceSchema = z.looseObject({
+  name: z.string(),
+  from: ObjectReferenceSchema.optional(), // kind: DockerImage | ImageStreamTag | ImageStreamImage
+  annotations: z.record(z.string(), z.string()).nullish(),
+  importPolicy: z.looseObject({ scheduled: z.boolean().optional(), insecure: z.boolean().optional() }).optional(),
+  referencePolicy: z.looseObject({ type: z.string().optional() }).optional(),
+  generation: z.number().nullish(),
+});
+export type TagReference = z.infer<typeof TagReferenceSchema>;
+
+export const TagEventSchema = z.looseObject({
+  created: z.union([z.string(), z.date()]).optional(),
+  dockerImageReference: z.string(), // <registry>/<ns>/<stream>@sha256:...
+  image: z.string(), // sha256:...
+  generation: z.number().optional(),
+});
+export type TagEvent = z.infer<typeof TagEventSchema>;
+
+export const TagEventConditionSchema = z.looseObject({
+  type: z.string(), // ImportSuccess
+  status: z.string(), // "False" when the import failed
+  lastTransitionTime: z.union([z.string(), z.date()]).optional(),
+  reason: z.string().optional(),
+  message: z.string().optional(),
+  generation: z.number().optional(),
+});
+
+export const NamedTagEventListSchema = z.looseObject({
+  tag: z.string(),
+  items: z.array(TagEventSchema).nullish(), // newest first
+  conditions: z.array(TagEventConditionSchema).nullish(),
+});
+export type NamedTagEventList = z.infer<typeof NamedTagEventListSchema>;
+
+export const ImageStreamSchema = z.looseObject({
+  apiVersion: z.string().optional(),
+  kind: z.string().optional(),
+  metadata: ObjectMetaSchema,
+  spec: z
+    .looseObject({
+      lookupPolicy: z.looseObject({ local: z.boolean().optional() }).optional(),
+      tags: z.array(TagReferenceSchema).nullish(),
+    })
+    .optional(),
+  status: z
+    .looseObject({
+      dockerImageRepository: z.string().optional(),
+      publicDockerImageRepository: z.string().optional(),
+      tags: z.array(NamedTagEventListSchema).nullish(),
+    })
+    .optional(),
+});
+export type ImageStream = z.infer<typeof ImageStreamSchema>;
+
+// ---- build.openshift.io/v1 ---------------------------------------------------
+
+export const BuildSpecSchema = z.looseObject({
+  serviceAccount: z.string().optional(),
+  source: z
+    .looseObject({
+      type: z.string().optional(), // Dockerfile
+      dockerfile: z.string().optional(),
+    })
+    .optional(),
+  strategy: z
+    .looseObject({
+      type: z.string().optional(), // Docker
+      dockerStrategy: z
+        .looseObject({
+          from: ObjectReferenceSchema.optional(),
+          buildArgs: z.array(z.looseObject({ name: z.string(), value: z.string().optional() })).optional(),
+          noCache: z.boolean().optional(),
+          imageOptimizationPolicy: z.string().optional(),
+        })
+        .optional(),
+    })
+    .optional(),
+  output: z
+    .looseObject({
+      to: ObjectReferenceSchema.optional(), // kind ImageStreamTag, name <stream>:<tag>
+      pushSecret: z.looseObject({ name: z.string() }).optional(),
+      imageLabels: z.array(z.looseObject({ name: z.string(), value: z.string().optional() })).optional(),
+    })
+    .optional(),
+});
+export type BuildSpec = z.infer<typeof BuildSpecSchema>;
+
+export const BuildConfigSchema = z.looseObject({
+  apiVersion: z.string().optional(),
+  kind: z.string().optional(),
+  metadata: ObjectMetaSchema,
+  spec: BuildSpecSchema.extend({
+    runPolicy: z.string().optional(),
+    triggers: z.array(z.looseObject({ type: z.string() })).nullish(),
+  }).optional(),
+  status: z.looseObject({ lastVersion: z.number().optional() }).optional(),
+});
+export type BuildConfig = z.infer<typeof BuildConfigSchema>;
+
+export const BuildPhaseSchema = z.enum(['New', 'Pending', 'Running', 'Complete', 'Failed', 'Error', 'Cancelled']);
+export type BuildPhase = z.infer<typeof BuildPhaseSchema>;
+
+export const BuildSchema = z.looseObject({
+  apiVersion: z.string().optional(),
+  kind: z.string().optional(),
+  metadata: ObjectMetaSchema,
+  spec: BuildSpecSchema.optional(),
+  status: z
+    .looseObject({
+      phase: BuildPhaseSchema.optional(),
+      cancelled: z.boolean().optional(),
+      reason: z.string().optional(),
+      message: z.string().optional(),
+      logSnippet: z.string().optional(),
+      startTimestamp: z.union([z.string(), z.date()]).optional(),
+      completionTimestamp: z.union([z.string(), z.date()]).optional(),
+      duration: z.number().optional(),
+      outputDockerImageReference: z.string().optional(),
+      output: z
+        .looseObject({
+          to: z.looseObject({ imageDigest: z.string().optional() }).optional(),
+        })
+        .optional(),
+      config: ObjectReferenceSchema.optional(),
+    })
+    .optional(),
+});
+export type Build = z.infer<typeof BuildSchema>;
+
+// ---- layering.mco.dev/v1alpha1 (the team's own status CRD) ------------------
+
+export const ConditionSchema = z.looseObject({
+  type: z.enum(['Ready', 'Building', 'Degraded']),
+  status: z.enum(['True', 'False', 'Unknown']),
+  reason: z.string(),
+  message: z.string(),
+  observedGeneration: z.number().optional(),
+  lastTransitionTime: z.string(),
+});
+export type Condition = z.infer<typeof ConditionSchema>;
+
+export const BuildHistoryEntrySchema = z.looseObject({
+  build: z.string(),
+  kind: z.enum(['content', 'custom']),
+  fingerprint: z.string(),
+  inputs: z.record(z.string(), z.string()),
+  outputDigest: z.string().optional(),
+  start: z.string().optional(),
+  end: z.string().optional(),
+  result: z.string(),
+});
+export type BuildHistoryEntry = z.infer<typeof BuildHistoryEntrySchema>;
+
+export const LayeredPoolStatusSchema = z.looseObject({
+  observedGeneration: z.number().optional(),
+  phase: z.string().optional(), // Pending | Building | Ready | Degraded
+  imageSource: z.string().optional(), // external | custom | mco-content
+  image: z.string().optional(), // <repo>@sha256:...
+  base: z.string().optional(),
+  baseSource: z.string().optional(), // external-base | coreos
+  renderedConfig: z.string().optional(),
+  renderedConfigImage: z.string().optional(),
+  lastBuild: z.string().optional(),
+  lastBuildTime: z.string().optional(),
+  message: z.string().optional(),
+  conditions: z.array(ConditionSchema).optional(),
+  history: z.array(BuildHistoryEntrySchema).optional(),
+});
+export type LayeredPoolStatus = z.infer<typeof LayeredPoolStatusSchema>;
+
+export const LayeredPoolSchema = z.looseObject({
+  apiVersion: z.string().optional(),
+  kind: z.string().optional(),
+  metadata: ObjectMetaSchema,
+  spec: z.looseObject({ poolName: z.string() }).optional(),
+  status: LayeredPoolStatusSchema.optional(),
+});
+export type LayeredPool = z.infer<typeof LayeredPoolSchema>;
+
+// ---- API coordinates ----------------------------------------------------------
+
+export interface ResourceCoords {
+  group: string;
+  version: string;
+  plural: string;
+  kind: string;
+  namespaced: boolean;
+}
+
+export const RESOURCES = {
+  machineConfigPool: { group: 'machineconfiguration.openshift.io', version: 'v1', plural: 'machineconfigpools', kind: 'MachineConfigPool', namespaced: false },
+  machineConfig: { group: 'machineconfiguration.openshift.io', version: 'v1', plural: 'machineconfigs', kind: 'MachineConfig', namespaced: false },
+  controllerConfig: { group: 'machineconfiguration.openshift.io', version: 'v1', plural: 'controllerconfigs', kind: 'ControllerConfig', namespaced: false },
+  imageStream: { group: 'image.openshift.io', version: 'v1', plural: 'imagestreams', kind: 'ImageStream', namespaced: true },
+  buildConfig: { group: 'build.openshift.io', version: 'v1', plural: 'buildconfigs', kind: 'BuildConfig', namespaced: true },
+  build: { group: 'build.openshift.io', version: 'v1', plural: 'builds', kind: 'Build', namespaced: true },
+  layeredPool: { group: 'layering.mco.dev', version: 'v1alpha1', plural: 'layeredpools', kind: 'LayeredPool', namespaced: true },
+} as const satisfies Record<string, ResourceCoords>;
+
+export function apiVersionOf(r: ResourceCoords): string {
+  return r.group ? `${r.group}/${r.version}` : r.version;
+}
