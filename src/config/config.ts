@@ -1,0 +1,159 @@
+// Operator configuration: defaults < optional YAML/JSON file < environment < flags.
+// Every value is validated with zod; a bad value is reported by name with what is allowed.
+import { readFileSync } from 'node:fs';
+import yaml from 'js-yaml';
+import { z } from 'zod';
+import { DEFAULT_NAMESPACE, DEFAULT_OPT_IN_LABEL } from '../plan/names.ts';
+
+const dns1123Label = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const labelKey = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+const hostPort = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]*):[0-9]{1,5}$/;
+const registryHost = /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$/;
+
+const duration = (what: string) =>
+  z.coerce.number({ error: `${what} must be a number of milliseconds` }).int(`${what} must be a whole number of milliseconds`).min(0, `${what} must not be negative`);
+
+export const ConfigSchema = z.object({
+  namespace: z.string().regex(dns1123Label, 'must be a DNS-1123 label (lowercase letters, digits and "-")').max(63),
+  optInLabel: z.string().regex(labelKey, 'must be a Kubernetes label key such as machineconfiguration.openshift.io/layering-enabled'),
+  registry: z
+    .string()
+    .regex(registryHost, 'must be a registry host[:port] such as image-registry.openshift-image-registry.svc:5000, without scheme or path'),
+  registryInsecure: z.coerce.boolean(),
+  pushSecret: z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be the name of a Secret in the operator namespace').optional(),
+  caBundleFile: z.string().min(1).optional(),
+  baseOSImage: z.string().optional(),
+  debounceMs: duration('debounce'),
+  historySize: z.coerce.number().int().min(1, 'history size must be at least 1').max(100, 'history size must be at most 100'),
+  retryLimit: z.coerce.number().int().min(0, 'retry limit must be 0 or more').max(20, 'retry limit must be at most 20'),
+  retryBackoffMs: duration('retry backoff'),
+  concurrency: z.coerce.number().int().min(1, 'concurrency must be at least 1').max(64, 'concurrency must be at most 64'),
+  applyCommand: z
+    .string()
+    .min(1, 'apply command must not be empty')
+    .max(1024)
+    .refine((s) => !/[\r\n\0]/.test(s), 'apply command must be a single line (it becomes one RUN instruction)'),
+  logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
+  metricsAddr: z.string().regex(hostPort, 'must be host:port, e.g. 0.0.0.0:8080 (port 0 picks a free one)'),
+  probeAddr: z.string().regex(hostPort, 'must be host:port, e.g. 0.0.0.0:8081'),
+  leaderElect: z.coerce.boolean(),
+  leaseName: z.string().regex(dns1123Label).max(63),
+  leaseDurationMs: duration('lease duration').min(1000),
+  renewDeadlineMs: duration('renew deadline').min(500),
+  retryPeriodMs: duration('retry period').min(100),
+  resyncPeriodMs: duration('resync period'),
+});
+export type Config = z.infer<typeof ConfigSchema>;
+
+export const DEFAULTS: Config = {
+  namespace: DEFAULT_NAMESPACE,
+  optInLabel: DEFAULT_OPT_IN_LABEL,
+  registry: 'image-registry.openshift-image-registry.svc:5000',
+  registryInsecure: false,
+  debounceMs: 3000,
+  historySize: 10,
+  retryLimit: 3,
+  retryBackoffMs: 10_000,
+  concurrency: 2,
+  applyCommand: 'ignition-apply /etc/machine-config-ignition.json && ostree container commit',
+  logLevel: 'info',
+  metricsAddr: '0.0.0.0:8080',
+  probeAddr: '0.0.0.0:8081',
+  leaderElect: true,
+  leaseName: 'layered-build-controller',
+  leaseDurationMs: 15_000,
+  renewDeadlineMs: 10_000,
+  retryPeriodMs: 2_000,
+  resyncPeriodMs: 600_000,
+};
+
+/** Flag name (kebab case) and environment variable of each setting. */
+export const SETTINGS: Record<keyof Config, { flag: string; env: string; help: string }> = {
+  namespace: { flag: 'namespace', env: 'LBC_NAMESPACE', help: 'namespace of the per-pool ImageStreams, BuildConfigs, Builds and status objects' },
+  optInLabel: { flag: 'opt-in-label', env: 'LBC_OPT_IN_LABEL', help: 'pool label that opts a pool into layering' },
+  registry: { flag: 'registry', env: 'LBC_REGISTRY', help: 'registry host[:port] the rendered-config images are pushed to' },
+  registryInsecure: { flag: 'registry-insecure', env: 'LBC_REGISTRY_INSECURE', help: 'talk plain HTTP to the registry (loopback/test registries only)' },
+  pushSecret: { flag: 'push-secret', env: 'LBC_PUSH_SECRET', help: 'name of a kubernetes.io/dockerconfigjson Secret in the namespace used to push' },
+  caBundleFile: { flag: 'ca-bundle', env: 'LBC_CA_BUNDLE', help: 'PEM file of CAs trusted for the registry' },
+  baseOSImage: { flag: 'base-os-image', env: 'LBC_BASE_OS_IMAGE', help: 'base OS image used when ControllerConfig has no baseOSContainerImage' },
+  debounceMs: { flag: 'debounce-ms', env: 'LBC_DEBOUNCE_MS', help: 'quiet time after an input changes before a build starts' },
+  historySize: { flag: 'history-size', env: 'LBC_HISTORY_SIZE', help: 'builds kept in each status object history' },
+  retryLimit: { flag: 'retry-limit', env: 'LBC_RETRY_LIMIT', help: 'attempts at one failed set of inputs before the pool is Degraded' },
+  retryBackoffMs: { flag: 'retry-backoff-ms', env: 'LBC_RETRY_BACKOFF_MS', help: 'first wait before retrying a failed build (doubles each attempt)' },
+  concurrency: { flag: 'concurrency', env: 'LBC_CONCURRENCY', help: 'pools reconciled at once' },
+  applyCommand: { flag: 'apply-command', env: 'LBC_APPLY_COMMAND', help: 'command the content build runs on the base to apply the config' },
+  logLevel: { flag: 'log-level', env: 'LBC_LOG_LEVEL', help: 'trace|debug|info|warn|error|fatal|silent' },
+  metricsAddr: { flag: 'metrics-addr', env: 'LBC_METRICS_ADDR', help: 'host:port of /metrics' },
+  probeAddr: { flag: 'probe-addr', env: 'LBC_PROBE_ADDR', help: 'host:port of /healthz and /readyz' },
+  leaderElect: { flag: 'leader-elect', env: 'LBC_LEADER_ELECT', help: 'elect a leader on a Lease before reconciling' },
+  leaseName: { flag: 'lease-name', env: 'LBC_LEASE_NAME', help: 'name of the leader-election Lease in the namespace' },
+  leaseDurationMs: { flag: 'lease-duration-ms', env: 'LBC_LEASE_DURATION_MS', help: 'leader lease duration' },
+  renewDeadlineMs: { flag: 'renew-deadline-ms', env: 'LBC_RENEW_DEADLINE_MS', help: 'leader gives up if it cannot renew within this' },
+  retryPeriodMs: { flag: 'retry-period-ms', env: 'LBC_RETRY_PERIOD_MS', help: 'leader election retry period' },
+  resyncPeriodMs: { flag: 'resync-period-ms', env: 'LBC_RESYNC_PERIOD_MS', help: 'full relist of every informer as a safety net (0 = never)' },
+};
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+function boolish(v: unknown): unknown {
+  if (typeof v !== 'string') return v;
+  const s = v.trim().toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(s)) return true;
+  if (['false', '0', 'no', 'off', ''].includes(s)) return false;
+  return v; // left for zod to reject
+}
+
+const BOOLEAN_KEYS = new Set<keyof Config>(['registryInsecure', 'leaderElect']);
+
+/**
+ * Resolves the configuration. `flags` uses the Config keys (the CLI maps
+ * kebab-case flags to them); `env` is usually process.env.
+ */
+export function loadConfig(opts: { flags?: Partial<Record<keyof Config, unknown>>; env?: NodeJS.ProcessEnv; file?: string }): Config {
+  const env = opts.env ?? {};
+  const merged: Record<string, unknown> = { ...DEFAULTS };
+  const file = opts.file ?? env.LBC_CONFIG_FILE;
+  if (file) {
+    let parsed: unknown;
+    try {
+      parsed = yaml.load(readFileSync(file, 'utf8'));
+    } catch (e) {
+      throw new ConfigError(`config file ${file}: ${(e as Error).message}`);
+    }
+    if (parsed !== undefined && parsed !== null) {
+      if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new ConfigError(`config file ${file}: must be a mapping of settings`);
+      for (const [k, v] of Object.entries(parsed)) {
+        if (!(k in SETTINGS)) throw new ConfigError(`config file ${file}: unknown setting "${k}"; known: ${Object.keys(SETTINGS).join(', ')}`);
+        merged[k] = v;
+      }
+    }
+  }
+  for (const [key, s] of Object.entries(SETTINGS) as [keyof Config, (typeof SETTINGS)[keyof Config]][]) {
+    const v = env[s.env];
+    if (v !== undefined) merged[key] = v;
+  }
+  for (const [k, v] of Object.entries(opts.flags ?? {})) if (v !== undefined) merged[k] = v;
+  for (const k of BOOLEAN_KEYS) merged[k] = boolish(merged[k]);
+  for (const k of ['pushSecret', 'caBundleFile', 'baseOSImage'] as const) if (merged[k] === '') delete merged[k];
+
+  const result = ConfigSchema.safeParse(merged);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => {
+      const key = String(i.path[0] ?? '') as keyof Config;
+      const s = SETTINGS[key];
+      const where = s ? `--${s.flag} / ${s.env}` : key;
+      return `  ${where} = ${JSON.stringify(merged[key])}: ${i.message}`;
+    });
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const cfg = result.data;
+  if (cfg.renewDeadlineMs >= cfg.leaseDurationMs) {
+    throw new ConfigError(`invalid configuration:\n  --renew-deadline-ms (${cfg.renewDeadlineMs}) must be shorter than --lease-duration-ms (${cfg.leaseDurationMs})`);
+  }
+  if (cfg.retryPeriodMs >= cfg.renewDeadlineMs) {
+    throw new ConfigError(`invalid configuration:\n  --retry-period-ms (${cfg.retryPeriodMs}) must be shorter than --renew-deadline-ms (${cfg.renewDeadlineMs})`);
+  }
+  return cfg;
+}

@@ -1,0 +1,203 @@
+// Build identity and the build decision for one kind (content or custom). Pure.
+import type { Build, BuildConfig, ImageStream } from '../kube/types.ts';
+import { apiVersionOf, RESOURCES } from '../kube/types.ts';
+import { canonicalJson, sha256Hex } from '../util/canonical-json.ts';
+import { isDigest } from './imageref.ts';
+import type { BuildKind } from './names.ts';
+import {
+  ANNOTATION_FINGERPRINT,
+  ANNOTATION_INPUTS,
+  ANNOTATION_POOL,
+  ANNOTATION_REBUILD_TOKEN,
+  BUILD_CONFIG_ANNOTATION,
+  BUILD_CONFIG_LABEL,
+  BUILD_CONFIG_LABEL_SHORT,
+  BUILD_NUMBER_ANNOTATION,
+  BUILD_START_POLICY_LABEL,
+  FIELD_MANAGER,
+  LABEL_BUILD_KIND,
+  LABEL_FINGERPRINT,
+  LABEL_MANAGED,
+  buildName,
+  fingerprintTag,
+} from './names.ts';
+import type { KubeObject } from './snapshot.ts';
+import type { ResolvedImage } from './streams.ts';
+import { tagImage, timeMs } from './streams.ts';
+
+/** Every input that changes a build's output, as strings. */
+export type BuildInputs = Record<string, string>;
+
+export function fingerprintOf(inputs: BuildInputs): string {
+  return sha256Hex(canonicalJson(inputs));
+}
+
+export const ACTIVE_PHASES: ReadonlySet<string | undefined> = new Set(['New', 'Pending', 'Running', undefined]);
+export const FAILED_PHASES: ReadonlySet<string | undefined> = new Set(['Failed', 'Error']);
+
+export function isActive(b: Build): boolean {
+  return ACTIVE_PHASES.has(b.status?.phase);
+}
+
+export function buildKind(b: Build): BuildKind | undefined {
+  const k = b.metadata.labels?.[LABEL_BUILD_KIND];
+  return k === 'content' || k === 'custom' ? k : undefined;
+}
+
+export function buildFingerprint(b: Build): string | undefined {
+  return b.metadata.annotations?.[ANNOTATION_FINGERPRINT];
+}
+
+export function buildCreatedMs(b: Build): number {
+  return timeMs(b.metadata.creationTimestamp) ?? 0;
+}
+
+/** The image a Complete build produced, as `<repo>@sha256:...`. */
+export function buildOutput(b: Build): ResolvedImage | undefined {
+  if (b.status?.phase !== 'Complete') return undefined;
+  const digest = b.status.output?.to?.imageDigest;
+  const ref = b.status.outputDockerImageReference;
+  if (!digest || !isDigest(digest) || !ref) return undefined;
+  const repo = ref.replace(/@.*$/, '').replace(/:[^/:]+$/, '');
+  return { digest, ref: `${repo}@${digest}`, createdMs: timeMs(b.status.completionTimestamp) };
+}
+
+export interface BuildRequest {
+  kind: BuildKind;
+  pool: string;
+  namespace: string;
+  buildConfig: string;
+  /** The output ImageStream. */
+  outputStream: string;
+  inputs: BuildInputs;
+  fingerprint: string;
+  dockerfile: string;
+  /** dockerStrategy.from (custom builds): the image replacing the Dockerfile's FROM. */
+  from?: string | undefined;
+  renderedConfigName?: string | undefined;
+  pushSecret?: string | undefined;
+  /** When the newest input appeared (ms), for the debounce window. */
+  inputsChangedMs?: number | undefined;
+}
+
+export interface BuildContext {
+  now: number;
+  debounceMs: number;
+  retryLimit: number;
+  retryBackoffMs: number;
+  rebuildToken: string;
+  /** All the pool's Builds. */
+  builds: readonly Build[];
+  outputStreamObj: ImageStream | undefined;
+  buildConfigObj: BuildConfig | undefined;
+}
+
+export type BuildDecision =
+  | { state: 'built'; image: ResolvedImage; build?: Build | undefined; cancel: string[] }
+  | { state: 'building'; build: Build; cancel: string[] }
+  | { state: 'start'; create: KubeObject; name: string; cancel: string[] }
+  | { state: 'waiting'; reason: 'Debounce' | 'StaleBuildStopping' | 'RetryBackoff'; requeueAfterMs: number; cancel: string[]; failure?: Build | undefined }
+  | { state: 'failed'; failure: Build; attempts: number; cancel: string[] };
+
+/**
+ * Decides what to do for one kind of build given its desired inputs:
+ * reuse a finished image, wait for a running build, cancel stale builds,
+ * back off after failures, or start exactly one new Build with a name
+ * derived from the fingerprint.
+ */
+export function decideBuild(req: BuildRequest, ctx: BuildContext): BuildDecision {
+  const mine = ctx.builds.filter((b) => buildKind(b) === req.kind);
+  const forFp = mine.filter((b) => buildFingerprint(b) === req.fingerprint);
+  const cancel = mine
+    .filter((b) => buildFingerprint(b) !== req.fingerprint && isActive(b) && !b.status?.cancelled)
+    .map((b) => b.metadata.name)
+    .sort();
+
+  // 1. A fingerprint with a complete build (or an image on its tag) is never built again.
+  const done = forFp.filter((b) => buildOutput(b)).sort((a, b) => buildCreatedMs(b) - buildCreatedMs(a))[0];
+  if (done) return { state: 'built', image: buildOutput(done)!, build: done, cancel };
+  const tagged = tagImage(ctx.outputStreamObj, fingerprintTag(req.fingerprint));
+  if (tagged) return { state: 'built', image: tagged, cancel };
+
+  // 2. One running for these inputs: wait for it.
+  const running = forFp.find((b) => isActive(b) && !b.status?.cancelled);
+  if (running) return { state: 'building', build: running, cancel };
+
+  // 3. Failures under the current rebuild token: bounded retries with backoff.
+  const failures = forFp
+    .filter((b) => FAILED_PHASES.has(b.status?.phase) && (b.metadata.annotations?.[ANNOTATION_REBUILD_TOKEN] ?? '') === ctx.rebuildToken)
+    .sort((a, b) => buildCreatedMs(b) - buildCreatedMs(a));
+  const lastFailure = failures[0];
+  if (lastFailure && failures.length >= ctx.retryLimit + 1) {
+    return { state: 'failed', failure: lastFailure, attempts: failures.length, cancel };
+  }
+  if (lastFailure) {
+    const failedAt = timeMs(lastFailure.status?.completionTimestamp) ?? buildCreatedMs(lastFailure);
+    const retryAt = failedAt + ctx.retryBackoffMs * 2 ** (failures.length - 1);
+    if (ctx.now < retryAt) {
+      return { state: 'waiting', reason: 'RetryBackoff', requeueAfterMs: retryAt - ctx.now, cancel, failure: lastFailure };
+    }
+  }
+
+  // 4. Let a burst of input changes settle.
+  if (req.inputsChangedMs !== undefined && ctx.now < req.inputsChangedMs + ctx.debounceMs) {
+    return { state: 'waiting', reason: 'Debounce', requeueAfterMs: req.inputsChangedMs + ctx.debounceMs - ctx.now, cancel };
+  }
+
+  // 5. At most one active build per kind: stale ones must be gone first.
+  if (mine.some((b) => isActive(b))) {
+    return { state: 'waiting', reason: 'StaleBuildStopping', requeueAfterMs: 1000, cancel };
+  }
+
+  const attempt = forFp.length + 1;
+  const name = buildName(req.buildConfig, req.fingerprint, attempt);
+  const number = mine.length + 1;
+  return { state: 'start', name, create: buildObject(req, name, number, ctx), cancel };
+}
+
+export function buildObject(req: BuildRequest, name: string, number: number, ctx: Pick<BuildContext, 'rebuildToken' | 'buildConfigObj'>): KubeObject {
+  const bc = ctx.buildConfigObj;
+  const labels: Record<string, string> = {
+    [BUILD_CONFIG_LABEL]: req.buildConfig,
+    [BUILD_CONFIG_LABEL_SHORT]: req.buildConfig,
+    [BUILD_START_POLICY_LABEL]: 'Serial',
+    [LABEL_FINGERPRINT]: req.fingerprint.slice(0, 40),
+    [LABEL_BUILD_KIND]: req.kind,
+    [LABEL_MANAGED]: FIELD_MANAGER,
+  };
+  const annotations: Record<string, string> = {
+    [ANNOTATION_POOL]: req.pool,
+    [BUILD_CONFIG_ANNOTATION]: req.buildConfig,
+    [BUILD_NUMBER_ANNOTATION]: String(number),
+    [ANNOTATION_FINGERPRINT]: req.fingerprint,
+    [ANNOTATION_INPUTS]: canonicalJson(req.inputs),
+    [ANNOTATION_REBUILD_TOKEN]: ctx.rebuildToken,
+  };
+  const imageLabels = [{ name: 'io.openshift.build.fingerprint', value: req.fingerprint }];
+  if (req.renderedConfigName) imageLabels.push({ name: 'machineconfig', value: req.renderedConfigName });
+  const dockerStrategy: Record<string, unknown> = { noCache: false };
+  if (req.from) dockerStrategy.from = { kind: 'DockerImage', name: req.from };
+  const output: Record<string, unknown> = {
+    to: { kind: 'ImageStreamTag', name: `${req.outputStream}:${fingerprintTag(req.fingerprint)}` },
+    imageLabels,
+  };
+  if (req.pushSecret) output.pushSecret = { name: req.pushSecret };
+  const metadata: KubeObject['metadata'] = { name, namespace: req.namespace, labels, annotations };
+  if (bc?.metadata.uid) {
+    metadata.ownerReferences = [
+      { apiVersion: apiVersionOf(RESOURCES.buildConfig), kind: RESOURCES.buildConfig.kind, name: bc.metadata.name, uid: bc.metadata.uid, controller: true },
+    ];
+  }
+  return {
+    apiVersion: apiVersionOf(RESOURCES.build),
+    kind: RESOURCES.build.kind,
+    metadata,
+    spec: {
+      serviceAccount: 'builder',
+      source: { type: 'Dockerfile', dockerfile: req.dockerfile },
+      strategy: { type: 'Docker', dockerStrategy },
+      output,
+      triggeredBy: [{ message: `layered-build-controller: inputs ${req.fingerprint.slice(0, 10)}` }],
+    },
+  };
+}

@@ -1,0 +1,513 @@
+// The planner: a pure function of a pool's snapshot returning every object and
+// action the pool needs. No I/O. The order follows DESIGN.md "What the plan decides".
+import type { Build, Condition, LayeredPoolStatus, TagReference } from '../kube/types.ts';
+import { apiVersionOf, RESOURCES } from '../kube/types.ts';
+import type { ScratchImage } from '../registry/scratch-image.ts';
+import { buildScratchImage } from '../registry/scratch-image.ts';
+import { canonicalJson } from '../util/canonical-json.ts';
+import type { BuildDecision, BuildRequest } from './builds.ts';
+import { decideBuild, fingerprintOf } from './builds.ts';
+import {
+  checkCustomDockerfile,
+  contentDockerfile,
+  defaultCustomDockerfile,
+  DockerfileValueError,
+  isDefaultCustomDockerfile,
+  TEMPLATE_VERSION,
+} from './dockerfile.ts';
+import { formatDigestRef, parseImageRef, repoOf, safeParseImageRef } from './imageref.ts';
+import { checkRenderedConfig } from './machineconfig.ts';
+import {
+  ANNOTATION_NEWEST_IMAGE,
+  ANNOTATION_NEWEST_IMAGE_CONFIG,
+  ANNOTATION_NEWEST_IMAGE_SOURCE,
+  ANNOTATION_REBUILD,
+  COREOS_STREAM,
+  FIELD_MANAGER,
+  LABEL_MANAGED,
+  LATEST,
+  poolBuildConfigs,
+  poolStreams,
+} from './names.ts';
+import type { KubeObject, Snapshot } from './snapshot.ts';
+import type { Owner, ResolvedImage } from './streams.ts';
+import {
+  dockerImageTag,
+  imageStreamObject,
+  imageStreamTagTag,
+  isOurs,
+  poolMetadata,
+  specTag,
+  tagHasDigest,
+  tagImage,
+  tagImportError,
+} from './streams.ts';
+import type { PlanEvent } from './status.ts';
+import { buildEvents, condition, historyOf, logExcerpt } from './status.ts';
+
+export type ImageSource = 'external' | 'custom' | 'mco-content';
+
+export interface RenderedConfigPush {
+  /** `<registry>/<ns>/<pool>-rendered-config` */
+  repository: string;
+  renderedConfig: string;
+  image: ScratchImage;
+}
+
+export interface Plan {
+  pool: string;
+  /** False when the pool is gone or not opted in: nothing but (maybe) the status object is written. */
+  managed: boolean;
+  /** Server-side applied with the operator's field manager (only fields the operator owns). */
+  apply: KubeObject[];
+  /** Created when absent, never updated (their content belongs to users). */
+  create: KubeObject[];
+  push?: RenderedConfigPush | undefined;
+  createBuilds: KubeObject[];
+  /** Names of Builds to cancel (status.cancelled = true). */
+  cancelBuilds: string[];
+  /** Hand-off annotations for the pool, when they differ from what it has. */
+  poolAnnotations?: Record<string, string> | undefined;
+  /** The full status of the pool's status object; undefined = leave it alone. */
+  status?: LayeredPoolStatus | undefined;
+  events: PlanEvent[];
+  requeueAfterMs?: number | undefined;
+}
+
+interface Problem {
+  reason: string;
+  message: string;
+}
+
+const ISSUE_ORDER = ['InvalidMachineConfig', 'InvalidImageReference', 'InvalidCustomDockerfile', 'ObjectConflict', 'PushSecretMissing', 'ImportFailed', 'BuildFailed'];
+
+export function isOptedIn(labels: Record<string, string> | undefined, label: string): boolean {
+  const v = labels?.[label];
+  return v !== undefined && v.toLowerCase() !== 'false';
+}
+
+export function plan(snap: Snapshot): Plan {
+  const { config, poolName } = snap;
+  const ns = config.namespace;
+  const out: Plan = { pool: poolName, managed: false, apply: [], create: [], createBuilds: [], cancelBuilds: [], events: [] };
+  const pool = snap.pool;
+
+  // Delete path: the pool is gone (or going). Owner references let the garbage
+  // collector remove the per-pool objects; nothing to write.
+  if (!pool || pool.metadata.deletionTimestamp) return out;
+
+  const prevStatus = snap.status?.status;
+  const generation = pool.metadata.generation;
+  const now = snap.now;
+
+  if (!isOptedIn(pool.metadata.labels, config.optInLabel)) {
+    // Management stops; the status object (if any) says so. Nothing is deleted.
+    if (snap.status && prevStatus?.phase !== 'Unmanaged') {
+      out.status = {
+        ...prevStatus,
+        phase: 'Unmanaged',
+        message: `label ${config.optInLabel} was removed from pool ${poolName}: the operator no longer manages it; its last image stays`,
+        conditions: [
+          condition(prevStatus?.conditions, 'Ready', 'False', 'NotOptedIn', `pool ${poolName} is not labelled ${config.optInLabel}`, generation, now),
+          condition(prevStatus?.conditions, 'Building', 'False', 'NotOptedIn', 'no builds run for an unmanaged pool', generation, now),
+          condition(prevStatus?.conditions, 'Degraded', 'False', 'NotOptedIn', 'nothing to report', generation, now),
+        ],
+      };
+    }
+    return out;
+  }
+  out.managed = true;
+
+  const owner: Owner = {
+    apiVersion: pool.apiVersion ?? apiVersionOf(RESOURCES.machineConfigPool),
+    kind: RESOURCES.machineConfigPool.kind,
+    name: poolName,
+    uid: pool.metadata.uid ?? '',
+  };
+  const hasOwner = owner.uid !== '';
+  const S = poolStreams(poolName);
+  const B = poolBuildConfigs(poolName);
+  const problems: Problem[] = [];
+  const waiting: string[] = [];
+  let requeue: number | undefined;
+  const requeueIn = (ms: number) => {
+    requeue = requeue === undefined ? ms : Math.min(requeue, ms);
+  };
+  const stream = (name: string) => snap.streams.get(name);
+  const md = (name: string) => poolMetadata(name, ns, poolName, hasOwner ? owner : undefined);
+
+  // Objects an admin may have created first (oc tag creates streams): read, never taken over.
+  const adminStreams = new Set<string>([S.externalBase, S.external]);
+  const applyStream = (name: string, tags?: TagReference[]) => {
+    const existing = stream(name);
+    if (existing && !isOurs(existing, poolName)) {
+      if (!adminStreams.has(name)) {
+        problems.push({
+          reason: 'ObjectConflict',
+          message: `ImageStream ${ns}/${name} exists but is not managed for pool ${poolName} (no annotation machineconfiguration.openshift.io/pool=${poolName}); delete or rename it`,
+        });
+      }
+      return;
+    }
+    out.apply.push(imageStreamObject(md(name), tags));
+  };
+
+  // ---- 1+2. Base selection -------------------------------------------------------
+  const baseImageSpec = snap.controllerConfig?.spec?.baseOSContainerImage || config.baseOSImage;
+  if (!baseImageSpec) {
+    waiting.push(`the cluster's base OS image is unknown: ControllerConfig has no spec.baseOSContainerImage and --base-os-image is not set`);
+  } else if (!safeParseImageRef(baseImageSpec).ok) {
+    const r = safeParseImageRef(baseImageSpec);
+    problems.push({ reason: 'InvalidImageReference', message: `base OS image (ControllerConfig spec.baseOSContainerImage): ${r.ok ? '' : r.error.message}` });
+  } else {
+    // The global coreos stream: no owner and no pool annotation, shared by every pool.
+    out.apply.push(
+      imageStreamObject({ name: COREOS_STREAM, namespace: ns, labels: { [LABEL_MANAGED]: FIELD_MANAGER } }, [dockerImageTag(LATEST, baseImageSpec)]),
+    );
+  }
+  const coreosImage = tagImage(stream(COREOS_STREAM), LATEST);
+  const externalBase = tagImage(stream(S.externalBase), LATEST);
+  const baseSource = externalBase ? 'external-base' : 'coreos';
+  const wantBase = externalBase ?? coreosImage;
+  const baseTagSource = externalBase ? `${S.externalBase}:${LATEST}` : `${COREOS_STREAM}:${LATEST}`;
+  applyStream(S.externalBase);
+  applyStream(S.base, [imageStreamTagTag(LATEST, baseTagSource)]);
+  const baseNow = tagImage(stream(S.base), LATEST);
+  const baseFollows = specTag(stream(S.base), LATEST)?.from?.name === baseTagSource;
+  let base: ResolvedImage | undefined;
+  if (!wantBase) {
+    const err = tagImportError(stream(COREOS_STREAM), LATEST);
+    if (err) problems.push({ reason: 'ImportFailed', message: `the base image ${baseImageSpec ?? ''} could not be imported into ImageStream coreos: ${err}` });
+    else waiting.push('waiting for the coreos ImageStream to import the base OS image');
+  } else if (!baseNow || !baseFollows || baseNow.digest !== wantBase.digest) {
+    waiting.push(`waiting for ImageStream ${S.base} to follow ${baseTagSource}`);
+  } else {
+    base = baseNow;
+  }
+
+  // ---- 3. Rendered config ----------------------------------------------------------
+  const mcName = pool.spec?.configuration?.name;
+  let rendered: ResolvedImage | undefined;
+  const rcRepo = `${config.registry}/${ns}/${S.renderedConfig}`;
+  const rcStream = stream(S.renderedConfig);
+  // Keep every rendered-config tag applied so far (server-side apply would drop omitted ones).
+  const rcTags = new Map<string, TagReference>();
+  for (const t of rcStream?.spec?.tags ?? []) {
+    if (t.from?.kind === 'DockerImage' && t.from.name.startsWith(`${rcRepo}@`)) rcTags.set(t.name, dockerImageTag(t.name, t.from.name));
+  }
+  if (!mcName) {
+    waiting.push(`pool ${poolName} has no rendered MachineConfig yet (spec.configuration.name is empty)`);
+  } else if (!snap.machineConfig) {
+    waiting.push(`waiting for rendered MachineConfig ${mcName}`);
+  } else {
+    const check = checkRenderedConfig(snap.machineConfig);
+    if (!check.ok) {
+      problems.push({ reason: 'InvalidMachineConfig', message: check.message });
+    } else {
+      const image = buildScratchImage({ name: check.name, machineConfig: check.machineConfig, ignition: check.ignition });
+      const ref = formatDigestRef(rcRepo, image.manifestDigest);
+      rcTags.set(mcName, dockerImageTag(mcName, ref));
+      rcTags.set(LATEST, dockerImageTag(LATEST, ref));
+      const imported = tagHasDigest(rcStream, mcName, image.manifestDigest);
+      const latestImported = tagImage(rcStream, LATEST)?.digest === image.manifestDigest;
+      if (imported && latestImported) {
+        rendered = imported;
+      } else {
+        out.push = { repository: rcRepo, renderedConfig: mcName, image };
+        if (config.pushSecret && snap.pushSecretFound === false) {
+          problems.push({
+            reason: 'PushSecretMissing',
+            message: `push secret ${ns}/${config.pushSecret} was not found: create a kubernetes.io/dockerconfigjson Secret with that name, or fix --push-secret`,
+          });
+          out.push = undefined;
+        } else {
+          const err = tagImportError(rcStream, mcName);
+          waiting.push(`pushing and importing rendered config ${mcName} (${image.manifestDigest.slice(0, 19)})${err ? `; last import: ${err}` : ''}`);
+        }
+      }
+    }
+  }
+  applyStream(S.renderedConfig, [...rcTags.values()].sort((a, b) => a.name.localeCompare(b.name)));
+
+  // ---- 4. Content build ------------------------------------------------------------------
+  const rebuildToken = pool.metadata.annotations?.[ANNOTATION_REBUILD] ?? snap.status?.metadata.annotations?.[ANNOTATION_REBUILD] ?? '';
+  const ctxBase = {
+    now,
+    debounceMs: config.debounceMs,
+    retryLimit: config.retryLimit,
+    retryBackoffMs: config.retryBackoffMs,
+    rebuildToken,
+    builds: snap.builds,
+  };
+  const contentBC = snap.buildConfigs.get(B.content);
+  const contentBCOurs = !contentBC || isOurs(contentBC, poolName);
+  if (!contentBCOurs) {
+    problems.push({ reason: 'ObjectConflict', message: `BuildConfig ${ns}/${B.content} exists but is not managed for pool ${poolName}; delete or rename it` });
+  }
+  let contentDf: string | undefined;
+  let contentDecision: BuildDecision | undefined;
+  let contentReq: BuildRequest | undefined;
+  if (base && rendered && mcName) {
+    try {
+      contentDf = contentDockerfile({ renderedConfigImage: rendered.ref, renderedConfigName: mcName, baseImage: base.ref, applyCommand: config.applyCommand });
+    } catch (e) {
+      if (!(e instanceof DockerfileValueError)) throw e;
+      problems.push({ reason: 'InvalidImageReference', message: `content build not started: ${e.message}` });
+    }
+    if (contentDf && contentBCOurs) {
+      const inputs = {
+        kind: 'content',
+        templateVersion: TEMPLATE_VERSION,
+        base: base.ref,
+        renderedConfig: rendered.ref,
+        renderedConfigName: mcName,
+        applyCommand: config.applyCommand,
+        dockerfile: contentDf,
+      };
+      contentReq = {
+        kind: 'content',
+        pool: poolName,
+        namespace: ns,
+        buildConfig: B.content,
+        outputStream: S.content,
+        inputs,
+        fingerprint: fingerprintOf(inputs),
+        dockerfile: contentDf,
+        renderedConfigName: mcName,
+        pushSecret: config.pushSecret,
+        inputsChangedMs: Math.max(base.createdMs ?? 0, rendered.createdMs ?? 0) || undefined,
+      };
+      if (!contentBC) {
+        waiting.push(`waiting for BuildConfig ${B.content} to be created`);
+      } else {
+        contentDecision = decideBuild(contentReq, { ...ctxBase, outputStreamObj: stream(S.content), buildConfigObj: contentBC });
+      }
+    }
+  }
+  if (contentBCOurs) {
+    const observedDf = contentBC?.spec?.source?.dockerfile;
+    const df = contentDf ?? observedDf ?? '# Waiting for the base and rendered-config images; the operator writes this Dockerfile.\n';
+    out.apply.push({
+      apiVersion: apiVersionOf(RESOURCES.buildConfig),
+      kind: RESOURCES.buildConfig.kind,
+      metadata: md(B.content),
+      spec: {
+        runPolicy: 'Serial',
+        triggers: [],
+        source: { type: 'Dockerfile', dockerfile: df },
+        strategy: { type: 'Docker', dockerStrategy: { noCache: false } },
+        output: { to: { kind: 'ImageStreamTag', name: `${S.content}:${LATEST}` } },
+      },
+    });
+  }
+  const contentImage = contentDecision?.state === 'built' ? contentDecision.image : undefined;
+  applyStream(S.content, contentImage ? [dockerImageTag(LATEST, contentImage.ref)] : keepTags(stream(S.content), LATEST));
+
+  // ---- 5. Custom build -------------------------------------------------------------------------
+  const customBC = snap.buildConfigs.get(B.custom);
+  if (!customBC) {
+    out.create.push({
+      apiVersion: apiVersionOf(RESOURCES.buildConfig),
+      kind: RESOURCES.buildConfig.kind,
+      metadata: md(B.custom),
+      spec: {
+        runPolicy: 'Serial',
+        triggers: [],
+        source: { type: 'Dockerfile', dockerfile: defaultCustomDockerfile(poolName) },
+        strategy: { type: 'Docker', dockerStrategy: {} },
+        output: { to: { kind: 'ImageStreamTag', name: `${S.custom}:${LATEST}` } },
+      },
+    });
+  }
+  const customDf = customBC?.spec?.source?.dockerfile;
+  const customWanted = !!customBC && !isDefaultCustomDockerfile(poolName, customDf);
+  let customDecision: BuildDecision | undefined;
+  if (customWanted && customDf !== undefined) {
+    const bad = checkCustomDockerfile(customDf);
+    if (bad) {
+      problems.push({ reason: 'InvalidCustomDockerfile', message: `BuildConfig ${B.custom}: ${bad}; edit its spec.source.dockerfile` });
+    } else if (contentImage) {
+      const inputs = { kind: 'custom', templateVersion: TEMPLATE_VERSION, content: contentImage.ref, dockerfile: customDf };
+      const req: BuildRequest = {
+        kind: 'custom',
+        pool: poolName,
+        namespace: ns,
+        buildConfig: B.custom,
+        outputStream: S.custom,
+        inputs,
+        fingerprint: fingerprintOf(inputs),
+        dockerfile: customDf,
+        from: contentImage.ref,
+        renderedConfigName: mcName,
+        pushSecret: config.pushSecret,
+        inputsChangedMs: undefined,
+      };
+      customDecision = decideBuild(req, { ...ctxBase, outputStreamObj: stream(S.custom), buildConfigObj: customBC });
+    } else {
+      waiting.push(`custom build waits for the newest ${S.content} image`);
+    }
+  }
+  const customImage = customDecision?.state === 'built' ? customDecision.image : undefined;
+  applyStream(S.custom, customImage ? [dockerImageTag(LATEST, customImage.ref)] : customWanted ? keepTags(stream(S.custom), LATEST) : []);
+  applyStream(S.external);
+
+  // Build actions (content first), and what they mean for the status.
+  let building: string | undefined;
+  for (const [label, d] of [
+    ['content', contentDecision],
+    ['custom', customDecision],
+  ] as const) {
+    if (!d) continue;
+    out.cancelBuilds.push(...d.cancel);
+    switch (d.state) {
+      case 'start':
+        out.createBuilds.push(d.create);
+        building ??= `${label} build ${d.name} is starting`;
+        requeueIn(5000);
+        break;
+      case 'building':
+        building ??= `${label} build ${d.build.metadata.name} is ${d.build.status?.phase ?? 'New'}`;
+        break;
+      case 'waiting':
+        requeueIn(d.requeueAfterMs);
+        if (d.reason === 'RetryBackoff' && d.failure) {
+          problems.push(buildFailure(label, d.failure, `retrying after backoff (${Math.ceil(d.requeueAfterMs / 1000)} s)`));
+        } else {
+          building ??= d.reason === 'Debounce' ? `${label} build waits ${d.requeueAfterMs} ms for its inputs to settle` : `${label} build waits for a stale build to stop`;
+        }
+        break;
+      case 'failed':
+        problems.push(
+          buildFailure(label, d.failure, `gave up after ${d.attempts} attempts; fix the cause, change the inputs, or annotate the pool with ${ANNOTATION_REBUILD}=<new value> to retry`),
+        );
+        break;
+      case 'built':
+        break;
+    }
+  }
+  if (out.cancelBuilds.length) requeueIn(2000);
+
+  // ---- 6. Content selection -----------------------------------------------------------------------
+  let chosen: { source: ImageSource; image: string } | undefined;
+  const external = tagImage(stream(S.external), LATEST);
+  const pinned = (img: ResolvedImage, what: string): string | undefined => {
+    const r = safeParseImageRef(img.ref);
+    if (!r.ok) {
+      problems.push({ reason: 'InvalidImageReference', message: `${what}: ${r.error.message}; re-tag a valid image` });
+      return undefined;
+    }
+    return formatDigestRef(repoOf(r.ref), img.digest);
+  };
+  if (external) {
+    const image = pinned(external, `ImageStream ${S.external}:latest`);
+    if (image) chosen = { source: 'external', image };
+  } else if (customWanted) {
+    if (customImage) {
+      const image = pinned(customImage, `custom image`);
+      if (image) chosen = { source: 'custom', image };
+    }
+  } else if (contentImage) {
+    const image = pinned(contentImage, `content image`);
+    if (image) chosen = { source: 'mco-content', image };
+  }
+
+  // ---- 7. Hand-off ----------------------------------------------------------------------------------------
+  const annotations = pool.metadata.annotations ?? {};
+  if (chosen && mcName) {
+    const want = {
+      [ANNOTATION_NEWEST_IMAGE]: chosen.image,
+      [ANNOTATION_NEWEST_IMAGE_CONFIG]: mcName,
+      [ANNOTATION_NEWEST_IMAGE_SOURCE]: chosen.source,
+    };
+    if (Object.entries(want).some(([k, v]) => annotations[k] !== v)) {
+      out.poolAnnotations = want;
+      out.events.push({ type: 'Normal', reason: 'ImageHandedOff', message: `pool ${poolName} now uses ${chosen.source} image ${chosen.image} (config ${mcName})` });
+    }
+  }
+
+  // ---- Status -----------------------------------------------------------------------------------------------
+  out.apply.push({
+    apiVersion: apiVersionOf(RESOURCES.layeredPool),
+    kind: RESOURCES.layeredPool.kind,
+    metadata: md(poolName),
+    spec: { poolName },
+  });
+  const history = historyOf(snap.builds, config.historySize);
+  out.events.unshift(...buildEvents(prevStatus?.history, history, poolName));
+  problems.sort((a, b) => ISSUE_ORDER.indexOf(a.reason) - ISSUE_ORDER.indexOf(b.reason));
+  const handedOff = chosen !== undefined && (out.poolAnnotations ?? annotations)[ANNOTATION_NEWEST_IMAGE] === chosen.image;
+  const current = annotations[ANNOTATION_NEWEST_IMAGE];
+  const prev = prevStatus?.conditions;
+  const problem = problems[0];
+  const conditions: Condition[] = [
+    handedOff
+      ? condition(prev, 'Ready', 'True', 'ImageHandedOff', `pool ${poolName} uses ${chosen!.source} image ${chosen!.image}`, generation, now)
+      : condition(
+          prev,
+          'Ready',
+          'False',
+          building ? 'Building' : problem ? problem.reason : 'WaitingForInputs',
+          `${building ?? problem?.message ?? waiting[0] ?? 'waiting'}${current ? `; the pool keeps ${current}` : ''}`,
+          generation,
+          now,
+        ),
+    building
+      ? condition(prev, 'Building', 'True', 'BuildInProgress', building, generation, now)
+      : condition(prev, 'Building', 'False', 'NoBuild', 'no build is running', generation, now),
+    problem
+      ? condition(prev, 'Degraded', 'True', problem.reason, problems.map((p) => p.message).join('\n'), generation, now)
+      : condition(prev, 'Degraded', 'False', 'AsExpected', 'no problems', generation, now),
+  ];
+  const phase = problem ? 'Degraded' : building ? 'Building' : handedOff ? 'Ready' : 'Pending';
+  const lastBuild = history[0];
+  const status: LayeredPoolStatus = {
+    observedGeneration: generation,
+    phase,
+    message: problem?.message ?? building ?? (handedOff ? `using ${chosen!.source} image` : (waiting[0] ?? '')),
+    conditions,
+    history,
+  };
+  const img = handedOff ? chosen!.image : current;
+  if (img) status.image = img;
+  const src = handedOff ? chosen!.source : annotations[ANNOTATION_NEWEST_IMAGE_SOURCE];
+  if (src) status.imageSource = src;
+  if (base) status.base = base.ref;
+  else if (wantBase) status.base = wantBase.ref;
+  status.baseSource = baseSource;
+  if (mcName) status.renderedConfig = mcName;
+  if (rendered) status.renderedConfigImage = rendered.ref;
+  if (lastBuild) {
+    status.lastBuild = lastBuild.build;
+    const t = lastBuild.end ?? lastBuild.start;
+    if (t) status.lastBuildTime = t;
+  }
+  out.status = sameStatus(prevStatus, status) ? undefined : status;
+  if (!chosen || waiting.length) requeueIn(problem ? 30_000 : 10_000);
+  out.requeueAfterMs = requeue;
+  return out;
+}
+
+function sameStatus(a: LayeredPoolStatus | undefined, b: LayeredPoolStatus): boolean {
+  return a !== undefined && canonicalJson(a) === canonicalJson(b);
+}
+
+/** The spec tag `tag` as it is (so applying does not drop it while its replacement is not ready). */
+function keepTags(stream: { spec?: { tags?: TagReference[] | null | undefined } | undefined } | undefined, tag: string): TagReference[] {
+  const t = stream?.spec?.tags?.find((x) => x.name === tag);
+  if (!t?.from || t.from.kind !== 'DockerImage') return [];
+  try {
+    parseImageRef(t.from.name);
+  } catch {
+    return [];
+  }
+  return [dockerImageTag(tag, t.from.name)];
+}
+
+function buildFailure(kind: string, b: Build, tail: string): Problem {
+  const why = [b.status?.reason, b.status?.message].filter(Boolean).join(': ') || 'the build failed';
+  const log = logExcerpt(b.status?.logSnippet);
+  return {
+    reason: 'BuildFailed',
+    message: `${kind} build ${b.metadata.name} failed (${why}); ${tail}${log ? `\nlast lines of its log:\n${log}` : ''}`,
+  };
+}

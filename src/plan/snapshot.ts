@@ -1,0 +1,59 @@
+// The observed state one pool's decision depends on. Built by the controller
+// from informer caches; consumed by the pure planner.
+import type { Build, BuildConfig, ControllerConfig, ImageStream, LayeredPool, MachineConfig, MachineConfigPool } from '../kube/types.ts';
+
+export interface PlanConfig {
+  namespace: string;
+  optInLabel: string;
+  registry: string;
+  applyCommand: string;
+  debounceMs: number;
+  historySize: number;
+  retryLimit: number;
+  retryBackoffMs: number;
+  baseOSImage?: string | undefined;
+  pushSecret?: string | undefined;
+}
+
+export interface Snapshot {
+  /** Milliseconds since the epoch at observation time. */
+  now: number;
+  config: PlanConfig;
+  poolName: string;
+  /** Undefined when the pool no longer exists. */
+  pool?: MachineConfigPool | undefined;
+  /** The rendered MachineConfig the pool's spec.configuration.name names, when it exists. */
+  machineConfig?: MachineConfig | undefined;
+  controllerConfig?: ControllerConfig | undefined;
+  /** `coreos` and the pool's streams, by name. */
+  streams: ReadonlyMap<string, ImageStream>;
+  /** The pool's BuildConfigs, by name. */
+  buildConfigs: ReadonlyMap<string, BuildConfig>;
+  /** The pool's Builds (annotated with the pool). */
+  builds: readonly Build[];
+  /** The pool's status object. */
+  status?: LayeredPool | undefined;
+  /** Whether the configured push secret exists; undefined when none is configured. */
+  pushSecretFound?: boolean | undefined;
+}
+
+/** A Kubernetes object as the planner wants it (what apply sends). */
+export interface KubeObject {
+  apiVersion: string;
+  kind: string;
+  metadata: {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    ownerReferences?: {
+      apiVersion: string;
+      kind: string;
+      name: string;
+      uid: string;
+      controller?: boolean;
+      blockOwnerDeletion?: boolean;
+    }[];
+  };
+  [key: string]: unknown;
+}
