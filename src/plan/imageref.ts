@@ -59,7 +59,7 @@ const DOMAIN_COMPONENT_RE = /^(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]
 // Only these characters can appear anywhere in a valid reference.
 const ALLOWED_CHARS_RE = /^[A-Za-z0-9._:/@-]+$/;
 
-export function isDigest(s: unknown): s is string {
+export function isDigest(s: unknown): boolean {
   return typeof s === 'string' && DIGEST_RE.test(s);
 }
 
