@@ -1,0 +1,3 @@
+module lbc.local/ignition-apply
+
+go 1.22
