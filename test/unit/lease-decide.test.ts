@@ -133,7 +133,7 @@ describe('lease times', () => {
 describe('LeaderElector options', () => {
   // A client for an address nothing listens on: these tests never send a request.
   const kc = new KubeConfig();
-  kc.loadFromClusterAndUser({ name: 'c', server: 'https://127.0.0.1:1' }, { name: 'u' });
+  kc.loadFromClusterAndUser({ name: 'c', server: 'https://127.0.0.1:1', skipTLSVerify: true }, { name: 'u' });
   const api = kc.makeApiClient(CoordinationV1Api);
   const base = { namespace: 'ns', api, onStartedLeading: () => {} };
 
