@@ -1,0 +1,320 @@
+// A deterministic model of the cluster for plan-level scenario tests: it holds
+// objects as plain data, applies a Plan's outputs to them the way the apply
+// layer would, and plays OpenShift's part (tag import, build execution) step by
+// step, so a test can drive the planner through S1..S10 and count builds. It
+// stands in for nothing in the integration suites, which use the real stack.
+import { createHash } from 'node:crypto';
+import type { Build, BuildConfig, ImageStream, LayeredPool, MachineConfig, MachineConfigPool, TagEvent } from '../../src/kube/types.ts';
+import type { Plan } from '../../src/plan/plan.ts';
+import { plan } from '../../src/plan/plan.ts';
+import type { KubeObject, PlanConfig, Snapshot } from '../../src/plan/snapshot.ts';
+import { ANNOTATION_POOL, CONTROLLER_CONFIG_NAME, DEFAULT_OPT_IN_LABEL } from '../../src/plan/names.ts';
+
+export const NS = 'openshift-machine-config-operator';
+export const REG = '127.0.0.1:5000';
+
+export const CONFIG: PlanConfig = {
+  namespace: NS,
+  optInLabel: DEFAULT_OPT_IN_LABEL,
+  registry: REG,
+  applyCommand: 'ignition-apply /etc/machine-config-ignition.json',
+  debounceMs: 2000,
+  historySize: 10,
+  retryLimit: 2,
+  retryBackoffMs: 10_000,
+};
+
+export function digestOf(s: string): string {
+  return 'sha256:' + createHash('sha256').update(s).digest('hex');
+}
+
+export function machineConfig(name: string, files: Record<string, string> = { '/etc/motd': 'hello' }): MachineConfig {
+  return {
+    apiVersion: 'machineconfiguration.openshift.io/v1',
+    kind: 'MachineConfig',
+    metadata: { name, uid: `uid-${name}`, resourceVersion: '1' },
+    spec: {
+      config: {
+        ignition: { version: '3.4.0' },
+        storage: { files: Object.entries(files).map(([path, data]) => ({ path, mode: 420, contents: { source: `data:,${encodeURIComponent(data)}` } })) },
+      },
+    },
+  };
+}
+
+export function pool(name: string, opts: { rendered?: string; labelled?: boolean; annotations?: Record<string, string> } = {}): MachineConfigPool {
+  return {
+    apiVersion: 'machineconfiguration.openshift.io/v1',
+    kind: 'MachineConfigPool',
+    metadata: {
+      name,
+      uid: `uid-pool-${name}`,
+      generation: 1,
+      labels: opts.labelled === false ? {} : { [DEFAULT_OPT_IN_LABEL]: '' },
+      annotations: opts.annotations ?? {},
+    },
+    spec: opts.rendered ? { configuration: { name: opts.rendered } } : {},
+  };
+}
+
+type Obj = { metadata: { name: string; annotations?: Record<string, string>; labels?: Record<string, string>; uid?: string; creationTimestamp?: string | Date } };
+
+/** What a build does when the world runs it. */
+export type BuildOutcome = 'complete' | 'fail' | 'hang';
+
+export class World {
+  now = 1_700_000_000_000;
+  config: PlanConfig;
+  pools = new Map<string, MachineConfigPool>();
+  machineConfigs = new Map<string, MachineConfig>();
+  baseOSImage: string | undefined = `${REG}/openshift/coreos-standin@${digestOf('coreos-1')}`;
+  streams = new Map<string, ImageStream>();
+  buildConfigs = new Map<string, BuildConfig>();
+  builds = new Map<string, Build>();
+  statuses = new Map<string, LayeredPool>();
+  /** Images in the registry: repo@digest or repo:tag → digest. */
+  registry = new Map<string, string>();
+  pushes: string[] = [];
+  buildsCreated: string[] = [];
+  cancelled: string[] = [];
+  events: string[] = [];
+  pushSecretFound: boolean | undefined = undefined;
+  /** Decides each build's fate when it runs (default: completes). */
+  outcome: (b: Build) => BuildOutcome = () => 'complete';
+  importsEnabled = true;
+  private uid = 0;
+
+  constructor(config: Partial<PlanConfig> = {}) {
+    this.config = { ...CONFIG, ...config };
+    const [repo, digest] = this.baseOSImage!.split('@') as [string, string];
+    this.registry.set(`${repo}@${digest}`, digest);
+  }
+
+  snapshot(poolName: string): Snapshot {
+    const p = this.pools.get(poolName);
+    const mcName = p?.spec?.configuration?.name;
+    const builds = [...this.builds.values()].filter((b) => b.metadata.annotations?.[ANNOTATION_POOL] === poolName);
+    return {
+      now: this.now,
+      config: this.config,
+      poolName,
+      pool: structuredClone(p),
+      machineConfig: mcName ? structuredClone(this.machineConfigs.get(mcName)) : undefined,
+      controllerConfig: this.baseOSImage
+        ? { metadata: { name: CONTROLLER_CONFIG_NAME }, spec: { baseOSContainerImage: this.baseOSImage } }
+        : undefined,
+      streams: new Map(structuredClone([...this.streams])),
+      buildConfigs: new Map(structuredClone([...this.buildConfigs])),
+      builds: structuredClone(builds),
+      status: structuredClone(this.statuses.get(poolName)),
+      pushSecretFound: this.pushSecretFound,
+    };
+  }
+
+  plan(poolName: string): Plan {
+    return plan(this.snapshot(poolName));
+  }
+
+  /** Applies a plan's outputs as the controller's apply step would. */
+  apply(p: Plan): void {
+    if (p.push) {
+      const key = `${p.push.repository}@${p.push.image.manifestDigest}`;
+      if (!this.registry.has(key)) {
+        this.registry.set(key, p.push.image.manifestDigest);
+        this.pushes.push(p.push.renderedConfig);
+      }
+    }
+    for (const o of p.apply) this.applyObject(o);
+    for (const o of p.create) {
+      if (o.kind === 'BuildConfig' && !this.buildConfigs.has(o.metadata.name)) this.buildConfigs.set(o.metadata.name, this.stamp(structuredClone(o)) as BuildConfig);
+    }
+    for (const b of p.createBuilds) {
+      if (this.builds.has(b.metadata.name)) continue; // AlreadyExists
+      this.builds.set(b.metadata.name, this.stamp(structuredClone(b)) as Build);
+      this.buildsCreated.push(b.metadata.name);
+    }
+    for (const name of p.cancelBuilds) {
+      const b = this.builds.get(name);
+      if (b) {
+        b.status = { ...b.status, cancelled: true };
+        this.cancelled.push(name);
+      }
+    }
+    const pl = this.pools.get(p.pool);
+    if (p.poolAnnotations && pl) pl.metadata.annotations = { ...pl.metadata.annotations, ...p.poolAnnotations };
+    if (p.status) {
+      const st = this.statuses.get(p.pool);
+      if (st) st.status = structuredClone(p.status);
+    }
+    for (const e of p.events) this.events.push(`${e.reason}: ${e.message}`);
+  }
+
+  private stamp<T extends Obj>(o: T): T {
+    o.metadata.uid = `uid-${++this.uid}`;
+    o.metadata.creationTimestamp = new Date(this.now).toISOString();
+    return o;
+  }
+
+  private applyObject(o: KubeObject): void {
+    if (o.kind === 'ImageStream') {
+      const cur = this.streams.get(o.metadata.name);
+      const spec = o.spec as ImageStream['spec'];
+      if (!cur) {
+        this.streams.set(o.metadata.name, this.stamp({ metadata: structuredClone(o.metadata), spec: structuredClone(spec) ?? {} }) as ImageStream);
+      } else {
+        cur.metadata = { ...cur.metadata, ...structuredClone(o.metadata) };
+        // Server-side apply of a list keyed by name: our tags replace our tags; others' stay.
+        const admin = (cur.spec?.tags ?? []).filter((t) => (t as { admin?: boolean }).admin);
+        cur.spec = { ...cur.spec, tags: [...admin.filter((t) => !spec?.tags?.some((x) => x.name === t.name)), ...structuredClone(spec?.tags ?? [])] };
+      }
+    } else if (o.kind === 'BuildConfig') {
+      const cur = this.buildConfigs.get(o.metadata.name);
+      if (!cur) this.buildConfigs.set(o.metadata.name, this.stamp(structuredClone(o)) as BuildConfig);
+      else cur.spec = structuredClone(o.spec) as BuildConfig['spec'];
+    } else if (o.kind === 'LayeredPool') {
+      if (!this.statuses.has(o.metadata.name)) this.statuses.set(o.metadata.name, this.stamp(structuredClone(o)) as LayeredPool);
+    } else {
+      throw new Error(`world cannot apply ${o.kind}`);
+    }
+  }
+
+  /** oc tag <image> <stream>:<tag> (an admin's tag: not ours). */
+  adminTag(streamName: string, tag: string, image: string): void {
+    let s = this.streams.get(streamName);
+    if (!s) {
+      s = this.stamp({ metadata: { name: streamName }, spec: { tags: [] } }) as ImageStream;
+      this.streams.set(streamName, s);
+    }
+    s.spec = { ...s.spec, tags: [...(s.spec?.tags ?? []).filter((t) => t.name !== tag), { name: tag, from: { kind: 'DockerImage', name: image }, admin: true } as never] };
+    const [repo, digest] = image.split('@') as [string, string];
+    this.registry.set(`${repo}@${digest}`, digest);
+  }
+
+  /** oc tag -d <stream>:<tag> */
+  adminUntag(streamName: string, tag: string): void {
+    const s = this.streams.get(streamName);
+    if (!s) return;
+    s.spec = { ...s.spec, tags: (s.spec?.tags ?? []).filter((t) => t.name !== tag) };
+    if (s.status) s.status.tags = (s.status.tags ?? []).filter((t) => t.tag !== tag);
+  }
+
+  /** The image import controller: resolves spec tags to digests in status. */
+  importAll(): void {
+    if (!this.importsEnabled) return;
+    for (let pass = 0; pass < 3; pass++) {
+      for (const s of this.streams.values()) {
+        for (const t of s.spec?.tags ?? []) {
+          let item: TagEvent | undefined;
+          if (t.from?.kind === 'DockerImage') {
+            const [repo, digest] = t.from.name.split('@');
+            if (digest && this.registry.has(`${repo}@${digest}`)) item = { dockerImageReference: t.from.name, image: digest, created: new Date(this.now).toISOString() };
+          } else if (t.from?.kind === 'ImageStreamTag') {
+            const [src, srcTag] = t.from.name.split(':') as [string, string];
+            const it = this.streams.get(src)?.status?.tags?.find((x) => x.tag === srcTag)?.items?.[0];
+            if (it) item = { ...it, created: new Date(this.now).toISOString() };
+          }
+          this.recordTag(s, t.name, item, t.from?.kind === 'ImageStreamTag');
+        }
+      }
+    }
+  }
+
+  private recordTag(s: ImageStream, tag: string, item: TagEvent | undefined, tracking: boolean): void {
+    s.status ??= {};
+    const tags = (s.status.tags ??= []);
+    let list = tags.find((x) => x.tag === tag);
+    if (!item) {
+      if (tracking && list) list.items = [];
+      return;
+    }
+    if (!list) {
+      list = { tag, items: [] };
+      tags.push(list);
+    }
+    if (list.items?.[0]?.image !== item.image) list.items = [item, ...(list.items ?? [])];
+  }
+
+  /** The build controller: runs every New build to its outcome; cancels cancelled ones. */
+  runBuilds(): void {
+    for (const b of this.builds.values()) {
+      const phase = b.status?.phase;
+      if (phase && !['New', 'Pending', 'Running'].includes(phase)) continue;
+      if (b.status?.cancelled) {
+        b.status = { ...b.status, phase: 'Cancelled', completionTimestamp: new Date(this.now).toISOString() };
+        continue;
+      }
+      const fate = this.outcome(b);
+      if (fate === 'hang') {
+        b.status = { ...b.status, phase: 'Running', startTimestamp: new Date(this.now).toISOString() };
+        continue;
+      }
+      if (fate === 'fail') {
+        b.status = {
+          ...b.status,
+          phase: 'Failed',
+          reason: 'DockerBuildFailed',
+          message: 'Docker build strategy has failed.',
+          logSnippet: 'STEP 5/6: RUN ignition-apply\nerror: no such file\nexit status 1',
+          completionTimestamp: new Date(this.now).toISOString(),
+        };
+        continue;
+      }
+      const [stream, tag] = (b.spec?.output?.to?.name ?? '').split(':') as [string, string];
+      const digest = digestOf(`${b.metadata.name}`);
+      const repo = `${REG}/${NS}/${stream}`;
+      this.registry.set(`${repo}@${digest}`, digest);
+      b.status = {
+        ...b.status,
+        phase: 'Complete',
+        startTimestamp: new Date(this.now).toISOString(),
+        completionTimestamp: new Date(this.now).toISOString(),
+        outputDockerImageReference: `${repo}:${tag}`,
+        output: { to: { imageDigest: digest } },
+      };
+      const s = this.streams.get(stream);
+      if (s) this.recordTag(s, tag, { dockerImageReference: `${repo}@${digest}`, image: digest, created: new Date(this.now).toISOString() }, false);
+    }
+  }
+
+  /**
+   * One round: plan and apply every pool, then let OpenShift act, then let time
+   * pass. Returns the plans made.
+   */
+  step(ms = 1000, opts: { runBuilds?: boolean } = {}): Plan[] {
+    const plans: Plan[] = [];
+    for (const name of this.pools.keys()) {
+      const p = this.plan(name);
+      this.apply(p);
+      plans.push(p);
+    }
+    this.importAll();
+    if (opts.runBuilds !== false) this.runBuilds();
+    this.now += ms;
+    return plans;
+  }
+
+  /** Steps until nothing changes for a few rounds (or the bound is hit). */
+  settle(opts: { maxSteps?: number; ms?: number; runBuilds?: boolean } = {}): void {
+    // Quiet long enough for the debounce window to pass.
+    const ms = opts.ms ?? 1000;
+    const need = Math.max(5, Math.ceil((this.config.debounceMs + 2 * ms) / ms));
+    let quiet = 0;
+    for (let i = 0; i < (opts.maxSteps ?? 200) && quiet < need; i++) {
+      const before = this.fingerprint();
+      this.step(ms, opts);
+      quiet = this.fingerprint() === before ? quiet + 1 : 0;
+    }
+  }
+
+  private fingerprint(): string {
+    return JSON.stringify([[...this.streams], [...this.builds], [...this.pools], [...this.statuses].map(([k, v]) => [k, v.status?.phase, v.status?.image])]);
+  }
+
+  poolImage(name: string): string | undefined {
+    return this.pools.get(name)?.metadata.annotations?.['machineconfiguration.openshift.io/newestImage'];
+  }
+
+  buildsOf(kind?: 'content' | 'custom'): Build[] {
+    return [...this.builds.values()].filter((b) => !kind || b.metadata.labels?.['layering.mco.dev/build-kind'] === kind);
+  }
+}
