@@ -103,3 +103,9 @@ export class KeyQueue {
     }
   }
 }
+
+/** `<namespace>/<name>` -> [namespace, name] */
+export function splitKey(key: string): [string, string] {
+  const i = key.indexOf('/');
+  return [key.slice(0, i), key.slice(i + 1)];
+}

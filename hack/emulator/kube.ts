@@ -3,7 +3,7 @@
 import {
   ApiException,
   CustomObjectsApi,
-  KubeConfig,
+  type KubeConfig,
   PatchStrategy,
   makeInformer,
   setHeaderOptions,
