@@ -473,7 +473,7 @@ export class RegistryClient {
       return new RegistryError('NotFound', this.registry, `registry ${this.registry} has no such object${where} (HTTP 404 on ${op.what})${errorDetail(res)}`, opts);
     }
     let hint = '';
-    if (res.status === 400 && /HTTPS server/i.test(res.body.toString('utf8'))) hint = ': the registry serves https, do not set it insecure';
+    if (res.status === 400 && /HTTPS server/i.test(res.body.toString('utf8'))) hint = ': the registry serves https, do not mark it insecure';
     return new RegistryError('BadResponse', this.registry, `registry ${this.registry} answered HTTP ${res.status} to ${op.method} ${op.url.pathname} (${op.what})${errorDetail(res)}${hint}`, opts);
   }
 
@@ -529,6 +529,10 @@ export class RegistryClient {
     const msg = typeof e?.message === 'string' ? e.message : String(err);
     if (code === 'ETOOBIG') {
       return new RegistryError('BadResponse', this.registry, `${peer} sent ${msg}`, { cause: err });
+    }
+    if (code.startsWith('HPE_')) {
+      const hint = this.insecure ? ': the registry may serve https, do not mark it insecure' : '';
+      return new RegistryError('BadResponse', this.registry, `${peer} sent a malformed HTTP response (${code})${hint}`, { cause: err });
     }
     if (code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_') || TLS_CODES.has(code) || /SSL|TLS|certificate/i.test(msg)) {
       let hint = 'check the CA bundle configured for the registry (it must contain the CA that signed the registry certificate) and that the certificate names this host';
