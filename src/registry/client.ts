@@ -126,7 +126,8 @@ export class RegistryClient {
   readonly maxResponseBytes: number;
   readonly userAgent: string;
   readonly #creds: BasicCredentials | undefined;
-  readonly #agent: http.Agent;
+  readonly #httpAgent = new http.Agent({ keepAlive: true });
+  readonly #httpsAgent: https.Agent;
   #useBasic = false;
   readonly #tokens = new Map<string, string>(); // repository ('' for none) -> bearer token
 
@@ -150,9 +151,8 @@ export class RegistryClient {
         throw e;
       }
     }
-    this.#agent = this.insecure
-      ? new http.Agent({ keepAlive: true })
-      : new https.Agent({ keepAlive: true, ...(opts.caBundlePem ? { ca: [...tls.rootCertificates, opts.caBundlePem] } : {}) });
+    // The CA bundle applies to every https peer: the registry and its token service.
+    this.#httpsAgent = new https.Agent({ keepAlive: true, ...(opts.caBundlePem ? { ca: [...tls.rootCertificates, opts.caBundlePem] } : {}) });
   }
 
   /** Whether credentials for this registry were found in the docker config. */
@@ -162,7 +162,8 @@ export class RegistryClient {
 
   /** Release pooled connections. */
   close(): void {
-    this.#agent.destroy();
+    this.#httpAgent.destroy();
+    this.#httpsAgent.destroy();
   }
 
   /** GET /v2/: checks that the registry answers and that the credentials (if any) are accepted. */
@@ -478,8 +479,8 @@ export class RegistryClient {
   }
 
   #send(method: string, url: URL, headers: Record<string, string>, body: Buffer | undefined, peer = `registry ${this.registry}`): Promise<HttpResponse> {
-    const mod = url.protocol === 'https:' ? https : http;
-    const useAgent = (url.protocol === 'https:') === !this.insecure;
+    const isHttps = url.protocol === 'https:';
+    const mod = isHttps ? https : http;
     return new Promise<HttpResponse>((resolve, reject) => {
       let settled = false;
       const fail = (err: unknown) => {
@@ -491,7 +492,7 @@ export class RegistryClient {
       const req = mod.request(url, {
         method,
         headers,
-        ...(useAgent ? { agent: this.#agent } : {}),
+        agent: isHttps ? this.#httpsAgent : this.#httpAgent,
       });
       const timer = setTimeout(() => {
         const e = new Error(`no answer within ${this.timeoutMs} ms`) as NodeJS.ErrnoException;
