@@ -240,7 +240,7 @@ start_etcd() {
   require_free_port "$ETCD_PORT" etcd
   require_free_port "$ETCD_PEER_PORT" "etcd peer"
   if [[ ! -d "$STATE/etcd" ]]; then
-    rm -rf "$STAMPS" # a fresh store holds none of what the stamps say was installed
+    rm -f "$STAMPS/crds" "$STAMPS/objects" # a fresh store holds none of these
   fi
   start etcd "$BIN_DIR/etcd" "$BIN_DIR/etcd" \
     --name lbc --data-dir "$STATE/etcd" \
@@ -291,6 +291,13 @@ storage:
 http:
   addr: 127.0.0.1:$REGISTRY_PORT
   secret: $(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+EOF
+  cat >"$CONTAINERS_REGISTRIES_CONF" <<EOF
+# The local registry speaks plain http on loopback.
+unqualified-search-registries = []
+[[registry]]
+location = "127.0.0.1:$REGISTRY_PORT"
+insecure = true
 EOF
   start registry "$STATE/registry.yml" docker-registry serve "$STATE/registry.yml"
   wait_until "registry /v2/" 30 registry registry_healthy
@@ -417,6 +424,7 @@ all_healthy() {
 # ---- commands -----------------------------------------------------------------
 
 cmd_up() {
+  cd "$ROOT"
   mkdir -p "$STATE" "$CACHE"
   exec 8>"$CACHE/up-$(printf '%s' "$STATE" | cksum | cut -d' ' -f1).lock"
   flock 8
@@ -455,7 +463,7 @@ cmd_env() {
   printf "export LBC_NAMESPACE='%s'\n" "$NAMESPACE"
   printf "export LBC_STATE_DIR='%s'\n" "$STATE"
   local v
-  for v in CONTAINERS_STORAGE_CONF STORAGE_DRIVER BUILDAH_ISOLATION BUILDAH_ARGS BUILDAH_BUD_ARGS BUILDAH_PUSH_ARGS; do
+  for v in CONTAINERS_STORAGE_CONF CONTAINERS_REGISTRIES_CONF STORAGE_DRIVER BUILDAH_ISOLATION BUILDAH_ARGS BUILDAH_BUD_ARGS BUILDAH_PUSH_ARGS; do
     printf "export %s='%s'\n" "$v" "${!v}"
   done
 }

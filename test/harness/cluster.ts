@@ -1,0 +1,111 @@
+// Helpers tests use to reach the cluster and the registry the global setup
+// provided (test/harness/global-setup.ts).
+import { execFile } from 'node:child_process';
+import { KubeConfig, KubernetesObjectApi } from '@kubernetes/client-node';
+import { inject } from 'vitest';
+import type { ClusterEnv } from './global-setup.ts';
+
+/** KUBECONFIG, KUBECTL, LOCAL_REGISTRY, LBC_NAMESPACE as the global setup resolved them. */
+export function clusterEnv(): ClusterEnv {
+  return inject('clusterEnv');
+}
+
+/**
+ * The environment a child process (the operator, the CLI...) needs to reach
+ * the same cluster: process.env plus the cluster's variables (and, on the
+ * local control plane, its buildah storage settings).
+ */
+export function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return { ...process.env, ...inject('localClusterEnv'), ...clusterEnv(), ...extra };
+}
+
+let cachedKubeConfig: KubeConfig | undefined;
+
+export function kubeConfig(): KubeConfig {
+  if (!cachedKubeConfig) {
+    const kc = new KubeConfig();
+    kc.loadFromFile(clusterEnv().KUBECONFIG);
+    cachedKubeConfig = kc;
+  }
+  return cachedKubeConfig;
+}
+
+export function objectApi(): KubernetesObjectApi {
+  return KubernetesObjectApi.makeApiClient(kubeConfig());
+}
+
+export function namespace(): string {
+  return clusterEnv().LBC_NAMESPACE;
+}
+
+/** host:port of the registry builds push to. */
+export function registryHost(): string {
+  const host = clusterEnv().LOCAL_REGISTRY;
+  if (!host) throw new Error('LOCAL_REGISTRY is not set');
+  return host;
+}
+
+/** Base URL of the registry's HTTP API (the local one is plain http on loopback). */
+export function registryUrl(): string {
+  const host = registryHost();
+  const loopback = /^(127\.|localhost[:]|\[::1\])/.test(host);
+  return `${loopback ? 'http' : 'https'}://${host}`;
+}
+
+export interface KubectlResult {
+  stdout: string;
+  stderr: string;
+  code: number;
+}
+
+/** Runs the cluster's kubectl. Rejects on a non-zero exit unless allowFailure. */
+export function kubectl(
+  args: string[],
+  opts: { input?: string; allowFailure?: boolean; timeoutMs?: number } = {},
+): Promise<KubectlResult> {
+  const env = clusterEnv();
+  return new Promise((resolve, reject) => {
+    const child = execFile(
+      env.KUBECTL,
+      args,
+      { env: { ...process.env, KUBECONFIG: env.KUBECONFIG }, timeout: opts.timeoutMs ?? 60_000, maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+        if (code !== 0 && !opts.allowFailure) {
+          reject(new Error(`kubectl ${args.join(' ')} failed (${code}): ${stderr.trim()}`));
+          return;
+        }
+        resolve({ stdout, stderr, code });
+      },
+    );
+    if (opts.input !== undefined) child.stdin?.end(opts.input);
+  });
+}
+
+/**
+ * Polls fn until it returns a value other than undefined/false (which is then
+ * returned) or the time is up. A throwing fn counts as "not yet"; its last
+ * error is in the timeout message.
+ */
+export async function waitFor<T>(
+  fn: () => Promise<T | undefined | false> | T | undefined | false,
+  opts: { timeoutMs?: number; intervalMs?: number; what?: string } = {},
+): Promise<T> {
+  const timeoutMs = opts.timeoutMs ?? 60_000;
+  const intervalMs = opts.intervalMs ?? 250;
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v;
+    } catch (e) {
+      lastError = e;
+    }
+    if (Date.now() >= deadline) {
+      const why = lastError instanceof Error ? `: last error: ${lastError.message}` : '';
+      throw new Error(`timed out after ${timeoutMs}ms waiting for ${opts.what ?? 'a condition'}${why}`);
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}

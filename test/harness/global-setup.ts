@@ -1,0 +1,78 @@
+// vitest globalSetup for the integration and e2e projects.
+//
+// With KUBECONFIG in the environment the tests run against that cluster as is
+// (it must already have the CRDs and the emulator; LOCAL_REGISTRY must name
+// the registry it builds into). Otherwise the local control plane is brought
+// up (hack/local-cluster.sh up: the first time builds Kubernetes and etcd,
+// which takes minutes; its progress is printed) and left running afterwards,
+// so the next run reuses it, unless LBC_TEARDOWN=1.
+import { spawn, execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { TestProject } from 'vitest/node';
+
+export const CLUSTER_ENV_KEYS = ['KUBECONFIG', 'KUBECTL', 'LOCAL_REGISTRY', 'LBC_NAMESPACE'] as const;
+export type ClusterEnv = Record<(typeof CLUSTER_ENV_KEYS)[number], string>;
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    clusterEnv: ClusterEnv;
+    /** Every variable `hack/local-cluster.sh env` printed (buildah storage too); empty with an external KUBECONFIG. */
+    localClusterEnv: Record<string, string>;
+  }
+}
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const SCRIPT = path.join(ROOT, 'hack', 'local-cluster.sh');
+
+/** Parses the `export NAME='value'` lines that `hack/local-cluster.sh env` prints. */
+export function parseEnvExports(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const m = /^export ([A-Za-z_][A-Za-z0-9_]*)='([^']*)'$/.exec(line.trim());
+    if (m?.[1] !== undefined && m[2] !== undefined) out[m[1]] = m[2];
+  }
+  return out;
+}
+
+function runUp(): Promise<void> {
+  return new Promise((resolve, reject) => {
+    console.log(`[global-setup] bringing up the local control plane: ${SCRIPT} up`);
+    // Progress goes straight to the terminal; the first run builds for minutes.
+    const child = spawn(SCRIPT, ['up'], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      if (code === 0) resolve();
+      else reject(new Error(`hack/local-cluster.sh up failed (${signal ?? `exit ${code}`})`));
+    });
+  });
+}
+
+export default async function setup(project: TestProject): Promise<(() => void) | undefined> {
+  let local: Record<string, string> = {};
+  let teardown: (() => void) | undefined;
+  if (process.env.KUBECONFIG) {
+    console.log(`[global-setup] using the cluster in KUBECONFIG=${process.env.KUBECONFIG}`);
+  } else {
+    await runUp();
+    local = parseEnvExports(execFileSync(SCRIPT, ['env'], { cwd: ROOT, encoding: 'utf8' }));
+    Object.assign(process.env, local);
+    if (process.env.LBC_TEARDOWN === '1') {
+      teardown = () => {
+        execFileSync(SCRIPT, ['down'], { cwd: ROOT, stdio: 'inherit' });
+      };
+    }
+  }
+  const env = {} as ClusterEnv;
+  for (const key of CLUSTER_ENV_KEYS) {
+    env[key] = process.env[key] ?? '';
+  }
+  env.LBC_NAMESPACE ||= 'openshift-machine-config-operator';
+  env.KUBECTL ||= 'kubectl';
+  if (!env.LOCAL_REGISTRY) {
+    console.warn('[global-setup] LOCAL_REGISTRY is not set: tests that need the registry will fail');
+  }
+  project.provide('clusterEnv', env);
+  project.provide('localClusterEnv', local);
+  return teardown;
+}
