@@ -32,7 +32,7 @@ import { errorMessage, type Kube } from './kube.ts';
 export interface BuilderOptions {
   registry: string;
   maxBuilds: number;
-  /** Per-build buildah storage goes in <storageRoot>/emulator-builds/<build>. */
+  /** Per-build buildah storage (and context) goes in <storageRoot>/<ns>_<build>_<uid>, removed afterwards. */
   storageRoot: string;
   /** Full build logs: <logDir>/<namespace>/<build>.log */
   logDir: string;
@@ -97,7 +97,6 @@ export class Builder {
         if (b.success && !isTerminal(b.data)) enqueue(o);
       }
     }, resyncMs);
-    this.resync.unref();
   }
 
   /** Stop watching, kill running builds (recorded as Error/BuildPodDeleted), wait for them. */
@@ -226,7 +225,7 @@ export class Builder {
     const build = BuildSchema.parse(running);
     blog.info({ phase: 'Running', startTimestamp: build.status?.startTimestamp }, 'build transition');
 
-    const work = join(this.opts.storageRoot, 'emulator-builds', `${rec.namespace}_${rec.name}_${rec.uid.slice(0, 8)}`);
+    const work = join(this.opts.storageRoot, `${rec.namespace}_${rec.name}_${rec.uid.slice(0, 8)}`);
     const logPath = join(this.opts.logDir, rec.namespace, `${rec.name}.log`);
     await mkdir(join(this.opts.logDir, rec.namespace), { recursive: true });
     await rm(work, { recursive: true, force: true });

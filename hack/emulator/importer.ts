@@ -67,7 +67,6 @@ export class Importer {
     this.resync = setInterval(() => {
       for (const o of inf.list()) if (o.metadata?.name) this.queue.add(`${o.metadata.namespace ?? ''}/${o.metadata.name}`);
     }, this.opts.resyncMs);
-    this.resync.unref();
   }
 
   async stop(): Promise<void> {

@@ -85,11 +85,16 @@ export class Kube {
     }
   }
 
+  /** JSON merge patch on the object (not /status); an object that is gone is not an error. */
   async mergePatch(r: ResourceCoords, namespace: string, name: string, body: unknown): Promise<void> {
-    await this.api.patchNamespacedCustomObject(
-      { group: r.group, version: r.version, plural: r.plural, namespace, name, body },
-      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-    );
+    try {
+      await this.api.patchNamespacedCustomObject(
+        { group: r.group, version: r.version, plural: r.plural, namespace, name, body },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+    } catch (err) {
+      if (errorCode(err) !== 404) throw err;
+    }
   }
 
   /**

@@ -27,7 +27,7 @@ const EnvSchema = z.looseObject({
 });
 
 async function main(): Promise<void> {
-  const log = pino({ name: 'emulator', level: process.env.LOG_LEVEL ?? 'info', base: { component: 'emulator' } });
+  const log = pino({ name: 'emulator', level: process.env.LOG_LEVEL ?? 'info', base: { pid: process.pid } });
   const parsed = EnvSchema.safeParse(process.env);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) log.fatal({ variable: issue.path.join('.'), problem: issue.message }, 'bad environment');
