@@ -1,7 +1,7 @@
 // Operator configuration: defaults < optional YAML/JSON file < environment < flags.
 // Every value is validated with zod; a bad value is reported by name with what is allowed.
 import { readFileSync } from 'node:fs';
-import yaml from 'js-yaml';
+import * as yaml from 'js-yaml';
 import { z } from 'zod';
 import { DEFAULT_NAMESPACE, DEFAULT_OPT_IN_LABEL } from '../plan/names.ts';
 

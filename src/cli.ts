@@ -1,0 +1,154 @@
+#!/usr/bin/env node
+// layered-build-controller: the operator (`run`), a dry run an admin can read
+// (`render`), and the admin's table of layered pools (`status`).
+import { Command, Option } from 'commander';
+import * as yaml from 'js-yaml';
+import type { Config } from './config/config.ts';
+import { ConfigError, DEFAULTS, SETTINGS, loadConfig } from './config/config.ts';
+import { Manager } from './controller/manager.ts';
+import { createMetrics } from './server/metrics.ts';
+import { loadKubeConfig } from './kube/client.ts';
+import { LayeredPoolSchema, RESOURCES } from './kube/types.ts';
+import { rows, formatTable } from './status/table.ts';
+import { createLogger } from './util/log.ts';
+import type { Plan } from './plan/plan.ts';
+import * as k8s from '@kubernetes/client-node';
+
+function addConfigOptions(cmd: Command): Command {
+  for (const [key, s] of Object.entries(SETTINGS) as [keyof Config, (typeof SETTINGS)[keyof Config]][]) {
+    const def = DEFAULTS[key];
+    const isBool = typeof def === 'boolean';
+    const opt = new Option(isBool ? `--${s.flag} [bool]` : `--${s.flag} <value>`, `${s.help} (env ${s.env}${def !== undefined ? `, default ${JSON.stringify(def)}` : ''})`);
+    cmd.addOption(opt);
+  }
+  cmd.option('--config <file>', 'YAML/JSON file of settings (env LBC_CONFIG_FILE)');
+  cmd.option('--kubeconfig <file>', 'kubeconfig to use (default: $KUBECONFIG, ~/.kube/config, or in-cluster)');
+  return cmd;
+}
+
+function configFrom(opts: Record<string, unknown>): Config {
+  const flags: Partial<Record<keyof Config, unknown>> = {};
+  for (const key of Object.keys(SETTINGS) as (keyof Config)[]) {
+    const camel = SETTINGS[key].flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+    const v = opts[camel];
+    if (v !== undefined) flags[key] = v === true ? 'true' : v;
+  }
+  return loadConfig({ flags, env: process.env, ...(typeof opts.config === 'string' ? { file: opts.config } : {}) });
+}
+
+function fail(e: unknown): never {
+  if (e instanceof ConfigError) {
+    process.stderr.write(`layered-build-controller: ${e.message}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`layered-build-controller: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+}
+
+const program = new Command('layered-build-controller')
+  .description('Builds layered OS images for MachineConfigPools that opt in, and hands each pool its image by digest.')
+  .showHelpAfterError();
+
+addConfigOptions(program.command('run').description('run the operator against the current kubeconfig or in-cluster')).action(async (opts: Record<string, unknown>) => {
+  let config: Config;
+  try {
+    config = configFrom(opts);
+  } catch (e) {
+    fail(e);
+  }
+  const log = createLogger(config.logLevel);
+  const kc = loadKubeConfig(typeof opts.kubeconfig === 'string' ? opts.kubeconfig : undefined);
+  const manager = new Manager({ config, kubeConfig: kc, log });
+  const abort = new AbortController();
+  let signals = 0;
+  const onSignal = (sig: string) => {
+    signals++;
+    if (signals > 1) {
+      log.warn({ signal: sig }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    log.info({ signal: sig }, 'stopping');
+    abort.abort();
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('unhandledRejection', (e) => log.error({ err: e instanceof Error ? e.message : String(e) }, 'unhandled rejection'));
+  log.info({ namespace: config.namespace, registry: config.registry, leaderElect: config.leaderElect }, 'starting');
+  try {
+    await manager.start(abort.signal);
+    process.exit(0);
+  } catch (e) {
+    log.fatal({ err: e instanceof Error ? e.message : String(e) }, 'operator failed');
+    process.exit(1);
+  }
+});
+
+addConfigOptions(
+  program
+    .command('render')
+    .description('print, as YAML, every object the operator would create or change for a pool, and the Dockerfile; writes nothing')
+    .requiredOption('--pool <name>', 'the MachineConfigPool'),
+).action(async (opts: Record<string, unknown>) => {
+  try {
+    const config = configFrom({ ...opts, leaderElect: 'false' });
+    const log = createLogger('silent');
+    const kc = loadKubeConfig(typeof opts.kubeconfig === 'string' ? opts.kubeconfig : undefined);
+    const manager = new Manager({ config, kubeConfig: kc, log, metrics: createMetrics({ processMetrics: false }) });
+    const p = await manager.renderOnce(String(opts.pool));
+    process.stdout.write(renderPlanYaml(p));
+    process.exit(0);
+  } catch (e) {
+    fail(e);
+  }
+});
+
+program
+  .command('status')
+  .description('a table of the layered pools, from their status objects')
+  .option('-n, --namespace <ns>', 'the operator namespace', process.env.LBC_NAMESPACE ?? DEFAULTS.namespace)
+  .option('-o, --output <format>', 'table or json', 'table')
+  .option('--kubeconfig <file>', 'kubeconfig to use')
+  .action(async (opts: { namespace: string; output: string; kubeconfig?: string }) => {
+    try {
+      if (!['table', 'json'].includes(opts.output)) throw new ConfigError(`-o ${JSON.stringify(opts.output)}: must be table or json`);
+      const kc = loadKubeConfig(opts.kubeconfig);
+      const api = kc.makeApiClient(k8s.CustomObjectsApi);
+      const r = RESOURCES.layeredPool;
+      const list = (await api.listNamespacedCustomObject({ group: r.group, version: r.version, namespace: opts.namespace, plural: r.plural })) as { items?: unknown[] };
+      const pools = (list.items ?? []).flatMap((i) => {
+        const parsed = LayeredPoolSchema.safeParse(i);
+        return parsed.success ? [parsed.data] : [];
+      });
+      const rs = rows(pools, Date.now());
+      if (opts.output === 'json') process.stdout.write(JSON.stringify(rs, null, 2) + '\n');
+      else if (rs.length === 0) process.stdout.write(`no layered pools in namespace ${opts.namespace}\n`);
+      else process.stdout.write(formatTable(rs));
+    } catch (e) {
+      fail(e);
+    }
+  });
+
+export function renderPlanYaml(p: Plan): string {
+  const docs: unknown[] = [];
+  const note = (s: string) => `# ${s}\n`;
+  let out = note(`pool ${p.pool}: ${p.managed ? 'managed' : 'not managed (not opted in, or gone)'}`);
+  for (const o of p.apply) docs.push({ '#': 'server-side apply', ...o });
+  for (const o of p.create) docs.push({ '#': 'create if absent', ...o });
+  for (const b of p.createBuilds) docs.push({ '#': 'create build', ...b });
+  if (p.poolAnnotations) docs.push({ '#': 'pool hand-off annotations', metadata: { name: p.pool, annotations: p.poolAnnotations } });
+  if (p.status) docs.push({ '#': 'status', status: p.status });
+  if (p.push) out += note(`push rendered-config image ${p.push.repository}@${p.push.image.manifestDigest} (${p.push.image.size} bytes) for ${p.push.renderedConfig}`);
+  for (const c of p.cancelBuilds) out += note(`cancel stale build ${c}`);
+  out += docs.map((d) => yaml.dump(d, { lineWidth: 160, noRefs: true })).join('---\n');
+  const df = p.createBuilds[0]?.spec as { source?: { dockerfile?: string } } | undefined;
+  const bcDf = p.apply.find((o) => o.kind === 'BuildConfig')?.spec as { source?: { dockerfile?: string } } | undefined;
+  const text = df?.source?.dockerfile ?? bcDf?.source?.dockerfile;
+  if (text) out += `---\n# Dockerfile of the content build:\n${text.split('\n').map((l) => `#   ${l}`).join('\n')}\n`;
+  return out;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  await program.parseAsync(argv);
+}
+
+if (import.meta.main) await main(process.argv);

@@ -1,0 +1,47 @@
+// Mapping an event on any watched object to the pool keys it concerns. Pure:
+// handlers call it and enqueue, nothing else.
+import type { MachineConfigPool } from '../kube/types.ts';
+import { ANNOTATION_POOL, COREOS_STREAM, CONTROLLER_CONFIG_NAME } from '../plan/names.ts';
+
+export type WatchedKind = 'MachineConfigPool' | 'MachineConfig' | 'ControllerConfig' | 'ImageStream' | 'BuildConfig' | 'Build' | 'LayeredPool';
+
+interface Meta {
+  metadata: {
+    name: string;
+    annotations?: Record<string, string> | undefined;
+    ownerReferences?: { kind: string; name: string }[] | undefined;
+  };
+}
+
+/** Suffixes of the streams an admin may create first with `oc tag` (no annotation yet). */
+const ADMIN_STREAM_SUFFIXES = ['-external-base', '-mco-content-external'];
+
+export function poolKeysFor(kind: WatchedKind, obj: Meta, pools: () => readonly MachineConfigPool[]): string[] {
+  const name = obj.metadata.name;
+  switch (kind) {
+    case 'MachineConfigPool':
+      return [name];
+    case 'MachineConfig':
+      // The pools whose rendered config this is.
+      return pools()
+        .filter((p) => p.spec?.configuration?.name === name)
+        .map((p) => p.metadata.name);
+    case 'ControllerConfig':
+      return name === CONTROLLER_CONFIG_NAME ? pools().map((p) => p.metadata.name) : [];
+    case 'LayeredPool':
+      return [name];
+    default: {
+      const pool = obj.metadata.annotations?.[ANNOTATION_POOL];
+      if (pool) return [pool];
+      const owner = obj.metadata.ownerReferences?.find((o) => o.kind === 'MachineConfigPool');
+      if (owner) return [owner.name];
+      if (kind === 'ImageStream') {
+        if (name === COREOS_STREAM) return pools().map((p) => p.metadata.name);
+        for (const suffix of ADMIN_STREAM_SUFFIXES) {
+          if (name.endsWith(suffix) && name.length > suffix.length) return [name.slice(0, -suffix.length)];
+        }
+      }
+      return [];
+    }
+  }
+}

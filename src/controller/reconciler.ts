@@ -1,0 +1,214 @@
+// One reconcile of one pool: observe -> plan -> apply. Apply writes only what
+// differs from the cache, pushes the rendered-config image if the registry
+// lacks it, and patches the status once at the end.
+import { readFileSync } from 'node:fs';
+import type { Logger } from 'pino';
+import type { Config } from '../config/config.ts';
+import type { KubeWriter } from '../kube/client.ts';
+import { describeApiError, isSubset, statusCode } from '../kube/client.ts';
+import type { LayeredPoolStatus } from '../kube/types.ts';
+import { RESOURCES } from '../kube/types.ts';
+import type { Plan } from '../plan/plan.ts';
+import { plan as makePlan } from '../plan/plan.ts';
+import type { KubeObject, PlanConfig } from '../plan/snapshot.ts';
+import { condition } from '../plan/status.ts';
+import { RegistryClient, RegistryError } from '../registry/client.ts';
+import type { Metrics } from '../server/metrics.ts';
+import type { Stores } from './observe.ts';
+import { observe } from './observe.ts';
+
+export interface ReconcilerOptions {
+  config: Config;
+  stores: Stores;
+  writer: KubeWriter;
+  metrics: Metrics;
+  log: Logger;
+  now?: () => number;
+}
+
+export function planConfig(c: Config): PlanConfig {
+  return {
+    namespace: c.namespace,
+    optInLabel: c.optInLabel,
+    registry: c.registry,
+    applyCommand: c.applyCommand,
+    debounceMs: c.debounceMs,
+    historySize: c.historySize,
+    retryLimit: c.retryLimit,
+    retryBackoffMs: c.retryBackoffMs,
+    baseOSImage: c.baseOSImage,
+    pushSecret: c.pushSecret,
+  };
+}
+
+/** An error already reported in the pool's status; the queue retries it with backoff. */
+export class ReportedError extends Error {
+  override name = 'ReportedError';
+}
+
+export class Reconciler {
+  private readonly o: ReconcilerOptions;
+  private readonly pc: PlanConfig;
+  private readonly caBundle: string | undefined;
+
+  constructor(o: ReconcilerOptions) {
+    this.o = o;
+    this.pc = planConfig(o.config);
+    this.caBundle = o.config.caBundleFile ? readFileSync(o.config.caBundleFile, 'utf8') : undefined;
+  }
+
+  /** Plans a pool from the caches without writing anything. */
+  async plan(pool: string): Promise<Plan> {
+    const secret = await this.pushSecret();
+    return makePlan(observe(this.o.stores, this.pc, pool, (this.o.now ?? Date.now)(), secret === undefined ? undefined : secret !== null));
+  }
+
+  async reconcile(pool: string): Promise<{ requeueAfter?: number }> {
+    const log = this.o.log.child({ pool });
+    const secret = await this.pushSecret();
+    const snap = observe(this.o.stores, this.pc, pool, (this.o.now ?? Date.now)(), secret === undefined ? undefined : secret !== null);
+    const p = makePlan(snap);
+    if (!p.managed && !p.status) return {};
+    let failure: Error | undefined;
+
+    // 1. The rendered-config image, before the stream tag that names it.
+    if (p.push) {
+      try {
+        const res = await this.push(p, secret ?? undefined);
+        this.o.metrics.renderedConfigPush(pool, res.pushed ? 'pushed' : 'skipped', res.bytes);
+        const fields = { renderedConfig: p.push.renderedConfig, digest: res.digest, pushed: res.pushed, bytes: res.bytes };
+        if (res.pushed) log.info(fields, 'rendered-config image pushed');
+        else log.debug(fields, 'rendered-config image already in the registry');
+      } catch (e) {
+        this.o.metrics.renderedConfigPush(pool, 'failed');
+        const msg = e instanceof RegistryError ? e.message : `pushing the rendered-config image failed: ${(e as Error).message}`;
+        log.warn({ renderedConfig: p.push.renderedConfig, err: msg }, 'rendered-config push failed');
+        failure = new ReportedError(msg);
+        // Keep the stream's tags as they are until the image is really there.
+        const stream = p.push.repository.split('/').pop();
+        p.apply = p.apply.filter((o) => !(o.kind === 'ImageStream' && o.metadata.name === stream));
+        degrade(p, snap.status?.status, 'RegistryError', msg, snap.pool?.metadata.generation, snap.now);
+      }
+    }
+
+    // 2. Objects: applied when they differ, created when absent.
+    for (const obj of p.apply) {
+      if (isSubset(obj, this.cached(obj))) continue;
+      await this.o.writer.apply(obj);
+      log.debug({ kind: obj.kind, name: obj.metadata.name }, 'applied');
+    }
+    for (const obj of p.create) {
+      if (this.cached(obj)) continue;
+      if (await this.o.writer.createIfAbsent(obj)) log.info({ kind: obj.kind, name: obj.metadata.name }, 'created');
+    }
+
+    // 3. Builds: stale ones cancelled, new ones created (a second create is AlreadyExists).
+    for (const name of p.cancelBuilds) {
+      await this.o.writer.cancelBuild(name);
+      log.info({ build: name }, 'cancelling stale build');
+    }
+    for (const b of p.createBuilds) {
+      if (await this.o.writer.createIfAbsent(b)) {
+        const kind = (b.metadata.labels?.['layering.mco.dev/build-kind'] ?? 'content') as 'content' | 'custom';
+        this.o.metrics.build(pool, kind, 'started');
+        log.info({ build: b.metadata.name, kind, fingerprint: b.metadata.annotations?.['layering.mco.dev/fingerprint'] }, 'build created');
+      } else {
+        log.info({ build: b.metadata.name }, 'build already exists (adopted)');
+      }
+    }
+
+    // 4. Hand-off.
+    if (p.poolAnnotations && snap.pool) {
+      await this.o.writer.annotatePool(pool, p.poolAnnotations);
+      log.info({ image: p.poolAnnotations['machineconfiguration.openshift.io/newestImage'] }, 'pool handed its image');
+    }
+
+    // 5. Status, once.
+    if (p.status && snap.status?.metadata.uid !== undefined) {
+      await this.o.writer.applyStatus(RESOURCES.layeredPool, pool, p.status);
+    } else if (p.status && p.managed) {
+      // The status object was just created by the apply above; its status goes next time round.
+      p.requeueAfterMs = Math.min(p.requeueAfterMs ?? 1000, 1000);
+    }
+
+    // 6. Events, and the metrics they imply.
+    for (const e of p.events) {
+      const m = /^pool \S+: (content|custom) build/.exec(e.message);
+      if (m) {
+        const kind = m[1] as 'content' | 'custom';
+        if (e.reason === 'BuildSucceeded') this.o.metrics.build(pool, kind, 'succeeded');
+        if (e.reason === 'BuildFailed') this.o.metrics.build(pool, kind, 'failed');
+        if (e.reason === 'BuildCancelled') this.o.metrics.build(pool, kind, 'cancelled');
+      }
+      if (e.reason === 'BuildSucceeded' || e.reason === 'BuildFailed') this.recordDuration(pool, p, e.message);
+      log.info({ event: e.reason }, e.message);
+      try {
+        await this.o.writer.event({ name: pool, uid: snap.pool?.metadata.uid }, e);
+      } catch (err) {
+        log.warn({ err: describeApiError(err) }, 'could not record event');
+      }
+    }
+    if (failure) throw failure;
+    return p.requeueAfterMs !== undefined ? { requeueAfter: p.requeueAfterMs } : {};
+  }
+
+  private recordDuration(pool: string, p: Plan, message: string): void {
+    const entry = p.status?.history?.find((h) => message.includes(` ${h.build} `));
+    if (entry?.start && entry.end) {
+      const s = (Date.parse(entry.end) - Date.parse(entry.start)) / 1000;
+      if (Number.isFinite(s) && s >= 0) this.o.metrics.buildDuration(pool, entry.kind, s);
+    }
+  }
+
+  private cached(obj: KubeObject): unknown {
+    const s = this.o.stores;
+    const ns = obj.metadata.namespace;
+    switch (obj.kind) {
+      case 'ImageStream':
+        return s.imageStreams.get(obj.metadata.name, ns);
+      case 'BuildConfig':
+        return s.buildConfigs.get(obj.metadata.name, ns);
+      case 'Build':
+        return s.builds.get(obj.metadata.name, ns);
+      case 'LayeredPool':
+        return s.layeredPools.get(obj.metadata.name, ns);
+      default:
+        return undefined;
+    }
+  }
+
+  /** undefined: no push secret configured; null: configured but missing. */
+  private async pushSecret(): Promise<Record<string, string> | null | undefined> {
+    const name = this.o.config.pushSecret;
+    if (!name) return undefined;
+    try {
+      return (await this.o.writer.readSecret(name)) ?? null;
+    } catch (e) {
+      if (statusCode(e) === 403) return null;
+      throw e;
+    }
+  }
+
+  private async push(p: Plan, secret: Record<string, string> | undefined) {
+    const push = p.push!;
+    const registry = this.o.config.registry;
+    const repository = push.repository.slice(registry.length + 1);
+    const dockerConfigJson = secret?.['.dockerconfigjson'] ?? secret?.['.dockercfg'];
+    const client = new RegistryClient({
+      registry,
+      insecure: this.o.config.registryInsecure,
+      ...(this.caBundle ? { caBundlePem: this.caBundle } : {}),
+      ...(dockerConfigJson ? { dockerConfigJson } : {}),
+    });
+    return client.pushImage(repository, push.image, []);
+  }
+}
+
+/** Marks a plan's status Degraded for an I/O failure found while applying it. */
+function degrade(p: Plan, prevStatus: LayeredPoolStatus | undefined, reason: string, message: string, generation: number | undefined, now: number): void {
+  const prev = prevStatus?.conditions;
+  const base = p.status ?? prevStatus ?? {};
+  const conditions = (base.conditions ?? []).filter((c) => c.type !== 'Degraded');
+  conditions.push(condition(prev, 'Degraded', 'True', reason, message, generation, now));
+  p.status = { ...base, phase: 'Degraded', message, conditions };
+}
