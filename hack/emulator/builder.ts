@@ -3,7 +3,7 @@
 // directory that is deleted afterwards), pushed, and its phase and output digest recorded.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
@@ -82,6 +82,7 @@ export class Builder {
   }
 
   async start(resyncMs = 10_000): Promise<void> {
+    await this.reapStale();
     const inf = this.kube.informer<KubernetesObject>(RESOURCES.build, this.log);
     this.informer = inf;
     const enqueue = (o: KubernetesObject): void => {
@@ -111,6 +112,36 @@ export class Builder {
       if (rec.done) dones.push(rec.done);
     }
     await Promise.race([Promise.allSettled(dones), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+  }
+
+  /**
+   * Leftovers of an emulator that died without cleaning up (SIGKILL): every per-build directory
+   * still present; a buildah process group recorded in it (and still running buildah on that
+   * directory) is killed, then the directory is removed. Their Builds are marked Error /
+   * BuildPodDeleted by the first sync, as they are Pending/Running with no process of ours.
+   */
+  private async reapStale(): Promise<void> {
+    let entries: string[];
+    try {
+      entries = await readdir(this.opts.storageRoot);
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const dir = join(this.opts.storageRoot, e);
+      try {
+        const pgid = Number((await readFile(join(dir, 'buildah.pgid'), 'utf8')).trim());
+        const cmd = (await readFile(`/proc/${pgid}/cmdline`, 'utf8').catch(() => '')).replace(/\0/g, ' ');
+        if (pgid > 1 && cmd.includes('buildah') && cmd.includes(dir)) {
+          process.kill(-pgid, 'SIGKILL');
+          this.log.warn({ dir, pgid }, 'killed a buildah process group left by an earlier emulator');
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      } catch {
+        // no pid recorded, or the process is gone
+      }
+      await removeTree(dir, this.log);
+    }
   }
 
   get activeBuilds(): number {
@@ -277,13 +308,13 @@ export class Builder {
         labels: build.spec?.output?.imageLabels,
         noCache: strategy?.noCache,
       });
-      const rc = await this.buildah(rec, [...global, ...bud], logFile, tail);
+      const rc = await this.buildah(rec, work, [...global, ...bud], logFile, tail);
       if (rec.stop) return await this.finishStopped(rec, blog);
       if (rc !== 0) return await this.fail(rec, blog, 'DockerBuildFailed', tail.text());
       let digest: string | undefined;
       if (output.kind !== 'None') {
         const digestFile = join(work, 'digest');
-        const prc = await this.buildah(rec, [...global, ...pushArgs(localTag, output.pushRef, digestFile)], logFile, tail);
+        const prc = await this.buildah(rec, work, [...global, ...pushArgs(localTag, output.pushRef, digestFile)], logFile, tail);
         if (rec.stop) return await this.finishStopped(rec, blog);
         if (prc !== 0) return await this.fail(rec, blog, 'PushImageToRegistryFailed', tail.text());
         digest = (await readFile(digestFile, 'utf8')).trim();
@@ -322,7 +353,7 @@ export class Builder {
     }
   }
 
-  private buildah(rec: Running, args: string[], logFile: WriteStream, tail: Tail): Promise<number> {
+  private buildah(rec: Running, workDir: string, args: string[], logFile: WriteStream, tail: Tail): Promise<number> {
     return new Promise((resolve) => {
       if (rec.stop) return resolve(-1);
       logFile.write(`$ buildah ${args.join(' ')}\n`);
@@ -336,6 +367,7 @@ export class Builder {
         return resolve(127);
       }
       rec.child = child;
+      if (child.pid) void writeFile(join(workDir, 'buildah.pgid'), String(child.pid)).catch(() => undefined);
       const sink = (chunk: Buffer): void => {
         logFile.write(chunk);
         tail.push(chunk.toString('utf8'));

@@ -77,6 +77,16 @@ export class Importer {
 
   private async sync(key: string): Promise<void> {
     const [namespace, name] = splitKey(key);
+    // Cheap check on the cached copy first: the periodic resync of an up-to-date stream
+    // costs no API call. (A stale cache only delays; the next event syncs again.)
+    const cached = this.getStream(namespace, name);
+    if (cached) {
+      const due = Date.now() - (this.lastScheduled.get(key) ?? 0) >= this.opts.scheduledMs;
+      if (dockerTagsToResolve(cached, { scheduledDue: due }).length === 0) {
+        const r = reconcileStream(cached, { now: new Date().toISOString(), registry: this.opts.registry, getStream: this.getStream, resolved: new Map() });
+        if (!r.statusChanged && !r.annotationChanged) return;
+      }
+    }
     const raw = await this.kube.get<unknown>(RESOURCES.imageStream, namespace, name);
     if (raw === undefined) {
       this.lastScheduled.delete(key);

@@ -24,7 +24,7 @@ async function apply(obj: object): Promise<void> {
   await kubectl(['apply', '-f', '-'], { input: JSON.stringify(obj) });
 }
 
-async function create(kind: 'imagestream' | 'build', obj: { metadata: { name: string } }): Promise<void> {
+async function create(kind: 'imagestream' | 'build', obj: { metadata: { name: string }; [k: string]: unknown }): Promise<void> {
   await kubectl(['create', '-f', '-'], { input: JSON.stringify({ ...obj, metadata: { ...obj.metadata, namespace: NS } }) });
   created.push([kind, obj.metadata.name]);
 }
