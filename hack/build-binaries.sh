@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Build kube-apiserver, kubectl and etcd from their Go modules into a
+# Build kube-apiserver, kube-controller-manager (garbage collector, namespace
+# lifecycle), kubectl and etcd from their Go modules into a
 # version-keyed cache outside the work tree. Does nothing if they are there.
 # Usage: hack/build-binaries.sh            (prints the bin dir on the last line)
 set -euo pipefail
@@ -88,4 +89,5 @@ build_k8s_cmd() {
 build_etcd
 build_k8s_cmd kube-apiserver
 build_k8s_cmd kubectl
+build_k8s_cmd kube-controller-manager
 echo "$BIN_DIR"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The local control plane: a real etcd + kube-apiserver (RBAC), a real OCI
+# The local control plane: a real etcd + kube-apiserver (RBAC) +
+# kube-controller-manager (garbage collector, namespaces only), a real OCI
 # registry, the OpenShift stand-in CRDs, the emulator and the CoreOS stand-in
 # base image, all on loopback, no container engine needed.
 #
@@ -51,14 +52,15 @@ load_ports() {
   if [[ -f "$STATE/ports.env" ]]; then
     # shellcheck disable=SC1091
     . "$STATE/ports.env"
+    KCM_PORT="${KCM_PORT:-$((PORT_BASE + 4))}" # state written before it existed
     return
   fi
   local base="${LBC_PORT_BASE:-}"
   if [[ -z "$base" ]]; then
-    # Derived from the checkout path, so two checkouts do not collide; below
-    # Linux's ephemeral range (32768+).
+    # Derived from the state dir (by default inside the checkout), so two
+    # checkouts do not collide; below Linux's ephemeral range (32768+).
     local h
-    h="$(printf '%s' "$ROOT" | cksum | cut -d' ' -f1)"
+    h="$(printf '%s' "$STATE" | cksum | cut -d' ' -f1)"
     base=$((12000 + (h % 2000) * 10))
   fi
   PORT_BASE=$base
@@ -66,6 +68,7 @@ load_ports() {
   ETCD_PEER_PORT=$((base + 1))
   APISERVER_PORT=$((base + 2))
   REGISTRY_PORT=$((base + 3))
+  KCM_PORT=$((base + 4))
   NAMESPACE="${LBC_NAMESPACE:-openshift-machine-config-operator}"
 }
 
@@ -77,6 +80,7 @@ ETCD_PORT=$ETCD_PORT
 ETCD_PEER_PORT=$ETCD_PEER_PORT
 APISERVER_PORT=$APISERVER_PORT
 REGISTRY_PORT=$REGISTRY_PORT
+KCM_PORT=$KCM_PORT
 NAMESPACE=$NAMESPACE
 EOF
 }
@@ -87,6 +91,27 @@ require_free_port() {
   local port="$1" what="$2"
   if port_busy "$port"; then
     die "port $port (for $what) on 127.0.0.1 is already in use by another process (another checkout's cluster? see 'ss -ltnp sport = :$port'). Set LBC_PORT_BASE to a free range of 10 ports, or stop that process."
+  fi
+}
+
+# With nothing of ours running, every port must be free before anything starts
+# (and a new LBC_PORT_BASE replaces the recorded ports).
+preflight_ports() {
+  local c
+  for c in etcd kube-apiserver kube-controller-manager registry emulator; do
+    alive "$c" && return 0
+  done
+  if [[ -n "${LBC_PORT_BASE:-}" && "${PORT_BASE}" != "$LBC_PORT_BASE" ]]; then
+    rm -f "$STATE/ports.env"
+    load_ports
+  fi
+  local p busy=()
+  for p in "$ETCD_PORT" "$ETCD_PEER_PORT" "$APISERVER_PORT" "$REGISTRY_PORT" "$KCM_PORT"; do
+    port_busy "$p" && busy+=("$p")
+  done
+  if ((${#busy[@]})); then
+    rm -f "$STATE/ports.env"
+    die "port(s) ${busy[*]} on 127.0.0.1 are in use by another process (another checkout's cluster? see 'ss -ltnp'). The cluster needs $PORT_BASE..$((PORT_BASE + 4)); set LBC_PORT_BASE to the first of 10 free ports."
   fi
 }
 
@@ -154,12 +179,14 @@ kc() { KUBECONFIG="$KUBECONFIG_FILE" "$KUBECTL" "$@"; }
 
 etcd_healthy() { curl -fsS --max-time 2 "http://127.0.0.1:$ETCD_PORT/health" | grep -q '"health":"true"'; }
 apiserver_healthy() { [[ "$(kc get --raw /readyz --request-timeout=3s 2>/dev/null)" == ok ]]; }
+kcm_healthy() { [[ "$(curl -ksS --max-time 2 "https://127.0.0.1:$KCM_PORT/healthz")" == ok ]]; }
 registry_healthy() { curl -fsS --max-time 2 -o /dev/null "http://127.0.0.1:$REGISTRY_PORT/v2/"; }
 
 healthy() {
   case "$1" in
     etcd) alive etcd && etcd_healthy ;;
     kube-apiserver) alive kube-apiserver && apiserver_healthy ;;
+    kube-controller-manager) alive kube-controller-manager && kcm_healthy ;;
     registry) alive registry && registry_healthy ;;
     emulator) alive emulator ;;
   esac
@@ -172,7 +199,7 @@ stamp_set() { mkdir -p "$STAMPS" && printf '%s' "$2" >"$STAMPS/$1"; }
 # ---- steps --------------------------------------------------------------------
 
 build_binaries() {
-  if [[ -x "$BIN_DIR/kube-apiserver" && -x "$BIN_DIR/kubectl" && -x "$BIN_DIR/etcd" ]]; then
+  if [[ -x "$BIN_DIR/kube-apiserver" && -x "$BIN_DIR/kube-controller-manager" && -x "$BIN_DIR/kubectl" && -x "$BIN_DIR/etcd" ]]; then
     return 0
   fi
   command -v go >/dev/null || die "Go is needed to build the control plane (expected /usr/local/go/bin/go)"
@@ -268,6 +295,24 @@ start_apiserver() {
   wait_until "kube-apiserver /readyz" 180 kube-apiserver apiserver_healthy
 }
 
+# Only the controllers that make the API behave as a cluster's does for this
+# project: garbage collection (owner references: a deleted pool takes its
+# objects with it), namespace deletion, service accounts and their tokens.
+KCM_CONTROLLERS="garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller,root-ca-certificate-publisher-controller"
+
+start_controller_manager() {
+  healthy kube-controller-manager && return 0
+  stop kube-controller-manager
+  require_free_port "$KCM_PORT" kube-controller-manager
+  start kube-controller-manager "$BIN_DIR/kube-controller-manager" "$BIN_DIR/kube-controller-manager" \
+    --kubeconfig="$KUBECONFIG_FILE" --authentication-kubeconfig="$KUBECONFIG_FILE" --authorization-kubeconfig="$KUBECONFIG_FILE" \
+    --controllers="$KCM_CONTROLLERS" --leader-elect=false \
+    --bind-address=127.0.0.1 --secure-port="$KCM_PORT" --cert-dir="$STATE/kcm-certs" \
+    --service-account-private-key-file="$PKI/sa.key" --root-ca-file="$PKI/ca.crt" \
+    --use-service-account-credentials=false --v=0
+  wait_until "kube-controller-manager /healthz" 60 kube-controller-manager kcm_healthy
+}
+
 start_registry() {
   healthy registry && return 0
   stop registry
@@ -319,7 +364,8 @@ build_base_image() {
   local ctx="$STATE/coreos-base-ctx" h digest
   local inputs=("$HACK"/coreos-base/Containerfile "$HACK"/coreos-base/os-release "$HACK"/coreos-base/ostree
     "$HACK"/coreos-base/ignition-apply/main.go "$HACK"/coreos-base/ignition-apply/go.mod /usr/bin/busybox)
-  h="$(hash_of "${inputs[@]}")-$REGISTRY_PORT"
+  # recipe v2: the flags below; the Go version shapes ignition-apply's bytes.
+  h="$(hash_of "${inputs[@]}")-$REGISTRY_PORT-v2-$(go env GOVERSION)"
   if stamp_ok base-image "$h" && [[ -s "$STATE/coreos-base.digest" ]]; then
     digest="$(cat "$STATE/coreos-base.digest")"
     if curl -fsS -o /dev/null -I -H 'Accept: application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' \
@@ -333,7 +379,7 @@ build_base_image() {
   cp "$HACK/coreos-base/Containerfile" "$HACK/coreos-base/os-release" "$HACK/coreos-base/ostree" "$ctx/"
   cp /usr/bin/busybox "$ctx/busybox"
   (cd "$HACK/coreos-base/ignition-apply" && CGO_ENABLED=0 GOFLAGS=-mod=mod GOTOOLCHAIN=local \
-    go build -trimpath -ldflags='-s -w' -o "$ctx/ignition-apply" .)
+    go build -trimpath -buildvcs=false -ldflags='-s -w' -o "$ctx/ignition-apply" .)
   lbc_buildah_init
   local ref="127.0.0.1:$REGISTRY_PORT/$BASE_REPO:latest"
   # shellcheck disable=SC2086
@@ -378,6 +424,7 @@ start_emulator() {
     log "WARNING: hack/emulator/main.ts does not exist yet; not starting the emulator"
     return 0
   fi
+  [[ -x "$ROOT/node_modules/.bin/node" ]] || die "Node 24 from npm is missing: run 'npm ci' first (the emulator runs on it)"
   local h
   h="$(emulator_hash)"
   if healthy emulator && stamp_ok emulator "$h"; then
@@ -398,26 +445,26 @@ start_emulator() {
 
 report() {
   local comp pid
-  for comp in etcd kube-apiserver registry emulator; do
+  for comp in etcd kube-apiserver kube-controller-manager registry emulator; do
     pid="$(pid_of "$comp")"
     if healthy "$comp"; then
-      printf '  %-15s running   pid %-8s log %s\n' "$comp" "$pid" "$STATE/$comp.log"
+      printf '  %-24s running   pid %-8s log %s\n' "$comp" "$pid" "$STATE/$comp.log"
     elif alive "$comp"; then
-      printf '  %-15s UNHEALTHY pid %-8s log %s\n' "$comp" "$pid" "$STATE/$comp.log"
+      printf '  %-24s UNHEALTHY pid %-8s log %s\n' "$comp" "$pid" "$STATE/$comp.log"
     else
-      printf '  %-15s stopped\n' "$comp"
+      printf '  %-24s stopped\n' "$comp"
     fi
   done
-  printf '  %-15s https://127.0.0.1:%s  (kubeconfig %s)\n' "api server" "$APISERVER_PORT" "$KUBECONFIG_FILE"
-  printf '  %-15s 127.0.0.1:%s\n' "registry" "$REGISTRY_PORT"
+  printf '  %-24s https://127.0.0.1:%s  (kubeconfig %s)\n' "api server" "$APISERVER_PORT" "$KUBECONFIG_FILE"
+  printf '  %-24s 127.0.0.1:%s\n' "registry" "$REGISTRY_PORT"
   [[ -s "$STATE/coreos-base.digest" ]] &&
-    printf '  %-15s 127.0.0.1:%s/%s@%s\n' "base image" "$REGISTRY_PORT" "$BASE_REPO" "$(cat "$STATE/coreos-base.digest")"
-  printf '  %-15s %s\n' "namespace" "$NAMESPACE" "versions" "kubernetes $K8S_VERSION, etcd $ETCD_VERSION"
+    printf '  %-24s 127.0.0.1:%s/%s@%s\n' "base image" "$REGISTRY_PORT" "$BASE_REPO" "$(cat "$STATE/coreos-base.digest")"
+  printf '  %-24s %s\n' "namespace" "$NAMESPACE" "versions" "kubernetes $K8S_VERSION, etcd $ETCD_VERSION"
 }
 
 all_healthy() {
   local c
-  for c in etcd kube-apiserver registry; do healthy "$c" || return 1; done
+  for c in etcd kube-apiserver kube-controller-manager registry; do healthy "$c" || return 1; done
   [[ ! -f "$HACK/emulator/main.ts" ]] || healthy emulator
 }
 
@@ -433,6 +480,7 @@ cmd_up() {
     log "note: this cluster was brought up for namespace $NAMESPACE; now also creating $LBC_NAMESPACE"
     NAMESPACE="$LBC_NAMESPACE"
   fi
+  preflight_ports
   save_ports
   local was_healthy=0
   all_healthy && was_healthy=1
@@ -444,8 +492,10 @@ cmd_up() {
   write_kubeconfig
   step "etcd on 127.0.0.1:$ETCD_PORT" start_etcd
   step "kube-apiserver on https://127.0.0.1:$APISERVER_PORT" start_apiserver
-  step "registry on 127.0.0.1:$REGISTRY_PORT" start_registry
   step "CRDs" install_crds
+  # After the CRDs, so its garbage collector watches them from the start.
+  step "kube-controller-manager (garbage collector, namespaces)" start_controller_manager
+  step "registry on 127.0.0.1:$REGISTRY_PORT" start_registry
   step "CoreOS stand-in base image" build_base_image
   step "namespace $NAMESPACE and ControllerConfig" apply_cluster_objects
   step "emulator" start_emulator
@@ -482,7 +532,7 @@ cmd_status() {
 cmd_down() {
   if [[ -f "$STATE/ports.env" ]]; then load_ports; fi
   local c
-  for c in emulator registry kube-apiserver etcd; do stop "$c"; done
+  for c in emulator registry kube-controller-manager kube-apiserver etcd; do stop "$c"; done
   if [[ -d "$STATE" ]]; then
     rm -rf "$STATE"
     log "removed $STATE"

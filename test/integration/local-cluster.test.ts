@@ -123,6 +123,42 @@ describe('the local control plane', () => {
     }
   });
 
+  it('collects garbage: an ImageStream owned by a MachineConfigPool goes when the pool is deleted', async () => {
+    const api = objectApi();
+    const name = `lbc-gc-${Date.now().toString(36)}`;
+    const poolRef = { apiVersion: apiVersionOf(RESOURCES.machineConfigPool), kind: RESOURCES.machineConfigPool.kind, metadata: { name } };
+    const pool = await api.create({ ...poolRef, spec: { paused: false } } as KubernetesObject);
+    const isRef = {
+      apiVersion: apiVersionOf(RESOURCES.imageStream),
+      kind: RESOURCES.imageStream.kind,
+      metadata: { name: `${name}-base`, namespace: namespace() },
+    };
+    try {
+      await api.create({
+        ...isRef,
+        metadata: {
+          ...isRef.metadata,
+          ownerReferences: [{ ...poolRef, name, uid: pool.metadata?.uid ?? '', blockOwnerDeletion: true, controller: true }],
+        },
+      });
+      await api.delete(poolRef);
+      await waitFor(
+        async () => {
+          try {
+            await api.read(isRef);
+            return false;
+          } catch (e) {
+            return (e as { code?: number }).code === 404;
+          }
+        },
+        { timeoutMs: 90_000, intervalMs: 500, what: 'the garbage collector to delete the owned ImageStream' },
+      );
+    } finally {
+      await api.delete(poolRef).catch(() => undefined);
+      await api.delete(isRef).catch(() => undefined);
+    }
+  });
+
   it('has a registry that serves /v2/', async () => {
     const res = await fetch(`${registryUrl()}/v2/`);
     expect(res.status).toBe(200);
