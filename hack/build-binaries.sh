@@ -5,7 +5,7 @@
 # Usage: hack/build-binaries.sh            (prints the bin dir on the last line)
 set -euo pipefail
 HACK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=versions.env
+# shellcheck source=hack/versions.env
 . "$HACK_DIR/versions.env"
 export PATH="/usr/local/go/bin:$PATH"
 CACHE="${LBC_CACHE:-$HOME/.cache/layered-build-controller}"

@@ -22,9 +22,9 @@ export LBC_STATE_DIR="${LBC_STATE_DIR:-$ROOT/.local/cluster}"
 STATE="$LBC_STATE_DIR"
 PKI="$STATE/pki"
 STAMPS="$STATE/stamps"
-# shellcheck source=versions.env
+# shellcheck source=hack/versions.env
 . "$HACK/versions.env"
-# shellcheck source=buildah-env.sh
+# shellcheck source=hack/buildah-env.sh
 . "$HACK/buildah-env.sh"
 export PATH="/usr/local/go/bin:$ROOT/node_modules/.bin:$PATH"
 CACHE="${LBC_CACHE:-$HOME/.cache/layered-build-controller}"
@@ -117,7 +117,7 @@ preflight_ports() {
 
 # ---- processes ----------------------------------------------------------------
 
-pid_of() { [[ -f "$STATE/$1.pid" ]] && cat "$STATE/$1.pid" || true; }
+pid_of() { if [[ -f "$STATE/$1.pid" ]]; then cat "$STATE/$1.pid"; fi; }
 
 # alive NAME: the recorded pid runs and is still the process we started.
 alive() {
@@ -140,11 +140,11 @@ start() {
 }
 
 stop() {
-  local name="$1" pid i
+  local name="$1" pid
   pid="$(pid_of "$name")"
   if [[ -n "$pid" ]] && alive "$name"; then
     kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 1 50); do
+    for _ in $(seq 1 50); do
       kill -0 "$pid" 2>/dev/null || break
       sleep 0.2
     done
