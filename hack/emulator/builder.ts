@@ -12,6 +12,7 @@ import {
   budArgs,
   cancelledStatus,
   completeStatus,
+  decideBuild,
   failedStatus,
   isTerminal,
   lastLines,
@@ -165,40 +166,39 @@ export class Builder {
     const b = parsed.data;
     const uid = b.metadata.uid ?? '';
     if (rec && rec.uid !== uid) this.kill(rec, 'deleted');
-    if (isTerminal(b)) {
-      this.waiting.delete(key);
-      return;
-    }
-    if (b.status?.cancelled) {
-      this.waiting.delete(key);
-      if (rec && rec.uid === uid) {
-        this.kill(rec, 'cancel');
+    const action = decideBuild(b, rec !== undefined && rec.uid === uid);
+    if (action !== 'queue') this.waiting.delete(key);
+    switch (action) {
+      case 'ignore':
+        return;
+      case 'kill':
+        this.kill(rec!, 'cancel');
+        return;
+      case 'cancel': {
+        const w = await this.kube.updateStatus<Build>(RESOURCES.build, namespace, name, (obj) =>
+          obj.metadata.uid !== uid || isTerminal(obj) || this.running.has(key) ? null : cancelledStatus(obj, now()),
+        );
+        if (w?.written) this.log.info({ build: key, phase: 'Cancelled', reason: 'CancelledBuild' }, 'build cancelled before it ran');
         return;
       }
-      const w = await this.kube.updateStatus<Build>(RESOURCES.build, namespace, name, (obj) =>
-        obj.metadata.uid !== uid || isTerminal(obj) ? null : cancelledStatus(obj, now()),
-      );
-      if (w?.written) this.log.info({ build: key, phase: 'Cancelled', reason: 'CancelledBuild' }, 'build cancelled before it ran');
-      return;
-    }
-    if (rec && rec.uid === uid) return;
-    const phase = phaseOf(b);
-    if (phase === 'Pending' || phase === 'Running') {
-      // No process of ours runs it: its "pod" is gone (the emulator restarted).
-      const w = await this.kube.updateStatus<Build>(RESOURCES.build, namespace, name, (obj) => {
-        if (obj.metadata.uid !== uid || this.running.has(key)) return null;
-        const p = phaseOf(obj);
-        return p === 'Pending' || p === 'Running' ? failedStatus(obj, 'BuildPodDeleted', now(), undefined, 'Error') : null;
-      });
-      if (w?.written) this.log.info({ build: key, phase: 'Error', reason: 'BuildPodDeleted' }, 'build found active with no process: marked Error');
-      return;
-    }
-    if (phase === 'New' && !this.stopping) {
-      if (!this.waiting.has(key)) {
-        this.waiting.set(key, { key, uid, created: String(b.metadata.creationTimestamp ?? now()) });
-        this.log.info({ build: key, waiting: this.waiting.size, running: this.running.size }, 'build queued');
+      case 'orphan': {
+        // No process of ours runs it: its "pod" is gone (the emulator restarted).
+        const w = await this.kube.updateStatus<Build>(RESOURCES.build, namespace, name, (obj) =>
+          obj.metadata.uid !== uid || this.running.has(key) || decideBuild(BuildSchema.parse(obj), false) !== 'orphan'
+            ? null
+            : failedStatus(obj, 'BuildPodDeleted', now(), undefined, 'Error'),
+        );
+        if (w?.written) this.log.info({ build: key, phase: 'Error', reason: 'BuildPodDeleted' }, 'build found active with no process: marked Error');
+        return;
       }
-      this.pump();
+      case 'queue':
+        if (this.stopping) return;
+        if (!this.waiting.has(key)) {
+          this.waiting.set(key, { key, uid, created: String(b.metadata.creationTimestamp ?? now()) });
+          this.log.info({ build: key, waiting: this.waiting.size, running: this.running.size }, 'build queued');
+        }
+        this.pump();
+        return;
     }
   }
 

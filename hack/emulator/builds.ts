@@ -195,3 +195,25 @@ export function cancelledStatus(b: Build, now: string): BuildStatus {
   s.message = REASONS.CancelledBuild;
   return finish(s, now);
 }
+
+export type BuildAction =
+  /** terminal, or already running here, or nothing to do */
+  | 'ignore'
+  /** cancelled while this emulator runs it: kill the process; the run records Cancelled */
+  | 'kill'
+  /** cancelled before it ran: record Cancelled now */
+  | 'cancel'
+  /** Pending/Running with no process here (the emulator restarted): record Error/BuildPodDeleted */
+  | 'orphan'
+  /** New: queue it */
+  | 'queue';
+
+/** What the emulator does with a Build it sees, given whether one of its processes runs it. */
+export function decideBuild(b: Build, runningHere: boolean): BuildAction {
+  if (isTerminal(b)) return 'ignore';
+  if (b.status?.cancelled) return runningHere ? 'kill' : 'cancel';
+  if (runningHere) return 'ignore';
+  const phase = phaseOf(b);
+  if (phase === 'Pending' || phase === 'Running') return 'orphan';
+  return phase === 'New' ? 'queue' : 'ignore';
+}

@@ -4,6 +4,7 @@ import {
   budArgs,
   cancelledStatus,
   completeStatus,
+  decideBuild,
   durationNs,
   failedStatus,
   lastLines,
@@ -111,6 +112,25 @@ describe('emulator builds (pure)', () => {
     const cancelledNew = cancelledStatus(build({}, { cancelled: true }), end);
     expect(cancelledNew).toEqual({ cancelled: true, phase: 'Cancelled', reason: 'CancelledBuild', message: 'The build was cancelled by the user.', completionTimestamp: end });
     expect(durationNs(undefined, end)).toBeUndefined();
+  });
+
+  it('decides what to do with a Build it sees', () => {
+    const at = (status?: Build['status']) => build({}, status);
+    expect(decideBuild(at(), false)).toBe('queue');
+    expect(decideBuild(at({ phase: 'New' }), false)).toBe('queue');
+    expect(decideBuild(at({ phase: 'New' }), true)).toBe('ignore');
+    expect(decideBuild(at({ phase: 'New', cancelled: true }), false)).toBe('cancel');
+    expect(decideBuild(at({ phase: 'Running', cancelled: true }), true)).toBe('kill');
+    expect(decideBuild(at({ phase: 'Running', cancelled: true }), false)).toBe('cancel');
+    expect(decideBuild(at({ phase: 'Running' }), true)).toBe('ignore');
+    // The emulator restarted: an active Build with no process here is an orphan.
+    expect(decideBuild(at({ phase: 'Pending' }), false)).toBe('orphan');
+    expect(decideBuild(at({ phase: 'Running' }), false)).toBe('orphan');
+    // Terminal Builds are left alone, cancelled or not.
+    for (const phase of ['Complete', 'Failed', 'Error', 'Cancelled'] as const) {
+      expect(decideBuild(at({ phase, cancelled: true }), false)).toBe('ignore');
+      expect(decideBuild(at({ phase }), true)).toBe('ignore');
+    }
   });
 
   it('keeps the last lines of a log', () => {
