@@ -291,7 +291,7 @@ start_apiserver() {
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
     --service-cluster-ip-range=10.0.0.0/24 --allow-privileged=true \
-    --profiling=false --v=0
+    --endpoint-reconciler-type=none --profiling=false --v=0
   wait_until "kube-apiserver /readyz" 180 kube-apiserver apiserver_healthy
 }
 
@@ -309,7 +309,7 @@ start_controller_manager() {
     --controllers="$KCM_CONTROLLERS" --leader-elect=false \
     --bind-address=127.0.0.1 --secure-port="$KCM_PORT" --cert-dir="$STATE/kcm-certs" \
     --service-account-private-key-file="$PKI/sa.key" --root-ca-file="$PKI/ca.crt" \
-    --use-service-account-credentials=false --v=0
+    --use-service-account-credentials=false --authentication-skip-lookup=true --v=0
   wait_until "kube-controller-manager /healthz" 60 kube-controller-manager kcm_healthy
 }
 
