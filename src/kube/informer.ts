@@ -223,7 +223,9 @@ export class Informer<T extends Named> {
     const path = resourcePath(this.opts.resource, this.opts.namespace);
     const listFn = async () => {
       const list = await this.listFn();
-      if (gen === this.generation) this.reconcileList(list.items ?? []);
+      // Stopped (or superseded) while listing: fail the list so ListWatch does not go on to open a watch.
+      if (gen !== this.generation) throw new Error('informer stopped');
+      this.reconcileList(list.items ?? []);
       return list;
     };
     const inf = makeInformer<KubernetesObject>(this.opts.kubeConfig, path, listFn, this.opts.labelSelector);
