@@ -143,14 +143,18 @@ stop() {
   local name="$1" pid
   pid="$(pid_of "$name")"
   if [[ -n "$pid" ]] && alive "$name"; then
-    kill -TERM "$pid" 2>/dev/null || true
+    # It leads its own process group (setsid): signal the group, so children
+    # (the emulator's buildah processes) go too.
+    local target="$pid"
+    [[ "$(ps -o pgid= -p "$pid" 2>/dev/null | tr -d ' ')" == "$pid" ]] && target="-$pid"
+    kill -TERM -- "$target" 2>/dev/null || true
     for _ in $(seq 1 50); do
       kill -0 "$pid" 2>/dev/null || break
       sleep 0.2
     done
     if kill -0 "$pid" 2>/dev/null; then
       log "$name (pid $pid) did not stop on SIGTERM; sending SIGKILL"
-      kill -KILL "$pid" 2>/dev/null || true
+      kill -KILL -- "$target" 2>/dev/null || true
     fi
     log "stopped $name (pid $pid)"
   fi
