@@ -1,5 +1,5 @@
 // A restartable, schema-checked informer over @kubernetes/client-node 2.x's
-// ListWatch (makeInformer).
+// ListWatch (what makeInformer returns; built directly to pass a field selector too).
 //
 // - Every object is parsed with a zod schema; one that fails is logged with its
 //   key and skipped (a previously good copy stays in the cache), never a crash.
@@ -18,7 +18,8 @@
 import {
   CustomObjectsApi,
   KubernetesObjectApi,
-  makeInformer,
+  ListWatch,
+  Watch,
   type Informer as ClientInformer,
   type KubeConfig,
   type KubernetesListObject,
@@ -228,7 +229,8 @@ export class Informer<T extends Named> {
       this.reconcileList(list.items ?? []);
       return list;
     };
-    const inf = makeInformer<KubernetesObject>(this.opts.kubeConfig, path, listFn, this.opts.labelSelector);
+    // What makeInformer builds, plus the field selector (makeInformer takes only a label selector).
+    const inf = new ListWatch<KubernetesObject>(path, new Watch(this.opts.kubeConfig), listFn, false, this.opts.labelSelector, this.opts.fieldSelector);
     this.current = inf;
     inf.on('add', (o) => gen === this.generation && this.upsert(o));
     inf.on('update', (o) => gen === this.generation && this.upsert(o));

@@ -391,21 +391,25 @@ describe('Informer on the API server', () => {
       namespace: NS,
       schema: SecretSchema,
       labelSelector: `${label}=yes`,
+      fieldSelector: `metadata.name=${name}`,
     });
     inf.start();
     await inf.waitForSync();
     try {
-      await core.createNamespacedSecret({
-        namespace: NS,
-        body: { metadata: { name, labels: { [label]: 'yes' } }, type: 'Opaque', stringData: { token: 'not-a-real-secret' } },
-      });
+      for (const n of [`${name}-other`, name]) {
+        await core.createNamespacedSecret({
+          namespace: NS,
+          body: { metadata: { name: n, labels: { [label]: 'yes' } }, type: 'Opaque', stringData: { token: 'not-a-real-secret' } },
+        });
+      }
       const s = await waitFor('the secret', () => inf.get(name, NS));
+      expect(inf.list().map((x) => x.metadata.name)).toEqual([name]); // the field selector holds on the watch too
       expect(Buffer.from(s.data?.token ?? '', 'base64').toString()).toBe('not-a-real-secret');
       await core.deleteNamespacedSecret({ name, namespace: NS });
       await waitFor('the secret deleted', () => !inf.get(name, NS));
     } finally {
       await inf.stop();
-      await core.deleteNamespacedSecret({ name, namespace: NS }).catch(() => undefined);
+      for (const n of [name, `${name}-other`]) await core.deleteNamespacedSecret({ name: n, namespace: NS }).catch(() => undefined);
     }
   });
 });
