@@ -40,6 +40,9 @@ export interface EventSpec {
   message: string;
 }
 
+/** Namespace of Events about cluster-scoped objects (client-go's rule). */
+export const CLUSTER_SCOPED_EVENT_NAMESPACE = 'default';
+
 export class KubeWriter {
   readonly objects: k8s.KubernetesObjectApi;
   readonly custom: k8s.CustomObjectsApi;
@@ -100,14 +103,20 @@ export class KubeWriter {
     );
   }
 
-  /** A core/v1 Event about a pool, in the operator's namespace. */
+  /**
+   * A core/v1 Event about a pool. A pool is cluster-scoped, and the API server
+   * accepts an Event whose involvedObject has no namespace only in namespace
+   * "default" (elsewhere: 422 "involvedObject.namespace: does not match
+   * event.namespace"), which is where client-go's recorder puts them too and
+   * where `kubectl describe machineconfigpool` finds them.
+   */
   async event(pool: { name: string; uid?: string | undefined }, e: EventSpec): Promise<void> {
     const now = new Date();
     const r = RESOURCES.machineConfigPool;
     await this.core.createNamespacedEvent({
-      namespace: this.namespace,
+      namespace: CLUSTER_SCOPED_EVENT_NAMESPACE,
       body: {
-        metadata: { generateName: `${pool.name}.`, namespace: this.namespace },
+        metadata: { generateName: `${pool.name}.`, namespace: CLUSTER_SCOPED_EVENT_NAMESPACE },
         involvedObject: { apiVersion: apiVersionOf(r), kind: r.kind, name: pool.name, uid: pool.uid },
         type: e.type,
         reason: e.reason,
