@@ -1,0 +1,511 @@
+// Helpers for tests that run the real operator process (`node src/cli.ts run`)
+// against the cluster the global setup provided (test/harness/global-setup.ts).
+// Used by the integration tests (RBAC run, leader election, metrics) and meant
+// for the end-to-end suite too: nothing here is specific to one test.
+//
+//   startOperator(opts)        spawns `node src/cli.ts run ...` (Node 24), parses its
+//                              JSON log lines; .waitForLog(), .endpoints(), .stop(),
+//                              .kill(), .exited, .identity(), .tail()
+//   makePool(opts)             a MachineConfig whose Ignition config writes one file,
+//                              and a MachineConfigPool opted in (label) that points
+//                              at it (spec.configuration.name); returns a cleanup
+//   waitForPoolAnnotation()    polls a pool until an annotation is set
+//   contentBuilds()            the content Builds of a pool in a namespace
+//   readLease()                a Lease, or undefined
+//   scrape(), parseMetrics(), metricValue()
+//                              GET /metrics and parse the Prometheus text format
+//   probe()                    GET a probe path, its status code
+//   serviceAccountKubeconfig() a kubeconfig file holding a bearer token of a
+//                              ServiceAccount (TokenRequest API via `kubectl create token`)
+//   applyManifests()           kubectl apply of YAML text (server-side dry run optional)
+//   renderManifests()          manifests/*.yaml with the namespace (and cluster-scoped
+//                              names) replaced, so a test can install a private copy
+//   uniqueName()               a DNS-1123 name with a random suffix
+//
+// Child processes get childEnv() (KUBECONFIG, LOCAL_REGISTRY, buildah settings)
+// unless told otherwise; flags always win over the LBC_* variables in it.
+// Every started operator is killed when the test process exits, so a failing
+// test cannot leave one running.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as yaml from 'js-yaml';
+import { childEnv, clusterEnv, kubeConfig, kubectl, objectApi, waitFor } from './cluster.ts';
+import { ANNOTATION_NEWEST_IMAGE, BUILD_CONFIG_LABEL_SHORT, DEFAULT_OPT_IN_LABEL, poolBuildConfigs } from '../../src/plan/names.ts';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** Node 24: the `node` dev dependency's binary (the system node may be older). */
+export function nodeBinary(): string {
+  const local = path.join(ROOT, 'node_modules', 'node', 'bin', 'node');
+  return existsSync(local) ? local : process.execPath;
+}
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${randomBytes(3).toString('hex')}`;
+}
+
+// ---- the operator process --------------------------------------------------------------------
+
+/** One parsed pino line (msg, level, and whatever fields the line carried). */
+export type LogLine = Record<string, unknown> & { msg?: string; level?: string };
+
+export interface OperatorOptions {
+  /** Operator namespace (--namespace). Default: the cluster's LBC_NAMESPACE. */
+  namespace?: string;
+  /** --kubeconfig; default the cluster's KUBECONFIG. */
+  kubeconfig?: string;
+  /** --registry; default LOCAL_REGISTRY (then --registry-insecure is passed too). */
+  registry?: string;
+  /** --opt-in-label; default the product's (machineconfiguration.openshift.io/layering-enabled). */
+  optInLabel?: string;
+  /** --leader-elect; default false. */
+  leaderElect?: boolean;
+  /** --lease-name (with leaderElect). */
+  leaseName?: string;
+  leaseDurationMs?: number;
+  renewDeadlineMs?: number;
+  retryPeriodMs?: number;
+  /** --apply-command; default the CoreOS stand-in's `ignition-apply /etc/machine-config-ignition.json`. */
+  applyCommand?: string;
+  /** --debounce-ms; default 1000 (short, for tests). */
+  debounceMs?: number;
+  /** --log-level; default debug. */
+  logLevel?: string;
+  /** More CLI arguments, appended last. */
+  args?: string[];
+  /** Extra environment variables (over childEnv()). */
+  env?: Record<string, string>;
+  /** A name for messages. */
+  name?: string;
+}
+
+export interface OperatorProcess {
+  readonly name: string;
+  readonly child: ChildProcess;
+  readonly pid: number;
+  /** The argv after `node`. */
+  readonly argv: string[];
+  /** Every JSON log line so far (stdout), parsed. */
+  readonly logs: LogLine[];
+  /** stderr so far (config errors and crashes go there). */
+  stderr(): string;
+  /** Resolves when the process exits (code, signal). */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** The first log line (already seen or still to come) matching msg or predicate. */
+  waitForLog(match: string | RegExp | ((l: LogLine) => boolean), timeoutMs?: number): Promise<LogLine>;
+  /** The metrics and probe base URLs the process logged once it listened. */
+  endpoints(timeoutMs?: number): Promise<{ metricsUrl: string; probeUrl: string }>;
+  /** Its leader-election identity (from its log). */
+  identity(timeoutMs?: number): Promise<string>;
+  /** Sends a signal (default SIGTERM). */
+  kill(signal?: NodeJS.Signals): void;
+  /** SIGTERM, then SIGKILL after graceMs; resolves with the exit. Safe to call twice. */
+  stop(graceMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** The last n log lines as text (for failure messages). */
+  tail(n?: number): string;
+}
+
+const running = new Set<ChildProcess>();
+let exitHookInstalled = false;
+function trackChild(child: ChildProcess): void {
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.once('exit', () => {
+      for (const c of running) c.kill('SIGKILL');
+    });
+  }
+}
+
+function matcher(match: string | RegExp | ((l: LogLine) => boolean)): (l: LogLine) => boolean {
+  if (typeof match === 'function') return match;
+  if (typeof match === 'string') return (l) => l.msg === match;
+  return (l) => typeof l.msg === 'string' && match.test(l.msg);
+}
+
+/** The `node src/cli.ts run ...` argv for these options. */
+export function operatorArgs(o: OperatorOptions = {}): string[] {
+  const env = clusterEnv();
+  const registry = o.registry ?? env.LOCAL_REGISTRY;
+  const args = [
+    path.join(ROOT, 'src', 'cli.ts'),
+    'run',
+    '--kubeconfig',
+    o.kubeconfig ?? env.KUBECONFIG,
+    '--namespace',
+    o.namespace ?? env.LBC_NAMESPACE,
+    '--registry',
+    registry,
+    ...(o.registry === undefined ? ['--registry-insecure'] : []),
+    '--opt-in-label',
+    o.optInLabel ?? DEFAULT_OPT_IN_LABEL,
+    '--apply-command',
+    o.applyCommand ?? 'ignition-apply /etc/machine-config-ignition.json',
+    '--debounce-ms',
+    String(o.debounceMs ?? 1000),
+    '--log-level',
+    o.logLevel ?? 'debug',
+    '--metrics-addr',
+    '127.0.0.1:0',
+    '--probe-addr',
+    '127.0.0.1:0',
+    '--leader-elect',
+    String(o.leaderElect ?? false),
+  ];
+  if (o.leaseName) args.push('--lease-name', o.leaseName);
+  if (o.leaseDurationMs !== undefined) args.push('--lease-duration-ms', String(o.leaseDurationMs));
+  if (o.renewDeadlineMs !== undefined) args.push('--renew-deadline-ms', String(o.renewDeadlineMs));
+  if (o.retryPeriodMs !== undefined) args.push('--retry-period-ms', String(o.retryPeriodMs));
+  args.push(...(o.args ?? []));
+  return args;
+}
+
+export function startOperator(o: OperatorOptions = {}): OperatorProcess {
+  const argv = operatorArgs(o);
+  const name = o.name ?? 'operator';
+  const kubeconfig = o.kubeconfig ?? clusterEnv().KUBECONFIG;
+  const child = spawn(nodeBinary(), argv, {
+    cwd: ROOT,
+    env: childEnv({ KUBECONFIG: kubeconfig, ...(o.env ?? {}) }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  trackChild(child);
+  const logs: LogLine[] = [];
+  let stderr = '';
+  const waiters: { fn: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
+  let partial = '';
+  child.stdout!.setEncoding('utf8');
+  child.stdout!.on('data', (chunk: string) => {
+    partial += chunk;
+    let nl: number;
+    while ((nl = partial.indexOf('\n')) >= 0) {
+      const text = partial.slice(0, nl);
+      partial = partial.slice(nl + 1);
+      if (!text.trim()) continue;
+      let line: LogLine;
+      try {
+        line = JSON.parse(text) as LogLine;
+      } catch {
+        line = { msg: text, level: 'raw' };
+      }
+      logs.push(line);
+      for (let i = waiters.length - 1; i >= 0; i--) {
+        const w = waiters[i]!;
+        if (w.fn(line)) {
+          waiters.splice(i, 1);
+          w.resolve(line);
+        }
+      }
+    }
+  });
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (c: string) => (stderr += c));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+  let hasExited = false;
+  void exited.then(() => (hasExited = true));
+
+  const tail = (n = 40) =>
+    logs
+      .slice(-n)
+      .map((l) => JSON.stringify(l))
+      .join('\n') + (stderr ? `\n[stderr]\n${stderr.slice(-4000)}` : '');
+
+  const waitForLog = (match: string | RegExp | ((l: LogLine) => boolean), timeoutMs = 60_000): Promise<LogLine> => {
+    const fn = matcher(match);
+    const seen = logs.find(fn);
+    if (seen) return Promise.resolve(seen);
+    return new Promise<LogLine>((resolve, reject) => {
+      const w = {
+        fn,
+        resolve: (l: LogLine) => {
+          clearTimeout(timer);
+          resolve(l);
+        },
+      };
+      const timer = setTimeout(() => {
+        waiters.splice(waiters.indexOf(w), 1);
+        reject(new Error(`${name} (pid ${child.pid}): no log line matching ${String(match)} within ${timeoutMs} ms${hasExited ? ' (it exited)' : ''}; last lines:\n${tail(25)}`));
+      }, timeoutMs);
+      waiters.push(w);
+      void exited.then(() => {
+        // Lines are all in once the process is gone.
+        setTimeout(() => {
+          if (waiters.includes(w)) {
+            waiters.splice(waiters.indexOf(w), 1);
+            clearTimeout(timer);
+            reject(new Error(`${name} (pid ${child.pid}) exited before logging ${String(match)}; last lines:\n${tail(25)}`));
+          }
+        }, 200);
+      });
+    });
+  };
+
+  const proc: OperatorProcess = {
+    name,
+    child,
+    pid: child.pid!,
+    argv,
+    logs,
+    stderr: () => stderr,
+    exited,
+    waitForLog,
+    async endpoints(timeoutMs = 30_000) {
+      const l = await waitForLog('serving metrics and probes', timeoutMs);
+      return { metricsUrl: String(l.metrics), probeUrl: String(l.probes) };
+    },
+    async identity(timeoutMs = 60_000) {
+      const l = await waitForLog((x) => x.component === 'leader-election' && typeof x.identity === 'string', timeoutMs);
+      return String(l.identity);
+    },
+    kill(signal: NodeJS.Signals = 'SIGTERM') {
+      if (!hasExited) child.kill(signal);
+    },
+    async stop(graceMs = 20_000) {
+      if (!hasExited) child.kill('SIGTERM');
+      const timer = setTimeout(() => {
+        if (!hasExited) child.kill('SIGKILL');
+      }, graceMs);
+      const r = await exited;
+      clearTimeout(timer);
+      return r;
+    },
+    tail,
+  };
+  return proc;
+}
+
+// ---- pools -------------------------------------------------------------------------------------
+
+export interface PoolOptions {
+  /** Pool name; default a unique `lbc-<hex>`. */
+  name?: string;
+  /** The opt-in label key on the pool; default the product's. */
+  optInLabel?: string;
+  /** The file the Ignition config writes. */
+  file?: { path: string; contents: string; mode?: number };
+}
+
+export interface TestPool {
+  pool: string;
+  machineConfig: string;
+  file: { path: string; contents: string; mode: number };
+  /** Deletes the pool and its MachineConfig (the operator's objects go by owner reference). */
+  cleanup(): Promise<void>;
+}
+
+/** A MachineConfig whose Ignition config writes one file, and an opted-in pool pointing at it. */
+export async function makePool(o: PoolOptions = {}): Promise<TestPool> {
+  const pool = o.name ?? uniqueName('lbc');
+  const machineConfig = `rendered-${pool}-${randomBytes(4).toString('hex')}`;
+  const file = { mode: 420, ...(o.file ?? { path: `/etc/${pool}/hello.conf`, contents: `hello from ${pool}\n` }) };
+  const api = objectApi();
+  await api.create({
+    apiVersion: 'machineconfiguration.openshift.io/v1',
+    kind: 'MachineConfig',
+    metadata: { name: machineConfig, labels: { 'machineconfiguration.openshift.io/role': pool } },
+    spec: {
+      config: {
+        ignition: { version: '3.4.0' },
+        storage: { files: [{ path: file.path, mode: file.mode, contents: { source: `data:,${encodeURIComponent(file.contents)}` } }] },
+      },
+    },
+  } as never);
+  await api.create({
+    apiVersion: 'machineconfiguration.openshift.io/v1',
+    kind: 'MachineConfigPool',
+    metadata: { name: pool, labels: { [o.optInLabel ?? DEFAULT_OPT_IN_LABEL]: '' } },
+    spec: {
+      machineConfigSelector: { matchLabels: { 'machineconfiguration.openshift.io/role': pool } },
+      nodeSelector: { matchLabels: { [`node-role.kubernetes.io/${pool}`]: '' } },
+      configuration: { name: machineConfig },
+    },
+  } as never);
+  return {
+    pool,
+    machineConfig,
+    file,
+    async cleanup() {
+      for (const [kind, name] of [
+        ['MachineConfigPool', pool],
+        ['MachineConfig', machineConfig],
+      ] as const) {
+        try {
+          await api.delete({ apiVersion: 'machineconfiguration.openshift.io/v1', kind, metadata: { name } });
+        } catch {
+          // already gone
+        }
+      }
+    },
+  };
+}
+
+interface Meta {
+  metadata: { name: string; annotations?: Record<string, string>; labels?: Record<string, string>; creationTimestamp?: unknown };
+}
+
+export async function readPool(pool: string): Promise<(Meta & { spec?: unknown }) | undefined> {
+  try {
+    return (await objectApi().read({ apiVersion: 'machineconfiguration.openshift.io/v1', kind: 'MachineConfigPool', metadata: { name: pool } })) as never;
+  } catch (e) {
+    if ((e as { code?: number }).code === 404) return undefined;
+    throw e;
+  }
+}
+
+/** Polls the pool until `annotation` (default newestImage) is set; returns its value. */
+export async function waitForPoolAnnotation(pool: string, annotation = ANNOTATION_NEWEST_IMAGE, timeoutMs = 240_000): Promise<string> {
+  return waitFor(async () => (await readPool(pool))?.metadata.annotations?.[annotation], { timeoutMs, intervalMs: 500, what: `annotation ${annotation} on pool ${pool}` });
+}
+
+export interface BuildLike extends Meta {
+  status?: { phase?: string; outputDockerImageReference?: string };
+}
+
+/** The content Builds of `pool` in `namespace` (label buildconfig=<pool>-build-mco-content). */
+export async function contentBuilds(pool: string, namespace: string): Promise<BuildLike[]> {
+  const list = await objectApi().list('build.openshift.io/v1', 'Build', namespace, undefined, undefined, undefined, undefined, `${BUILD_CONFIG_LABEL_SHORT}=${poolBuildConfigs(pool).content}`);
+  return list.items as BuildLike[];
+}
+
+// ---- leases --------------------------------------------------------------------------------------
+
+export interface LeaseLike {
+  metadata: { name: string; resourceVersion?: string };
+  spec?: { holderIdentity?: string; leaseDurationSeconds?: number; leaseTransitions?: number; renewTime?: unknown; acquireTime?: unknown };
+}
+
+export async function readLease(namespace: string, name: string): Promise<LeaseLike | undefined> {
+  try {
+    return (await objectApi().read({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace } })) as LeaseLike;
+  } catch (e) {
+    if ((e as { code?: number }).code === 404) return undefined;
+    throw e;
+  }
+}
+
+// ---- metrics and probes -------------------------------------------------------------------------
+
+export interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+/** Parses the Prometheus text exposition format (comments skipped; `+Inf`, `NaN` understood). */
+export function parseMetrics(text: string): { samples: Sample[]; types: Map<string, string>; help: Map<string, string> } {
+  const samples: Sample[] = [];
+  const types = new Map<string, string>();
+  const help = new Map<string, string>();
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (!line) continue;
+    if (line.startsWith('#')) {
+      const m = /^# (TYPE|HELP) (\S+) (.*)$/.exec(line);
+      if (m) (m[1] === 'TYPE' ? types : help).set(m[2]!, m[3]!);
+      continue;
+    }
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\d+)?$/.exec(line);
+    if (!m) throw new Error(`unparseable metrics line: ${line}`);
+    const labels: Record<string, string> = {};
+    if (m[2]) {
+      const re = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"\s*,?/g;
+      let lm: RegExpExecArray | null;
+      while ((lm = re.exec(m[2]))) labels[lm[1]!] = lm[2]!.replace(/\\n/g, '\n').replace(/\\"/g, '"').replace(/\\\\/g, '\\');
+    }
+    const v = m[3]!;
+    const value = v === '+Inf' ? Infinity : v === '-Inf' ? -Infinity : Number(v);
+    if (Number.isNaN(value) && v !== 'NaN') throw new Error(`bad sample value in: ${line}`);
+    samples.push({ name: m[1]!, labels, value });
+  }
+  return { samples, types, help };
+}
+
+/** Sum of the samples named `name` whose labels include `labels`. undefined when there is none. */
+export function metricValue(samples: readonly Sample[], name: string, labels: Record<string, string> = {}): number | undefined {
+  const hits = samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
+  return hits.length ? hits.reduce((a, s) => a + s.value, 0) : undefined;
+}
+
+export async function scrape(metricsUrl: string): Promise<{ status: number; contentType: string; text: string; samples: Sample[]; types: Map<string, string> }> {
+  const res = await fetch(`${metricsUrl}/metrics`);
+  const text = await res.text();
+  const parsed = parseMetrics(text);
+  return { status: res.status, contentType: res.headers.get('content-type') ?? '', text, samples: parsed.samples, types: parsed.types };
+}
+
+/** GET probeUrl + path; the status code and body. */
+export async function probe(probeUrl: string, p: '/healthz' | '/readyz'): Promise<{ status: number; body: string }> {
+  const res = await fetch(`${probeUrl}${p}`);
+  return { status: res.status, body: await res.text() };
+}
+
+// ---- service account credentials ---------------------------------------------------------------
+
+/**
+ * A kubeconfig (in a new temp dir) for the cluster's API server with a bearer
+ * token of `namespace/serviceAccount`, made with the TokenRequest API
+ * (`kubectl create token`). Returns its path and the token.
+ */
+export async function serviceAccountKubeconfig(namespace: string, serviceAccount: string, duration = '1h'): Promise<{ path: string; token: string; user: string }> {
+  const token = (await kubectl(['create', 'token', serviceAccount, '-n', namespace, `--duration=${duration}`])).stdout.trim();
+  if (!/^[A-Za-z0-9._-]+$/.test(token)) throw new Error('kubectl create token printed something that is not a token');
+  const kc = kubeConfig();
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error('the cluster kubeconfig has no current cluster');
+  const ca = cluster.caData ?? (cluster.caFile ? readFileSync(cluster.caFile).toString('base64') : undefined);
+  const doc = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'cluster', cluster: { server: cluster.server, ...(ca ? { 'certificate-authority-data': ca } : {}), ...(cluster.skipTLSVerify ? { 'insecure-skip-tls-verify': true } : {}) } }],
+    users: [{ name: serviceAccount, user: { token } }],
+    contexts: [{ name: 'sa', context: { cluster: 'cluster', user: serviceAccount, namespace } }],
+    'current-context': 'sa',
+  };
+  const dir = mkdtempSync(path.join(tmpdir(), 'lbc-sa-'));
+  const file = path.join(dir, 'kubeconfig');
+  writeFileSync(file, yaml.dump(doc), { mode: 0o600 });
+  return { path: file, token, user: `system:serviceaccount:${namespace}:${serviceAccount}` };
+}
+
+// ---- manifests -------------------------------------------------------------------------------------
+
+export const MANIFEST_NAMESPACE = 'openshift-machine-config-operator';
+
+/**
+ * The documents of manifests/*.yaml (not monitoring/), with the operator
+ * namespace replaced by `namespace` and, when `suffix` is given, the names of
+ * the cluster-scoped objects (ClusterRole, ClusterRoleBinding) suffixed, so a
+ * test can install a private copy beside the real one. `patch` may edit each
+ * document (e.g. add a lease name to the Role).
+ */
+export function renderManifests(opts: { namespace: string; suffix?: string; dir?: string; patch?: (doc: Record<string, unknown>) => void }): Record<string, unknown>[] {
+  const dir = opts.dir ?? path.join(ROOT, 'manifests');
+  const docs: Record<string, unknown>[] = [];
+  for (const f of readdirSync(dir).filter((n) => n.endsWith('.yaml')).sort()) {
+    for (const d of yaml.loadAll(readFileSync(path.join(dir, f), 'utf8'))) {
+      if (!d || typeof d !== 'object') continue;
+      const text = JSON.stringify(d).replaceAll(`"${MANIFEST_NAMESPACE}"`, JSON.stringify(opts.namespace));
+      const doc = JSON.parse(text) as Record<string, unknown> & { kind: string; metadata: { name: string }; roleRef?: { kind: string; name: string } };
+      if (opts.suffix) {
+        if (doc.kind === 'ClusterRole' || doc.kind === 'ClusterRoleBinding') doc.metadata.name += `-${opts.suffix}`;
+        if (doc.kind === 'ClusterRoleBinding' && doc.roleRef?.kind === 'ClusterRole') doc.roleRef.name += `-${opts.suffix}`;
+      }
+      opts.patch?.(doc);
+      docs.push(doc);
+    }
+  }
+  return docs;
+}
+
+/** `kubectl apply` (server-side unless told) of documents or YAML text; with dryRun, a server-side dry run. */
+export async function applyManifests(docs: readonly unknown[] | string, opts: { dryRun?: boolean; fieldManager?: string } = {}) {
+  const input = typeof docs === 'string' ? docs : docs.map((d) => yaml.dump(d)).join('---\n');
+  return kubectl(['apply', '--server-side', '--force-conflicts', `--field-manager=${opts.fieldManager ?? 'lbc-tests'}`, ...(opts.dryRun ? ['--dry-run=server'] : []), '-f', '-'], { input });
+}
