@@ -348,8 +348,11 @@ export async function events(pool: string): Promise<EventInfo[]> {
     '--field-selector',
     `involvedObject.name=${pool},involvedObject.kind=MachineConfigPool`,
   ]);
+  // Timestamps have one-second resolution; the resourceVersion (etcd's revision
+  // on this API server) orders events written within the same second.
+  const rv = (o: KObj) => Number((o.metadata as { resourceVersion?: string }).resourceVersion ?? 0);
   return items
-    .sort((a, b) => Date.parse(a.metadata.creationTimestamp ?? '') - Date.parse(b.metadata.creationTimestamp ?? ''))
+    .sort((a, b) => Date.parse(a.metadata.creationTimestamp ?? '') - Date.parse(b.metadata.creationTimestamp ?? '') || rv(a) - rv(b))
     .map((e) => ({ reason: e.reason, type: e.type, message: e.message }));
 }
 
