@@ -1,0 +1,186 @@
+// The demo: the local control plane, the sample layered pool, the operator,
+// and progress until the pool has its layered image.
+//
+//   npm run demo                       runs until Ctrl-C (the operator keeps reconciling)
+//   npm run demo -- --exit-when-ready  exits 0 once the pool has its image, non-zero with the reason if not
+//   npm run demo -- --timeout-s 900    gives up after that long (default 900 s)
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, openSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as k8s from '@kubernetes/client-node';
+import * as yaml from 'js-yaml';
+import { readFileSync } from 'node:fs';
+import { BuildSchema, LayeredPoolSchema, MachineConfigPoolSchema, RESOURCES } from '../src/kube/types.ts';
+import type { Build } from '../src/kube/types.ts';
+import { ANNOTATION_NEWEST_IMAGE, ANNOTATION_NEWEST_IMAGE_SOURCE, ANNOTATION_POOL } from '../src/plan/names.ts';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const SAMPLE = join(ROOT, 'samples', 'layered-pool.yaml');
+const args = process.argv.slice(2);
+const exitWhenReady = args.includes('--exit-when-ready');
+const timeoutIdx = args.indexOf('--timeout-s');
+const timeoutMs = (timeoutIdx >= 0 ? Number(args[timeoutIdx + 1]) : 900) * 1000;
+
+const t0 = Date.now();
+const say = (msg: string) => process.stdout.write(`[demo +${((Date.now() - t0) / 1000).toFixed(1).padStart(6)}s] ${msg}\n`);
+
+function clusterEnv(): Record<string, string> {
+  const r = spawnSync(join(ROOT, 'hack/local-cluster.sh'), ['env'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`hack/local-cluster.sh env failed: ${r.stderr}`);
+  const env: Record<string, string> = {};
+  for (const m of r.stdout.matchAll(/^export ([A-Z_]+)='([^']*)'$/gm)) env[m[1]!] = m[2]!;
+  return env;
+}
+
+async function main(): Promise<number> {
+  say('bringing the local control plane up (the first time builds kube-apiserver, kubectl and etcd from source: several minutes)');
+  const up = spawnSync(join(ROOT, 'hack/local-cluster.sh'), ['up'], { stdio: 'inherit' });
+  if (up.status !== 0) {
+    say('the local control plane did not come up (see above)');
+    return 1;
+  }
+  const env = clusterEnv();
+  Object.assign(process.env, env);
+  const ns = env.LBC_NAMESPACE!;
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(env.KUBECONFIG!);
+  const objects = k8s.KubernetesObjectApi.makeApiClient(kc);
+  const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+
+  say(`applying the sample layered pool (${SAMPLE})`);
+  const docs = yaml.loadAll(readFileSync(SAMPLE, 'utf8')) as k8s.KubernetesObject[];
+  for (const d of docs) {
+    await objects.patch(d, undefined, undefined, 'layered-build-demo', true, k8s.PatchStrategy.ServerSideApply);
+  }
+  const pool = docs.find((d) => d.kind === 'MachineConfigPool')!.metadata!.name!;
+
+  const logDir = join(env.LBC_STATE_DIR ?? join(ROOT, '.local'), 'demo');
+  mkdirSync(logDir, { recursive: true });
+  const logFile = join(logDir, 'operator.log');
+  say(`starting the operator (JSON logs in ${logFile})`);
+  const out = openSync(logFile, 'w');
+  const op = spawn(
+    process.execPath,
+    [
+      join(ROOT, 'src/cli.ts'),
+      'run',
+      '--registry',
+      env.LOCAL_REGISTRY!,
+      '--registry-insecure',
+      '--namespace',
+      ns,
+      '--leader-elect',
+      'false',
+      '--apply-command',
+      'ignition-apply /etc/machine-config-ignition.json',
+      '--debounce-ms',
+      '1000',
+      '--metrics-addr',
+      '127.0.0.1:0',
+      '--probe-addr',
+      '127.0.0.1:0',
+    ],
+    { stdio: ['ignore', out, out], env: process.env },
+  );
+  let opExited: number | null | undefined;
+  op.on('exit', (code) => (opExited = code));
+  const stop = () => {
+    if (opExited === undefined) op.kill('SIGTERM');
+  };
+  process.on('SIGINT', () => {
+    say('stopping the operator');
+    stop();
+  });
+
+  const seen = new Set<string>();
+  const once = (key: string, msg: string) => {
+    if (!seen.has(key)) {
+      seen.add(key);
+      say(msg);
+    }
+  };
+  // The status object may be from an earlier run: judge it only after this
+  // operator has reconciled at least once (its lbc_reconcile_total metric).
+  let reconciled = false;
+  const checkReconciled = async () => {
+    if (reconciled) return;
+    const m = /"metrics":"(http:\/\/[^"]+)"/.exec(readFileSync(logFile, 'utf8'));
+    if (!m) return;
+    try {
+      const text = await (await fetch(`${m[1]}/metrics`)).text();
+      const total = [...text.matchAll(/^lbc_reconcile_total\{[^}]*\} ([0-9.e+]+)$/gm)].reduce((a, x) => a + Number(x[1]), 0);
+      reconciled = total > 0;
+    } catch {
+      // not serving yet
+    }
+  };
+  const deadline = Date.now() + timeoutMs;
+  let result = 1;
+  for (;;) {
+    if (opExited !== undefined) {
+      say(`the operator exited with code ${opExited}; see ${logFile}`);
+      result = 1;
+      break;
+    }
+    if (Date.now() > deadline) {
+      say(`timed out after ${timeoutMs / 1000}s`);
+      result = 1;
+      break;
+    }
+    await checkReconciled();
+    if (!reconciled) {
+      await new Promise((r) => setTimeout(r, 500));
+      continue;
+    }
+    const r = RESOURCES;
+    const [poolObj, lp, builds] = await Promise.all([
+      custom.getClusterCustomObject({ group: r.machineConfigPool.group, version: r.machineConfigPool.version, plural: r.machineConfigPool.plural, name: pool }),
+      custom
+        .getNamespacedCustomObject({ group: r.layeredPool.group, version: r.layeredPool.version, namespace: ns, plural: r.layeredPool.plural, name: pool })
+        .catch(() => undefined),
+      custom.listNamespacedCustomObject({ group: r.build.group, version: r.build.version, namespace: ns, plural: r.build.plural }),
+    ]);
+    const p = MachineConfigPoolSchema.parse(poolObj);
+    const status = lp ? LayeredPoolSchema.parse(lp).status : undefined;
+    const mine: Build[] = ((builds as { items?: unknown[] }).items ?? [])
+      .map((b) => BuildSchema.parse(b))
+      .filter((b) => b.metadata.annotations?.[ANNOTATION_POOL] === pool);
+    if (status?.renderedConfigImage) once(`rc:${status.renderedConfigImage}`, `rendered config ${status.renderedConfig} pushed as ${status.renderedConfigImage}`);
+    if (status?.base) once(`base:${status.base}`, `base image (${status.baseSource}): ${status.base}`);
+    for (const b of mine) {
+      const phase = b.status?.phase ?? 'New';
+      once(`${b.metadata.name}:${phase}`, `build ${b.metadata.name}: ${phase}${b.status?.logSnippet && phase === 'Failed' ? `\n${b.status.logSnippet}` : ''}`);
+    }
+    if (status?.phase) once(`phase:${status.phase}:${status.message}`, `pool ${pool}: ${status.phase} — ${status.message?.split('\n')[0] ?? ''}`);
+    const image = p.metadata.annotations?.[ANNOTATION_NEWEST_IMAGE];
+    if (image && status?.phase === 'Ready') {
+      say(`pool ${pool} has its layered image (${p.metadata.annotations?.[ANNOTATION_NEWEST_IMAGE_SOURCE]}):`);
+      process.stdout.write(`\n  ${image}\n\n`);
+      const st = spawnSync(process.execPath, [join(ROOT, 'src/cli.ts'), 'status', '--namespace', ns], { encoding: 'utf8', env: process.env });
+      process.stdout.write(st.stdout + st.stderr + '\n');
+      result = 0;
+      if (exitWhenReady) break;
+      say('the operator keeps running; press Ctrl-C to stop it');
+      await new Promise<void>((resolve) => op.on('exit', () => resolve()));
+      return 0;
+    }
+    if (status?.phase === 'Degraded' && exitWhenReady) {
+      say(`pool ${pool} is Degraded: ${status.message}`);
+      result = 1;
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  stop();
+  await new Promise<void>((resolve) => (opExited !== undefined ? resolve() : op.on('exit', () => resolve())));
+  return result;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    say(`failed: ${e instanceof Error ? e.message : String(e)}`);
+    process.exit(1);
+  },
+);
