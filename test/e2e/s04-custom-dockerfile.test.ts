@@ -1,0 +1,125 @@
+// S4 the custom Dockerfile edited: a custom build from the newest mco-content
+// image, the pool switches to source custom; a MachineConfig change rebuilds
+// content and then custom.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Operator, Scope } from './support.ts';
+import {
+  ANN_CONFIG,
+  ANN_IMAGE,
+  ANN_SOURCE,
+  Operator as Op,
+  buildConfigs,
+  builds,
+  cleanup,
+  createMachineConfig,
+  createPool,
+  ensureNamespace,
+  events,
+  fetchManifest,
+  getJson,
+  ignitionOf,
+  mergePatch,
+  poolAnnotations,
+  readImageFiles,
+  registryHost,
+  scope,
+  setRenderedConfig,
+  settled,
+  sleep,
+  streams,
+  sweepLeftovers,
+  waitStatus,
+} from './support.ts';
+
+let s: Scope;
+let op: Operator;
+let P: string;
+let MC1: string;
+let MC2: string;
+
+beforeAll(async () => {
+  await sweepLeftovers();
+  s = scope('s4');
+  P = `e2e-${s.id}`;
+  MC1 = `rendered-e2e-${s.id}-1`;
+  MC2 = `rendered-e2e-${s.id}-2`;
+  await ensureNamespace(s.ns);
+  op = await Op.start('s4', { scope: s });
+});
+
+afterAll(async () => {
+  await op?.stop();
+  if (s) await cleanup(s, [P], [MC1, MC2]);
+});
+
+describe('S4 custom Dockerfile', () => {
+  it('an edited Dockerfile builds from the newest mco-content; the pool switches to custom; a config change rebuilds content, then custom', async () => {
+    const files1 = { '/etc/layered-demo/motd': 'custom one\n' };
+    const files2 = { '/etc/layered-demo/motd': 'custom two\n' };
+    const marker = { '/etc/custom-marker': 'custom\n' };
+    await createMachineConfig(MC1, ignitionOf(files1));
+    await createPool(P, s, MC1);
+    const first = await waitStatus(s.ns, P, settled, 'the first image');
+    expect(first.imageSource).toBe('mco-content');
+    const content1 = first.image!;
+
+    // The custom BuildConfig starts with the default Dockerfile, and no custom build runs.
+    const bcName = buildConfigs(P).custom;
+    const bc = await getJson<{ spec: { source: { dockerfile: string }; output: { to: { name: string } } } }>(['-n', s.ns, 'buildconfig', bcName]);
+    expect(bc!.spec.source.dockerfile).toContain(`FROM ${P}-mco-content:latest`);
+    expect(bc!.spec.output.to.name).toBe(`${streams(P).custom}:latest`);
+    expect((await builds(s.ns, P, 'custom')).length).toBe(0);
+
+    // A user edits it (`oc edit bc/<pool>-build-mco-content-custom`).
+    await mergePatch(['-n', s.ns, 'buildconfig', bcName], { spec: { source: { dockerfile: `FROM ${P}-mco-content:latest\nRUN echo custom > /etc/custom-marker\n` } } });
+    const custom = await waitStatus(s.ns, P, (st) => settled(st) && st.imageSource === 'custom', 'the custom image');
+    let bs = await builds(s.ns, P);
+    expect(bs.map((b) => [b.kind, b.phase])).toEqual([
+      ['content', 'Complete'],
+      ['custom', 'Complete'],
+    ]);
+    const c1 = bs[1]!;
+    expect(c1.name).toBe(`${bcName}-${c1.fingerprint.slice(0, 10)}-1`);
+    expect((c1.obj.spec as { strategy: { dockerStrategy: { from: unknown } } }).strategy.dockerStrategy.from).toEqual({ kind: 'DockerImage', name: content1 });
+    expect(c1.dockerfile).toContain('RUN echo custom > /etc/custom-marker');
+    const customImage1 = `${registryHost()}/${s.ns}/${streams(P).custom}@${c1.digest}`;
+    expect(custom.image).toBe(customImage1);
+    expect(await poolAnnotations(P)).toEqual({ [ANN_IMAGE]: customImage1, [ANN_CONFIG]: MC1, [ANN_SOURCE]: 'custom' });
+    const m1 = await fetchManifest(customImage1);
+    expect(m1?.digest).toBe(c1.digest);
+    expect(m1?.manifest.annotations?.['org.opencontainers.image.base.digest']).toBe(content1.split('@')[1]);
+    expect(Object.fromEntries(await readImageFiles(customImage1, [...Object.keys(marker), ...Object.keys(files1)]))).toEqual({ ...marker, ...files1 });
+
+    // The MachineConfig changes: content rebuilds, then custom rebuilds from it.
+    await createMachineConfig(MC2, ignitionOf(files2));
+    await setRenderedConfig(P, MC2);
+    const second = await waitStatus(s.ns, P, (st) => settled(st) && st.imageSource === 'custom' && st.renderedConfig === MC2 && st.image !== customImage1, 'the custom image of the second config');
+    bs = await builds(s.ns, P);
+    expect(bs.map((b) => [b.kind, b.phase])).toEqual([
+      ['content', 'Complete'],
+      ['custom', 'Complete'],
+      ['content', 'Complete'],
+      ['custom', 'Complete'],
+    ]);
+    const content2 = `${registryHost()}/${s.ns}/${streams(P).content}@${bs[2]!.digest}`;
+    expect(bs[3]!.from).toBe(content2);
+    expect(bs[3]!.fingerprint).not.toBe(c1.fingerprint);
+    const customImage2 = `${registryHost()}/${s.ns}/${streams(P).custom}@${bs[3]!.digest}`;
+    expect(second.image).toBe(customImage2);
+    expect(await poolAnnotations(P)).toEqual({ [ANN_IMAGE]: customImage2, [ANN_CONFIG]: MC2, [ANN_SOURCE]: 'custom' });
+    expect(Object.fromEntries(await readImageFiles(customImage2, [...Object.keys(marker), ...Object.keys(files2)]))).toEqual({ ...marker, ...files2 });
+    await sleep(3000);
+    expect((await builds(s.ns, P)).length).toBe(4);
+
+    // While custom content is wanted the pool never went back to plain mco-content.
+    const ev = await events(P);
+    expect(ev.filter((e) => e.reason === 'ImageHandedOff').map((e) => e.message)).toEqual([
+      `pool ${P} now uses mco-content image ${content1} (config ${MC1})`,
+      `pool ${P} now uses custom image ${customImage1} (config ${MC1})`,
+      `pool ${P} now uses custom image ${customImage2} (config ${MC2})`,
+    ]);
+    expect(ev.filter((e) => e.reason === 'BuildSucceeded')).toHaveLength(4);
+    expect(op.alive()).toBe(true);
+    expect(op.errors()).toEqual([]);
+  });
+});
