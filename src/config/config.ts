@@ -19,7 +19,7 @@ export const ConfigSchema = z.object({
   registry: z
     .string()
     .regex(registryHost, 'must be a registry host[:port] such as image-registry.openshift-image-registry.svc:5000, without scheme or path'),
-  registryInsecure: z.coerce.boolean(),
+  registryInsecure: z.boolean({ error: 'must be true or false' }),
   pushSecret: z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be the name of a Secret in the operator namespace').optional(),
   caBundleFile: z.string().min(1).optional(),
   baseOSImage: z.string().optional(),
@@ -36,7 +36,7 @@ export const ConfigSchema = z.object({
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
   metricsAddr: z.string().regex(hostPort, 'must be host:port, e.g. 0.0.0.0:8080 (port 0 picks a free one)'),
   probeAddr: z.string().regex(hostPort, 'must be host:port, e.g. 0.0.0.0:8081'),
-  leaderElect: z.coerce.boolean(),
+  leaderElect: z.boolean({ error: 'must be true or false' }),
   leaseName: z.string().regex(dns1123Label).max(63),
   leaseDurationMs: duration('lease duration').min(1000),
   renewDeadlineMs: duration('renew deadline').min(500),
