@@ -12,6 +12,7 @@ import { LayeredPoolSchema, RESOURCES } from './kube/types.ts';
 import { rows, formatTable } from './status/table.ts';
 import { createLogger } from './util/log.ts';
 import type { Plan } from './plan/plan.ts';
+import type { KubeObject } from './plan/snapshot.ts';
 import * as k8s from '@kubernetes/client-node';
 
 function addConfigOptions(cmd: Command): Command {
@@ -94,8 +95,8 @@ addConfigOptions(
     const log = createLogger('silent');
     const kc = loadKubeConfig(typeof opts.kubeconfig === 'string' ? opts.kubeconfig : undefined);
     const manager = new Manager({ config, kubeConfig: kc, log, metrics: createMetrics({ processMetrics: false }) });
-    const p = await manager.renderOnce(String(opts.pool));
-    process.stdout.write(renderPlanYaml(p));
+    const { plan: p, changes } = await manager.renderOnce(String(opts.pool));
+    process.stdout.write(renderPlanYaml(p, changes));
     process.exit(0);
   } catch (e) {
     fail(e);
@@ -128,22 +129,21 @@ program
     }
   });
 
-export function renderPlanYaml(p: Plan): string {
-  const docs: unknown[] = [];
-  const note = (s: string) => `# ${s}\n`;
-  let out = note(`pool ${p.pool}: ${p.managed ? 'managed' : 'not managed (not opted in, or gone)'}`);
-  for (const o of p.apply) docs.push({ '#': 'server-side apply', ...o });
-  for (const o of p.create) docs.push({ '#': 'create if absent', ...o });
-  for (const b of p.createBuilds) docs.push({ '#': 'create build', ...b });
-  if (p.poolAnnotations) docs.push({ '#': 'pool hand-off annotations', metadata: { name: p.pool, annotations: p.poolAnnotations } });
-  if (p.status) docs.push({ '#': 'status', status: p.status });
-  if (p.push) out += note(`push rendered-config image ${p.push.repository}@${p.push.image.manifestDigest} (${p.push.image.size} bytes) for ${p.push.renderedConfig}`);
-  for (const c of p.cancelBuilds) out += note(`cancel stale build ${c}`);
-  out += docs.map((d) => yaml.dump(d, { lineWidth: 160, noRefs: true })).join('---\n');
-  const df = p.createBuilds[0]?.spec as { source?: { dockerfile?: string } } | undefined;
-  const bcDf = p.apply.find((o) => o.kind === 'BuildConfig')?.spec as { source?: { dockerfile?: string } } | undefined;
-  const text = df?.source?.dockerfile ?? bcDf?.source?.dockerfile;
-  if (text) out += `---\n# Dockerfile of the content build:\n${text.split('\n').map((l) => `#   ${l}`).join('\n')}\n`;
+export function renderPlanYaml(p: Plan, changes: (o: KubeObject) => boolean = () => true): string {
+  const lines: string[] = [`# pool ${p.pool}: ${p.managed ? 'managed' : 'not managed (not opted in, or gone): nothing is written'}`];
+  if (p.push) lines.push(`# push rendered-config image ${p.push.repository}@${p.push.image.manifestDigest} (${p.push.image.size} bytes) for ${p.push.renderedConfig}`);
+  for (const c of p.cancelBuilds) lines.push(`# cancel stale build ${c}`);
+  const docs: string[] = [];
+  const doc = (what: string, body: unknown) => docs.push(`# ${what}\n${yaml.dump(body, { lineWidth: 160, noRefs: true })}`);
+  for (const o of p.apply) doc(`${o.kind} ${o.metadata.name}: server-side apply: ${changes(o) ? 'WOULD CHANGE' : 'already as desired, nothing sent'}`, o);
+  for (const o of p.create) doc(`${o.kind} ${o.metadata.name}: create if absent: ${changes(o) ? 'WOULD CREATE' : 'exists, left to its users'}`, o);
+  for (const b of p.createBuilds) doc(`Build ${b.metadata.name}: create (a second create is AlreadyExists)`, b);
+  if (p.poolAnnotations) doc('pool hand-off (server-side apply of these annotations only)', { metadata: { name: p.pool, annotations: p.poolAnnotations } });
+  if (p.status) doc('status subresource of the status object', { status: p.status });
+  const bc = p.apply.find((o) => o.kind === 'BuildConfig')?.spec as { source?: { dockerfile?: string } } | undefined;
+  const df = (p.createBuilds[0]?.spec as { source?: { dockerfile?: string } } | undefined)?.source?.dockerfile ?? bc?.source?.dockerfile;
+  let out = lines.join('\n') + '\n' + docs.join('---\n');
+  if (df) out += `---\n# Dockerfile of the content build:\n${df.split('\n').map((l) => `#   ${l}`).join('\n')}\n`;
   return out;
 }
 

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type { Config } from '../config/config.ts';
 import type { Plan } from '../plan/plan.ts';
+import type { KubeObject } from '../plan/snapshot.ts';
 import { KubeWriter, describeApiError } from '../kube/client.ts';
 import type { Named } from '../kube/informer.ts';
 import { Informer } from '../kube/informer.ts';
@@ -95,12 +96,13 @@ export class Manager {
   }
 
   /** Syncs the caches once, plans one pool without writing anything, and stops. */
-  async renderOnce(pool: string): Promise<Plan> {
+  async renderOnce(pool: string): Promise<{ plan: Plan; changes: (o: KubeObject) => boolean }> {
     const abort = new AbortController();
     try {
       await Promise.all(this.informers.map((i) => i.start()));
       await Promise.all(this.informers.map((i) => i.waitForSync(abort.signal)));
-      return await this.reconciler.plan(pool);
+      const plan = await this.reconciler.plan(pool);
+      return { plan, changes: (o) => this.reconciler.wouldChange(o) };
     } finally {
       abort.abort();
       await Promise.all(this.informers.map((i) => i.stop()));

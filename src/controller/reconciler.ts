@@ -93,7 +93,7 @@ export class Reconciler {
 
     // 2. Objects: applied when they differ, created when absent.
     for (const obj of p.apply) {
-      if (isSubset(obj, this.cached(obj))) continue;
+      if (!this.wouldChange(obj)) continue;
       await this.o.writer.apply(obj);
       log.debug({ kind: obj.kind, name: obj.metadata.name }, 'applied');
     }
@@ -158,6 +158,11 @@ export class Reconciler {
       const s = (Date.parse(entry.end) - Date.parse(entry.start)) / 1000;
       if (Number.isFinite(s) && s >= 0) this.o.metrics.buildDuration(pool, entry.kind, s);
     }
+  }
+
+  /** Whether applying `obj` would change the cluster (what apply checks before sending). */
+  wouldChange(obj: KubeObject): boolean {
+    return !isSubset(obj, this.cached(obj));
   }
 
   private cached(obj: KubeObject): unknown {
