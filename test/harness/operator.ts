@@ -352,7 +352,8 @@ interface Meta {
 
 export async function readPool(pool: string): Promise<(Meta & { spec?: unknown }) | undefined> {
   try {
-    return (await objectApi().read({ apiVersion: 'machineconfiguration.openshift.io/v1', kind: 'MachineConfigPool', metadata: { name: pool } })) as never;
+    const spec = { apiVersion: 'machineconfiguration.openshift.io/v1', kind: 'MachineConfigPool', metadata: { name: pool } };
+    return (await objectApi().read(spec)) as unknown as Meta & { spec?: unknown };
   } catch (e) {
     if ((e as { code?: number }).code === 404) return undefined;
     throw e;
@@ -481,8 +482,9 @@ export const MANIFEST_NAMESPACE = 'openshift-machine-config-operator';
 /**
  * The documents of manifests/*.yaml (not monitoring/), with the operator
  * namespace replaced by `namespace` and, when `suffix` is given, the names of
- * the cluster-scoped objects (ClusterRole, ClusterRoleBinding) suffixed, so a
- * test can install a private copy beside the real one. `patch` may edit each
+ * the objects shared with other installs (cluster-scoped ones, and those in
+ * other namespaces such as the events Role in `default`) suffixed, so a test
+ * can install a private copy beside the real one. `patch` may edit each
  * document (e.g. add a lease name to the Role).
  */
 export function renderManifests(opts: { namespace: string; suffix?: string; dir?: string; patch?: (doc: Record<string, unknown>) => void }): Record<string, unknown>[] {
@@ -492,10 +494,13 @@ export function renderManifests(opts: { namespace: string; suffix?: string; dir?
     for (const d of yaml.loadAll(readFileSync(path.join(dir, f), 'utf8'))) {
       if (!d || typeof d !== 'object') continue;
       const text = JSON.stringify(d).replaceAll(`"${MANIFEST_NAMESPACE}"`, JSON.stringify(opts.namespace));
-      const doc = JSON.parse(text) as Record<string, unknown> & { kind: string; metadata: { name: string }; roleRef?: { kind: string; name: string } };
-      if (opts.suffix) {
-        if (doc.kind === 'ClusterRole' || doc.kind === 'ClusterRoleBinding') doc.metadata.name += `-${opts.suffix}`;
-        if (doc.kind === 'ClusterRoleBinding' && doc.roleRef?.kind === 'ClusterRole') doc.roleRef.name += `-${opts.suffix}`;
+      const doc = JSON.parse(text) as Record<string, unknown> & { kind: string; metadata: { name: string; namespace?: string }; roleRef?: { kind: string; name: string } };
+      // Cluster-scoped objects, and objects in namespaces other than the operator's (the
+      // events Role in `default`), are shared with any other install: suffix their names.
+      const shared = doc.kind !== 'Namespace' && doc.metadata.namespace !== opts.namespace;
+      if (opts.suffix && shared) {
+        doc.metadata.name += `-${opts.suffix}`;
+        if (doc.roleRef && (doc.kind === 'ClusterRoleBinding' || doc.roleRef.kind === 'Role')) doc.roleRef.name += `-${opts.suffix}`;
       }
       opts.patch?.(doc);
       docs.push(doc);
