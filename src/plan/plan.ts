@@ -3,7 +3,7 @@
 import type { Build, Condition, LayeredPoolStatus, TagReference } from '../kube/types.ts';
 import { apiVersionOf, RESOURCES } from '../kube/types.ts';
 import type { ScratchImage } from '../registry/scratch-image.ts';
-import { buildScratchImage } from '../registry/scratch-image.ts';
+import { cachedScratchImage } from '../registry/scratch-image.ts';
 import { canonicalJson } from '../util/canonical-json.ts';
 import type { BuildDecision, BuildRequest } from './builds.ts';
 import { decideBuild, fingerprintOf } from './builds.ts';
@@ -204,7 +204,7 @@ export function plan(snap: Snapshot): Plan {
     if (!check.ok) {
       problems.push({ reason: 'InvalidMachineConfig', message: check.message });
     } else {
-      const image = buildScratchImage({ name: check.name, machineConfig: check.machineConfig, ignition: check.ignition });
+      const image = scratchImageOf(snap.machineConfig, check);
       const ref = formatDigestRef(rcRepo, image.manifestDigest);
       rcTags.set(mcName, dockerImageTag(mcName, ref));
       rcTags.set(LATEST, dockerImageTag(LATEST, ref));
@@ -485,6 +485,19 @@ export function plan(snap: Snapshot): Plan {
   if (!chosen || waiting.length) requeueIn(problem ? 30_000 : 10_000);
   out.requeueAfterMs = requeue;
   return out;
+}
+
+// The informer cache hands out the same object until the MachineConfig changes,
+// so the image (a pure function of it) is remembered per object; a new object
+// still hits the content-keyed memo when its content is unchanged.
+const byObject = new WeakMap<object, ScratchImage>();
+function scratchImageOf(mc: object, check: { name: string; machineConfig: unknown; ignition: unknown }): ScratchImage {
+  let image = byObject.get(mc);
+  if (!image) {
+    image = cachedScratchImage({ name: check.name, machineConfig: check.machineConfig, ignition: check.ignition });
+    byObject.set(mc, image);
+  }
+  return image;
 }
 
 function sameStatus(a: LayeredPoolStatus | undefined, b: LayeredPoolStatus): boolean {

@@ -179,3 +179,26 @@ function tarHeader(name: string, size: number): Buffer {
 function octal(buf: Buffer, off: number, len: number, value: number): void {
   buf.write(`${value.toString(8).padStart(len - 1, '0')}\0`, off, 'ascii');
 }
+
+const MEMO_SIZE = 64;
+const memo = new Map<string, ScratchImage>();
+
+/**
+ * buildScratchImage, memoized by the content it is made of (the canonical JSON
+ * of its inputs). The result is a pure function of that content, so a
+ * reconcile of an unchanged config skips the tar and gzip work. A small LRU.
+ */
+export function cachedScratchImage(input: ScratchImageInput): ScratchImage {
+  const ignition = input.ignition !== undefined ? input.ignition : (ignitionOf(input.machineConfig) ?? {});
+  const key = sha256Hex(`${input.name}\n${canonicalJson(input.machineConfig)}\n${canonicalJson(ignition)}`);
+  const hit = memo.get(key);
+  if (hit) {
+    memo.delete(key);
+    memo.set(key, hit);
+    return hit;
+  }
+  const image = buildScratchImage({ ...input, ignition });
+  memo.set(key, image);
+  if (memo.size > MEMO_SIZE) memo.delete(memo.keys().next().value!);
+  return image;
+}
