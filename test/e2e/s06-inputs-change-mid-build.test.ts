@@ -1,0 +1,107 @@
+// S6 inputs change while a build runs: the stale build ends Cancelled and
+// exactly one build for the newest inputs completes. The build is made slow
+// with the operator's apply command (this file's operator only manages this
+// file's pool, so no other pool sees it).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Operator, Scope } from './support.ts';
+import {
+  ANN_CONFIG,
+  ANN_IMAGE,
+  ANN_SOURCE,
+  APPLY_COMMAND,
+  Operator as Op,
+  builds,
+  cleanup,
+  cond,
+  createMachineConfig,
+  createPool,
+  ensureNamespace,
+  events,
+  ignitionOf,
+  poolAnnotations,
+  readImageFiles,
+  registryHost,
+  scope,
+  setRenderedConfig,
+  settled,
+  sleep,
+  status,
+  streams,
+  sweepLeftovers,
+  waitFor,
+  waitStatus,
+} from './support.ts';
+
+let s: Scope;
+let op: Operator;
+let P: string;
+let MC1: string;
+let MC2: string;
+
+beforeAll(async () => {
+  await sweepLeftovers();
+  s = scope('s6');
+  P = `e2e-${s.id}`;
+  MC1 = `rendered-e2e-${s.id}-1`;
+  MC2 = `rendered-e2e-${s.id}-2`;
+  await ensureNamespace(s.ns);
+  op = await Op.start('s6', { scope: s, applyCommand: `sleep 12 && ${APPLY_COMMAND}` });
+});
+
+afterAll(async () => {
+  await op?.stop();
+  if (s) await cleanup(s, [P], [MC1, MC2]);
+});
+
+describe('S6 inputs change while a build runs', () => {
+  it('the stale build is cancelled; exactly one build for the newest inputs completes', async () => {
+    const files2 = { '/etc/layered-demo/motd': 'newest\n' };
+    await createMachineConfig(MC1, ignitionOf({ '/etc/layered-demo/motd': 'stale\n' }));
+    await createPool(P, s, MC1);
+    const stale = await waitFor(async () => (await builds(s.ns, P)).find((b) => b.phase === 'Running'), { what: 'the first build Running', timeoutMs: 180_000 });
+    const building = await status(s.ns, P);
+    expect(building.phase).toBe('Building');
+    expect(cond(building, 'Building')).toMatchObject({ status: 'True', reason: 'BuildInProgress' });
+    expect(cond(building, 'Building')!.message).toContain(stale.name);
+
+    // While it runs, the render controller moves the pool to a new config.
+    await createMachineConfig(MC2, ignitionOf(files2));
+    await setRenderedConfig(P, MC2);
+    const st = await waitStatus(s.ns, P, (x) => settled(x) && x.renderedConfig === MC2, 'the image of the newest config');
+
+    const bs = await builds(s.ns, P);
+    expect(bs.map((b) => [b.name, b.phase])).toEqual([
+      [stale.name, 'Cancelled'],
+      [expect.stringMatching(new RegExp(`^${P}-build-mco-content-[0-9a-f]{10}-1$`)), 'Complete'],
+    ]);
+    const [first, newest] = bs as [(typeof bs)[0], (typeof bs)[0]];
+    expect(first.cancelled).toBe(true);
+    expect(first.reason).toBe('CancelledBuild');
+    expect(first.digest).toBeUndefined();
+    expect(newest.fingerprint).not.toBe(first.fingerprint);
+    expect(newest.dockerfile).toContain(`LABEL machineconfig=${MC2}`);
+    // The newest build was created only once the stale one had stopped (one active build at a time).
+    const stoppedAt = Date.parse((first.obj.status as { completionTimestamp: string }).completionTimestamp);
+    expect(Date.parse(newest.obj.metadata.creationTimestamp!)).toBeGreaterThanOrEqual(Math.floor(stoppedAt / 1000) * 1000);
+
+    const image = `${registryHost()}/${s.ns}/${streams(P).content}@${newest.digest}`;
+    expect(st.image).toBe(image);
+    expect(await poolAnnotations(P)).toEqual({ [ANN_IMAGE]: image, [ANN_CONFIG]: MC2, [ANN_SOURCE]: 'mco-content' });
+    expect(Object.fromEntries(await readImageFiles(image, Object.keys(files2)))).toEqual(files2);
+    expect(st.history!.map((h) => [h.build, h.result])).toEqual([
+      [newest.name, 'Complete'],
+      [first.name, 'Cancelled'],
+    ]);
+    await sleep(3000);
+    expect((await builds(s.ns, P)).length).toBe(2);
+
+    const ev = await events(P);
+    expect(ev.filter((e) => e.reason === 'BuildCancelled').map((e) => e.message)).toEqual([
+      `pool ${P}: content build ${first.name} was cancelled (its inputs ${first.fingerprint.slice(0, 10)} are stale)`,
+    ]);
+    // The stale build never reached the pool.
+    expect(ev.filter((e) => e.reason === 'ImageHandedOff').map((e) => e.message)).toEqual([`pool ${P} now uses mco-content image ${image} (config ${MC2})`]);
+    expect(op.alive()).toBe(true);
+    expect(op.errors()).toEqual([]);
+  });
+});
