@@ -335,9 +335,25 @@ export class Informer<T extends Named> {
     this.resyncTimer = this.clock.setTimeout(() => {
       this.resyncTimer = undefined;
       if (this.stopped) return;
-      if (this.synced) this.resync();
+      if (this.synced) {
+        this.relist();
+        this.resync();
+      }
       this.scheduleResync();
     }, period);
+  }
+
+  /**
+   * The safety net: a fresh ListWatch, whose full list is diffed against the
+   * cache (emitting whatever a lost watch event hid), and whose watch then
+   * follows from that list. Events of the old watch are ignored from here on.
+   */
+  relist(): void {
+    if (this.stopped || !this.started) return;
+    const old = this.current;
+    this.current = undefined;
+    this.launch();
+    void old?.stop().catch(() => undefined);
   }
 
   /** Re-emits every cached object as an 'update'. */

@@ -341,6 +341,34 @@ describe('Informer on the API server', () => {
     await inf.stop();
   });
 
+  it('resyncs from the server: each period lists again, and the watch follows the new list', async () => {
+    const plural = `gizmos${rand()}`;
+    crdsToDelete.push(plural);
+    await createCrd(plural);
+    await putWidget(plural, 'g1', 1);
+    const custom2 = kc.makeApiClient(CustomObjectsApi);
+    let lists = 0;
+    const inf = new Informer<Widget>({
+      kubeConfig: kc,
+      resource: coords(plural),
+      namespace: NS,
+      schema: WidgetSchema,
+      resyncPeriodMs: 400,
+      listFn: async () => {
+        lists++;
+        return (await custom2.listNamespacedCustomObject({ group: GROUP, version: 'v1', namespace: NS, plural })) as never;
+      },
+    });
+    inf.start();
+    await inf.waitForSync();
+    await waitFor('two relists', () => lists >= 3);
+    // After relists the watch still delivers changes.
+    await putWidget(plural, 'g2', 2);
+    await waitFor('g2 in the cache', () => inf.get('g2', NS)?.spec.size === 2);
+    expect(inf.list(NS).map((w) => w.metadata.name).sort()).toEqual(['g1', 'g2']);
+    await inf.stop();
+  });
+
   it('informs on a cluster-scoped RESOURCES entry (MachineConfigPool) with a label selector', async () => {
     const label = `lbc-informer-test-${rand()}`;
     const name = `pool-${rand()}`;
