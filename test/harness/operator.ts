@@ -399,7 +399,7 @@ export interface Sample {
   value: number;
 }
 
-/** Parses the Prometheus text exposition format (comments skipped; `+Inf`, `NaN` understood). */
+/** Parses the Prometheus text exposition format (HELP/TYPE kept, other comments skipped; Inf and NaN in any case). */
 export function parseMetrics(text: string): { samples: Sample[]; types: Map<string, string>; help: Map<string, string> } {
   const samples: Sample[] = [];
   const types = new Map<string, string>();
@@ -420,9 +420,10 @@ export function parseMetrics(text: string): { samples: Sample[]; types: Map<stri
       let lm: RegExpExecArray | null;
       while ((lm = re.exec(m[2]))) labels[lm[1]!] = lm[2]!.replace(/\\n/g, '\n').replace(/\\"/g, '"').replace(/\\\\/g, '\\');
     }
+    // Go's ParseFloat, which Prometheus uses, takes Inf/NaN in any case (prom-client writes "Nan").
     const v = m[3]!;
-    const value = v === '+Inf' ? Infinity : v === '-Inf' ? -Infinity : Number(v);
-    if (Number.isNaN(value) && v !== 'NaN') throw new Error(`bad sample value in: ${line}`);
+    const value = /^\+?inf$/i.test(v) ? Infinity : /^-inf$/i.test(v) ? -Infinity : /^nan$/i.test(v) ? NaN : Number(v);
+    if (Number.isNaN(value) && !/^nan$/i.test(v)) throw new Error(`bad sample value in: ${line}`);
     samples.push({ name: m[1]!, labels, value });
   }
   return { samples, types, help };
