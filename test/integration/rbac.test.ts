@@ -145,6 +145,16 @@ describe('manifests', () => {
     expect(c.resources.limits.memory).toBeDefined();
     const env = Object.fromEntries(c.env.map((e) => [e.name, e.value]));
     expect(env).toMatchObject({ LBC_LEADER_ELECT: 'true', LBC_PROBE_ADDR: '0.0.0.0:8081', LBC_METRICS_ADDR: '0.0.0.0:8080', LBC_PUSH_SECRET: PUSH_SECRET });
+    // The pod template meets the `restricted` Pod Security Standard: the API server's
+    // PodSecurity admission warns about a workload that would violate it (checked to
+    // warn on a privileged variant, so the silence means something).
+    await kubectl(['label', '--overwrite', 'namespace', ns, 'pod-security.kubernetes.io/warn=restricted']);
+    const checked = await kubectl(['apply', '--server-side', '--dry-run=server', '-f', '-'], { input: yaml.dump(dep) });
+    expect(checked.stderr).not.toMatch(/PodSecurity/);
+    const bad = JSON.parse(JSON.stringify(dep)) as typeof dep;
+    (bad.spec.template.spec.containers[0] as unknown as { securityContext: Record<string, unknown> }).securityContext = { privileged: true };
+    const warned = await kubectl(['apply', '--server-side', '--dry-run=server', '-f', '-'], { input: yaml.dump(bad) });
+    expect(warned.stderr).toMatch(/would violate PodSecurity "restricted:latest"/);
     // Every LBC_ variable it sets is one the operator reads.
     const { SETTINGS } = await import('../../src/config/config.ts');
     const known = new Set(Object.values(SETTINGS).map((s) => s.env));
