@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # The layered-build-controller image.
 #
 #   buildah bud --build-arg BASE_IMAGE=<node 24 image> -t layered-build-controller:dev .
