@@ -1,6 +1,6 @@
 // The planner: a pure function of a pool's snapshot returning every object and
 // action the pool needs. No I/O. The order follows DESIGN.md "What the plan decides".
-import type { Build, Condition, LayeredPoolStatus, TagReference } from '../kube/types.ts';
+import type { Build, Condition, ImageStream, LayeredPoolStatus, TagReference } from '../kube/types.ts';
 import { apiVersionOf, RESOURCES } from '../kube/types.ts';
 import type { ScratchImage } from '../registry/scratch-image.ts';
 import { cachedScratchImage } from '../registry/scratch-image.ts';
@@ -167,6 +167,10 @@ export function plan(snap: Snapshot): Plan {
   }
   const coreosImage = tagImage(stream(COREOS_STREAM), LATEST);
   const externalBase = tagImage(stream(S.externalBase), LATEST);
+  const externalBaseErr = adminTagImportError(stream(S.externalBase), ns, S.externalBase);
+  if (externalBaseErr) {
+    problems.push({ reason: 'ImportFailed', message: `${externalBaseErr}; the pool ${externalBase ? 'stays on the external base imported before' : 'keeps coreos:latest as its base'} until the tag is fixed or removed (oc tag -d ${ns}/${S.externalBase}:${LATEST})` });
+  }
   const baseSource = externalBase ? 'external-base' : 'coreos';
   const wantBase = externalBase ?? coreosImage;
   const baseTagSource = externalBase ? `${S.externalBase}:${LATEST}` : `${COREOS_STREAM}:${LATEST}`;
@@ -390,6 +394,10 @@ export function plan(snap: Snapshot): Plan {
   // ---- 6. Content selection -----------------------------------------------------------------------
   let chosen: { source: ImageSource; image: string } | undefined;
   const external = tagImage(stream(S.external), LATEST);
+  const externalErr = adminTagImportError(stream(S.external), ns, S.external);
+  if (externalErr) {
+    problems.push({ reason: 'ImportFailed', message: `${externalErr}; ${external ? 'the external content imported before is still used' : 'the pool keeps its own content'} until the tag is fixed or removed (oc tag -d ${ns}/${S.external}:${LATEST})` });
+  }
   const pinned = (img: ResolvedImage, what: string): string | undefined => {
     const r = safeParseImageRef(img.ref);
     if (!r.ok) {
@@ -502,6 +510,18 @@ function scratchImageOf(mc: object, check: { name: string; machineConfig: unknow
 
 function sameStatus(a: LayeredPoolStatus | undefined, b: LayeredPoolStatus): boolean {
   return a !== undefined && canonicalJson(a) === canonicalJson(b);
+}
+
+/**
+ * The import failure of an admin's `oc tag` into one of the pool's external
+ * streams (a spec tag `latest` whose last import failed), so the status says
+ * why the tagged image is not used instead of staying silent.
+ */
+function adminTagImportError(s: ImageStream | undefined, ns: string, name: string): string | undefined {
+  const spec = specTag(s, LATEST);
+  if (!spec?.from) return undefined;
+  const err = tagImportError(s, LATEST);
+  return err ? `ImageStream ${ns}/${name}:${LATEST} could not import ${spec.from.name}: ${err}` : undefined;
 }
 
 /** The spec tag `tag` as it is (so applying does not drop it while its replacement is not ready). */
