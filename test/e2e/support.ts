@@ -47,6 +47,9 @@ export interface Scope {
   label: string;
 }
 
+/** Names made by scope(): `e2e-<scenario>-<8 chars>` (pools and namespaces). */
+const OURS = /^e2e-s[0-9]+[a-z]?-[0-9a-z]{8}$/;
+
 /** A fresh scope for one test file (or one operator configuration within it). */
 export function scope(scenario: string): Scope {
   const id = `${scenario}-${Date.now().toString(36).slice(-4)}${randomBytes(2).toString('hex')}`;
@@ -127,12 +130,12 @@ export async function sweepLeftovers(olderThanMs = 30 * 60_000): Promise<void> {
   const now = Date.now();
   const old = (o: KObj) => now - Date.parse(o.metadata.creationTimestamp ?? '') > olderThanMs;
   const pools = (await listJson(['machineconfigpools'])).filter(
-    (p) => Object.keys(p.metadata.labels ?? {}).some((k) => k.startsWith(E2E_LABEL_PREFIX)) && p.metadata.name.startsWith('e2e-') && old(p),
+    (p) => Object.keys(p.metadata.labels ?? {}).some((k) => k.startsWith(E2E_LABEL_PREFIX)) && OURS.test(p.metadata.name) && old(p),
   );
   if (pools.length) await kubectl(['delete', 'machineconfigpool', '--wait=false', ...pools.map((p) => p.metadata.name)], { allowFailure: true });
-  const mcs = (await listJson(['machineconfigs'])).filter((m) => m.metadata.name.startsWith('rendered-e2e-') && old(m));
+  const mcs = (await listJson(['machineconfigs'])).filter((m) => OURS.test(m.metadata.name.replace(/^rendered-/, '').replace(/-[0-9]+$/, '')) && old(m));
   if (mcs.length) await kubectl(['delete', 'machineconfig', '--wait=false', ...mcs.map((m) => m.metadata.name)], { allowFailure: true });
-  const nss = (await listJson(['namespaces'])).filter((n) => n.metadata.name.startsWith('e2e-') && old(n) && !n.metadata.deletionTimestamp);
+  const nss = (await listJson(['namespaces'])).filter((n) => OURS.test(n.metadata.name) && old(n) && !n.metadata.deletionTimestamp);
   if (nss.length) await kubectl(['delete', 'namespace', '--wait=false', ...nss.map((n) => n.metadata.name)], { allowFailure: true });
 }
 
@@ -372,6 +375,21 @@ export interface OperatorOptions {
 
 const LOG_DIR = path.join(os.tmpdir(), 'lbc-e2e-logs');
 
+// Operators still running when the test process exits (a failed or aborted
+// file) are killed, so none is left managing a pool nobody watches.
+const children = new Set<ChildProcess>();
+function track(child: ChildProcess): void {
+  if (children.size === 0 && !exitHook) {
+    exitHook = true;
+    process.once('exit', () => {
+      for (const c of children) c.kill('SIGKILL');
+    });
+  }
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+}
+let exitHook = false;
+
 export class Operator {
   readonly logFile: string;
   private child: ChildProcess | undefined;
@@ -422,6 +440,7 @@ export class Operator {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;
+    track(child);
     const onData = (d: Buffer) => {
       const s = d.toString('utf8');
       this.out += s;
@@ -470,9 +489,9 @@ export class Operator {
       });
   }
 
-  /** Lines at level error (50) or fatal (60). */
+  /** Lines at level error or fatal (pino writes the level by name, or as 50/60). */
   errors(): Record<string, unknown>[] {
-    return this.logLines().filter((l) => typeof l.level === 'number' && l.level >= 50);
+    return this.logLines().filter((l) => l.level === 'error' || l.level === 'fatal' || (typeof l.level === 'number' && l.level >= 50));
   }
 
   async waitForLog(msg: string, timeoutMs = 60_000): Promise<void> {
@@ -693,14 +712,4 @@ export async function clusterBaseImage(): Promise<string> {
 
 export function localRegistry(): string {
   return clusterEnv().LOCAL_REGISTRY;
-}
-
-/** Checks the image at `ref` (a digest reference in the local registry) and returns the requested files. */
-export async function expectImageFiles(ref: string, files: Files): Promise<{ missing: string[]; wrong: string[] }> {
-  const got = await readImageFiles(ref, Object.keys(files));
-  const missing = Object.keys(files).filter((p) => !got.has(p));
-  const wrong = Object.entries(files)
-    .filter(([p, c]) => got.has(p) && got.get(p) !== c)
-    .map(([p, c]) => `${p}: want ${JSON.stringify(c)}, got ${JSON.stringify(got.get(p))}`);
-  return { missing, wrong };
 }
