@@ -1,6 +1,7 @@
 // S7 a build fails: the pool keeps its previous image, the status is Degraded
 // with reason BuildFailed and the build's log excerpt, the attempts are bounded
-// by --retry-limit (+1 first attempt), and new inputs clear it.
+// by --retry-limit (+1 first attempt), a rebuild request gives the inputs a
+// new round of attempts, and new inputs clear it.
 //
 // The failure is a real one: a rendered config whose file source is not a
 // data: URL passes the operator's checks, but the CoreOS stand-in's
@@ -20,6 +21,7 @@ import {
   ensureNamespace,
   events,
   ignitionOf,
+  kubectl,
   poolAnnotations,
   readImageFiles,
   scope,
@@ -28,6 +30,7 @@ import {
   sleep,
   status,
   sweepLeftovers,
+  waitFor,
   waitStatus,
 } from './support.ts';
 
@@ -109,6 +112,27 @@ describe('S7 a build fails', () => {
     expect(ev.filter((e) => e.reason === 'BuildFailed').map((e) => [e.type, e.message])).toEqual(
       failed.map((b) => ['Warning', `pool ${P}: content build ${b.name} failed`]),
     );
+
+    // A rebuild request (an annotation on the pool) gives the same inputs a new
+    // round of attempts, bounded the same way, recorded on each Build.
+    await kubectl(['annotate', 'machineconfigpool', P, 'layering.mco.dev/rebuild=e2e-try-2']);
+    await waitFor(
+      async () => {
+        const again = (await builds(s.ns, P)).slice(1 + failed.length);
+        return again.length === RETRY_LIMIT + 1 && again.every((b) => b.phase === 'Failed');
+      },
+      { what: 'a second round of attempts after the rebuild request', timeoutMs: 240_000, intervalMs: 1000 },
+    );
+    const again = await waitStatus(s.ns, P, (x) => cond(x, 'Degraded')?.reason === 'BuildFailed' && cond(x, 'Degraded')!.message.includes(`-${2 * (RETRY_LIMIT + 1)} failed`), 'Degraded after the second round');
+    const round2 = (await builds(s.ns, P)).slice(1 + failed.length);
+    expect(round2.map((b) => [b.name, b.phase, b.obj.metadata.annotations?.['layering.mco.dev/rebuild-token']])).toEqual(
+      round2.map((_, i) => [`${P}-build-mco-content-${fp.slice(0, 10)}-${RETRY_LIMIT + 2 + i}`, 'Failed', 'e2e-try-2']),
+    );
+    expect(cond(again, 'Degraded')!.message).toContain(`gave up after ${RETRY_LIMIT + 1} attempts`);
+    expect(await poolAnnotations(P)).toEqual({ [ANN_IMAGE]: good, [ANN_CONFIG]: MC1, [ANN_SOURCE]: 'mco-content' });
+    await sleep(BACKOFF_MS * 2 ** RETRY_LIMIT + 2000);
+    expect((await builds(s.ns, P)).length).toBe(1 + 2 * (RETRY_LIMIT + 1));
+    failed.push(...round2);
 
     // New inputs (the render controller's fixed config) clear it.
     const fixed = { '/etc/layered-demo/motd': 'fixed\n' };
