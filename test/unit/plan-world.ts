@@ -179,7 +179,7 @@ export class World {
   }
 
   /** oc tag <image> <stream>:<tag> (an admin's tag: not ours). */
-  adminTag(streamName: string, tag: string, image: string): void {
+  adminTag(streamName: string, tag: string, image: string, opts: { inRegistry?: boolean } = {}): void {
     let s = this.streams.get(streamName);
     if (!s) {
       s = this.stamp({ metadata: { name: streamName }, spec: { tags: [] } }) as ImageStream;
@@ -187,7 +187,7 @@ export class World {
     }
     s.spec = { ...s.spec, tags: [...(s.spec?.tags ?? []).filter((t) => t.name !== tag), { name: tag, from: { kind: 'DockerImage', name: image }, admin: true } as never] };
     const [repo, digest] = image.split('@') as [string, string];
-    this.registry.set(`${repo}@${digest}`, digest);
+    if (opts.inRegistry !== false) this.registry.set(`${repo}@${digest}`, digest);
   }
 
   /** oc tag -d <stream>:<tag> */
@@ -214,9 +214,22 @@ export class World {
             if (it) item = { ...it, created: new Date(this.now).toISOString() };
           }
           this.recordTag(s, t.name, item, t.from?.kind === 'ImageStreamTag');
+          if (t.from?.kind === 'DockerImage') this.recordImport(s, t.name, item ? undefined : `${t.from.name}: manifest unknown`);
         }
       }
     }
+  }
+
+  private recordImport(s: ImageStream, tag: string, error: string | undefined): void {
+    s.status ??= {};
+    const tags = (s.status.tags ??= []);
+    let list = tags.find((x) => x.tag === tag);
+    if (!list && !error) return;
+    if (!list) {
+      list = { tag, items: [] };
+      tags.push(list);
+    }
+    list.conditions = error ? [{ type: 'ImportSuccess', status: 'False', reason: 'NotFound', message: error }] : [];
   }
 
   private recordTag(s: ImageStream, tag: string, item: TagEvent | undefined, tracking: boolean): void {

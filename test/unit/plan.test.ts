@@ -499,6 +499,30 @@ describe('S10 bad input', () => {
     expect(w.statuses.get(P)!.status!.conditions!.find((c) => c.type === 'Degraded')).toMatchObject({ status: 'True', reason: 'InvalidImageReference' });
   });
 
+  it('an external base or content that cannot be imported: Degraded ImportFailed naming it; the pool keeps its image', () => {
+    const w = new World({ debounceMs: 0 });
+    firstSetup(w);
+    w.settle();
+    const good = w.poolImage(P);
+    const missing = `${REG}/external/nothing@${digestOf('missing')}`;
+    w.adminTag('worker-external-base', 'latest', missing, { inRegistry: false });
+    w.settle();
+    let st = w.statuses.get(P)!.status!;
+    expect(st.conditions!.find((c) => c.type === 'Degraded')).toMatchObject({ status: 'True', reason: 'ImportFailed' });
+    expect(st.message).toContain(`could not import ${missing}`);
+    expect(st.message).toContain('oc tag -d');
+    expect(st.baseSource).toBe('coreos');
+    expect(w.poolImage(P)).toBe(good);
+    expect(w.buildsCreated).toHaveLength(1);
+    w.adminUntag('worker-external-base', 'latest');
+    w.adminTag('worker-mco-content-external', 'latest', missing, { inRegistry: false });
+    w.settle();
+    st = w.statuses.get(P)!.status!;
+    expect(st.conditions!.find((c) => c.type === 'Degraded')).toMatchObject({ status: 'True', reason: 'ImportFailed' });
+    expect(st.message).toContain('worker-mco-content-external');
+    expect(w.poolImage(P)).toBe(good);
+  });
+
   it('a missing push secret: Degraded PushSecretMissing, nothing pushed', () => {
     const w = new World({ debounceMs: 0, pushSecret: 'builder-push' });
     w.pushSecretFound = false;
