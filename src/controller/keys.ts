@@ -3,7 +3,7 @@
 import type { MachineConfigPool } from '../kube/types.ts';
 import { ANNOTATION_POOL, COREOS_STREAM, CONTROLLER_CONFIG_NAME } from '../plan/names.ts';
 
-export type WatchedKind = 'MachineConfigPool' | 'MachineConfig' | 'ControllerConfig' | 'ImageStream' | 'BuildConfig' | 'Build' | 'LayeredPool';
+export type WatchedKind = 'MachineConfigPool' | 'MachineConfig' | 'ControllerConfig' | 'ImageStream' | 'BuildConfig' | 'Build' | 'LayeredPool' | 'Secret';
 
 interface Meta {
   metadata: {
@@ -28,6 +28,9 @@ export function poolKeysFor(kind: WatchedKind, obj: Meta, pools: () => readonly 
         .map((p) => p.metadata.name);
     case 'ControllerConfig':
       return name === CONTROLLER_CONFIG_NAME ? pools().map((p) => p.metadata.name) : [];
+    case 'Secret':
+      // Only the push secret is watched; every pool pushes with it.
+      return pools().map((p) => p.metadata.name);
     case 'LayeredPool':
       return [name];
     default: {

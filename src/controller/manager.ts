@@ -8,7 +8,7 @@ import type { Plan } from '../plan/plan.ts';
 import type { KubeObject } from '../plan/snapshot.ts';
 import { KubeWriter, describeApiError } from '../kube/client.ts';
 import type { Named } from '../kube/informer.ts';
-import { Informer } from '../kube/informer.ts';
+import { CORE_RESOURCES, Informer, SecretSchema } from '../kube/informer.ts';
 import type { ResourceCoords } from '../kube/types.ts';
 import {
   BuildConfigSchema,
@@ -58,12 +58,13 @@ export class Manager {
     const { config, kubeConfig, log } = o;
     this.metrics = o.metrics ?? createMetrics();
     const ns = config.namespace;
-    const mk = <T extends Named>(kind: WatchedKind, r: ResourceCoords, schema: z.ZodType<T>, namespace?: string): Informer<T> => {
+    const mk = <T extends Named>(kind: WatchedKind, r: ResourceCoords, schema: z.ZodType<T>, namespace?: string, fieldSelector?: string): Informer<T> => {
       const inf = new Informer<T>({
         kubeConfig,
         resource: r,
         schema,
         ...(namespace ? { namespace } : {}),
+        ...(fieldSelector ? { fieldSelector } : {}),
         resyncPeriodMs: config.resyncPeriodMs,
         logger: log.child({ informer: r.plural }),
         metrics: this.metrics,
@@ -83,6 +84,8 @@ export class Manager {
       buildConfigs: mk('BuildConfig', RESOURCES.buildConfig, BuildConfigSchema, ns),
       builds: mk('Build', RESOURCES.build, BuildSchema, ns),
       layeredPools: mk('LayeredPool', RESOURCES.layeredPool, LayeredPoolSchema, ns),
+      // Only the push secret, by name: the operator may read no other Secret.
+      ...(config.pushSecret ? { pushSecrets: mk('Secret', CORE_RESOURCES.secret, SecretSchema, ns, `metadata.name=${config.pushSecret}`) } : {}),
     };
     this.reconciler = new Reconciler({ config, stores: this.stores, writer: new KubeWriter(kubeConfig, ns), metrics: this.metrics, log });
   }

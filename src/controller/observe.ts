@@ -3,6 +3,7 @@
 import type { Build, BuildConfig, ControllerConfig, ImageStream, LayeredPool, MachineConfig, MachineConfigPool } from '../kube/types.ts';
 import { ANNOTATION_POOL, CONTROLLER_CONFIG_NAME, COREOS_STREAM, poolBuildConfigs, poolStreams } from '../plan/names.ts';
 import type { PlanConfig, Snapshot } from '../plan/snapshot.ts';
+import type { Secret } from '../kube/informer.ts';
 
 /** What the observer needs from a cache. */
 export interface Store<T> {
@@ -18,6 +19,8 @@ export interface Stores {
   buildConfigs: Store<BuildConfig>;
   builds: Store<Build>;
   layeredPools: Store<LayeredPool>;
+  /** The push secret (watched by name), when one is configured. */
+  pushSecrets?: Store<Secret>;
 }
 
 export function observe(stores: Stores, config: PlanConfig, poolName: string, now: number, pushSecretFound?: boolean): Snapshot {

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.ts';
 import type { KubeWriter } from '../kube/client.ts';
-import { describeApiError, isSubset, statusCode } from '../kube/client.ts';
+import { describeApiError, isSubset } from '../kube/client.ts';
 import type { LayeredPoolStatus } from '../kube/types.ts';
 import { RESOURCES } from '../kube/types.ts';
 import type { Plan } from '../plan/plan.ts';
@@ -59,13 +59,13 @@ export class Reconciler {
 
   /** Plans a pool from the caches without writing anything. */
   async plan(pool: string): Promise<Plan> {
-    const secret = await this.pushSecret();
+    const secret = this.pushSecret();
     return makePlan(observe(this.o.stores, this.pc, pool, (this.o.now ?? Date.now)(), secret === undefined ? undefined : secret !== null));
   }
 
   async reconcile(pool: string): Promise<{ requeueAfter?: number }> {
     const log = this.o.log.child({ pool });
-    const secret = await this.pushSecret();
+    const secret = this.pushSecret();
     const snap = observe(this.o.stores, this.pc, pool, (this.o.now ?? Date.now)(), secret === undefined ? undefined : secret !== null);
     const p = makePlan(snap);
     if (!p.managed && !p.status) return {};
@@ -182,16 +182,15 @@ export class Reconciler {
     }
   }
 
-  /** undefined: no push secret configured; null: configured but missing. */
-  private async pushSecret(): Promise<Record<string, string> | null | undefined> {
+  /** undefined: no push secret configured; null: configured but missing. Read from the watch cache. */
+  private pushSecret(): Record<string, string> | null | undefined {
     const name = this.o.config.pushSecret;
     if (!name) return undefined;
-    try {
-      return (await this.o.writer.readSecret(name)) ?? null;
-    } catch (e) {
-      if (statusCode(e) === 403) return null;
-      throw e;
-    }
+    const s = this.o.stores.pushSecrets?.get(name, this.o.config.namespace);
+    if (!s) return null;
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(s.data ?? {})) out[k] = Buffer.from(v, 'base64').toString('utf8');
+    return out;
   }
 
   private async push(p: Plan, secret: Record<string, string> | undefined) {

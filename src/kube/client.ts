@@ -128,19 +128,6 @@ export class KubeWriter {
       },
     });
   }
-
-  /** The data of a Secret in the namespace, or undefined when it does not exist. */
-  async readSecret(name: string): Promise<Record<string, string> | undefined> {
-    try {
-      const s = await this.core.readNamespacedSecret({ name, namespace: this.namespace });
-      const out: Record<string, string> = {};
-      for (const [k, v] of Object.entries(s.data ?? {})) out[k] = Buffer.from(v, 'base64').toString('utf8');
-      return out;
-    } catch (e) {
-      if (statusCode(e) === 404) return undefined;
-      throw e;
-    }
-  }
 }
 
 /**
