@@ -8,6 +8,7 @@ import type { KubeWriter } from '../kube/client.ts';
 import { describeApiError, isSubset } from '../kube/client.ts';
 import type { LayeredPoolStatus } from '../kube/types.ts';
 import { RESOURCES } from '../kube/types.ts';
+import { ANNOTATION_FINGERPRINT, ANNOTATION_NEWEST_IMAGE, LABEL_BUILD_KIND } from '../plan/names.ts';
 import type { Plan } from '../plan/plan.ts';
 import { plan as makePlan } from '../plan/plan.ts';
 import type { KubeObject, PlanConfig } from '../plan/snapshot.ts';
@@ -39,6 +40,11 @@ export function planConfig(c: Config): PlanConfig {
     baseOSImage: c.baseOSImage,
     pushSecret: c.pushSecret,
   };
+}
+
+/** A write the API server refused (reported in the status, then retried). */
+class WriteError extends Error {
+  override name = 'WriteError';
 }
 
 /** An error already reported in the pool's status; the queue retries it with backoff. */
@@ -91,37 +97,17 @@ export class Reconciler {
       }
     }
 
-    // 2. Objects: applied when they differ, created when absent.
-    for (const obj of p.apply) {
-      if (!this.wouldChange(obj)) continue;
-      await this.o.writer.apply(obj);
-      log.debug({ kind: obj.kind, name: obj.metadata.name }, 'applied');
+    // 2-4. Objects, builds, hand-off. A refused write is reported in the status.
+    let handedOff = false;
+    try {
+      handedOff = await this.write(p, snap.pool !== undefined, log);
+    } catch (e) {
+      if (!(e instanceof WriteError)) throw e;
+      log.warn({ err: e.message }, 'a write was refused');
+      failure = new ReportedError(e.message);
+      degrade(p, snap.status?.status, 'ApplyFailed', e.message, snap.pool?.metadata.generation, snap.now);
     }
-    for (const obj of p.create) {
-      if (this.cached(obj)) continue;
-      if (await this.o.writer.createIfAbsent(obj)) log.info({ kind: obj.kind, name: obj.metadata.name }, 'created');
-    }
-
-    // 3. Builds: stale ones cancelled, new ones created (a second create is AlreadyExists).
-    for (const name of p.cancelBuilds) {
-      await this.o.writer.cancelBuild(name);
-      log.info({ build: name }, 'cancelling stale build');
-    }
-    for (const b of p.createBuilds) {
-      if (await this.o.writer.createIfAbsent(b)) {
-        const kind = (b.metadata.labels?.['layering.mco.dev/build-kind'] ?? 'content') as 'content' | 'custom';
-        this.o.metrics.build(pool, kind, 'started');
-        log.info({ build: b.metadata.name, kind, fingerprint: b.metadata.annotations?.['layering.mco.dev/fingerprint'] }, 'build created');
-      } else {
-        log.info({ build: b.metadata.name }, 'build already exists (adopted)');
-      }
-    }
-
-    // 4. Hand-off.
-    if (p.poolAnnotations && snap.pool) {
-      await this.o.writer.annotatePool(pool, p.poolAnnotations);
-      log.info({ image: p.poolAnnotations['machineconfiguration.openshift.io/newestImage'] }, 'pool handed its image');
-    }
+    if (!handedOff) p.events = p.events.filter((e) => e.reason !== 'ImageHandedOff');
 
     // 5. Status, once.
     if (p.status && snap.status?.metadata.uid !== undefined) {
@@ -158,6 +144,53 @@ export class Reconciler {
       const s = (Date.parse(entry.end) - Date.parse(entry.start)) / 1000;
       if (Number.isFinite(s) && s >= 0) this.o.metrics.buildDuration(pool, entry.kind, s);
     }
+  }
+
+  /** Writes the plan's objects, builds and hand-off; returns whether the pool was handed its image. */
+  private async write(p: Plan, poolExists: boolean, log: Logger): Promise<boolean> {
+    const attempt = async (what: string, fn: () => Promise<void>) => {
+      try {
+        await fn();
+      } catch (e) {
+        throw new WriteError(`${what} was refused by the API server (${describeApiError(e)})`, { cause: e });
+      }
+    };
+    // Objects: applied when they differ, created when absent.
+    for (const obj of p.apply) {
+      if (!this.wouldChange(obj)) continue;
+      await attempt(`applying ${obj.kind} ${obj.metadata.name}`, () => this.o.writer.apply(obj));
+      log.debug({ kind: obj.kind, name: obj.metadata.name }, 'applied');
+    }
+    for (const obj of p.create) {
+      if (this.cached(obj)) continue;
+      await attempt(`creating ${obj.kind} ${obj.metadata.name}`, async () => {
+        if (await this.o.writer.createIfAbsent(obj)) log.info({ kind: obj.kind, name: obj.metadata.name }, 'created');
+      });
+    }
+    // Builds: stale ones cancelled, new ones created (a second create is AlreadyExists).
+    for (const name of p.cancelBuilds) {
+      await attempt(`cancelling Build ${name}`, () => this.o.writer.cancelBuild(name));
+      log.info({ build: name }, 'cancelling stale build');
+    }
+    for (const b of p.createBuilds) {
+      await attempt(`creating Build ${b.metadata.name}`, async () => {
+        if (await this.o.writer.createIfAbsent(b)) {
+          const kind = (b.metadata.labels?.[LABEL_BUILD_KIND] ?? 'content') as 'content' | 'custom';
+          this.o.metrics.build(p.pool, kind, 'started');
+          log.info({ build: b.metadata.name, kind, fingerprint: b.metadata.annotations?.[ANNOTATION_FINGERPRINT] }, 'build created');
+        } else {
+          log.info({ build: b.metadata.name }, 'build already exists (adopted)');
+        }
+      });
+    }
+    // Hand-off.
+    if (p.poolAnnotations && poolExists) {
+      const annotations = p.poolAnnotations;
+      await attempt(`annotating MachineConfigPool ${p.pool}`, () => this.o.writer.annotatePool(p.pool, annotations));
+      log.info({ image: annotations[ANNOTATION_NEWEST_IMAGE] }, 'pool handed its image');
+      return true;
+    }
+    return false;
   }
 
   /** Whether applying `obj` would change the cluster (what apply checks before sending). */

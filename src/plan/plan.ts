@@ -79,7 +79,7 @@ interface Problem {
   message: string;
 }
 
-const ISSUE_ORDER = ['InvalidMachineConfig', 'InvalidImageReference', 'InvalidCustomDockerfile', 'ObjectConflict', 'PushSecretMissing', 'ImportFailed', 'BuildFailed'];
+const ISSUE_ORDER = ['InvalidPoolName', 'InvalidMachineConfig', 'InvalidImageReference', 'InvalidCustomDockerfile', 'ObjectConflict', 'PushSecretMissing', 'ImportFailed', 'BuildFailed'];
 
 export function isOptedIn(labels: Record<string, string> | undefined, label: string): boolean {
   const v = labels?.[label];
@@ -354,6 +354,15 @@ export function plan(snap: Snapshot): Plan {
   const customImage = customDecision?.state === 'built' ? customDecision.image : undefined;
   applyStream(S.custom, customImage ? [dockerImageTag(LATEST, customImage.ref)] : customWanted ? keepTags(stream(S.custom), LATEST) : []);
   applyStream(S.external);
+
+  // A Build carries its BuildConfig's name as a label value (at most 63 characters).
+  if (B.custom.length > 63) {
+    problems.push({
+      reason: 'InvalidPoolName',
+      message: `pool name ${poolName} is ${poolName.length} characters; its BuildConfig name ${B.custom} would exceed the 63 characters a label value may have, so no build can start: use a pool name of at most ${63 - (B.custom.length - poolName.length)} characters`,
+    });
+    contentDecision = customDecision = undefined;
+  }
 
   // Build actions (content first), and what they mean for the status.
   let building: string | undefined;
