@@ -167,10 +167,11 @@ export class Manager {
     log.info('leading: reconciling pools');
     for (const p of this.stores.pools.list()) queue.add(p.metadata.name);
     try {
-      await runWorkers(queue, config.concurrency, (key) => this.reconcileOne(key), {
+      await runWorkers(queue, config.concurrency, (key) => this.reconcileOne(key, signal), {
         signal,
         onError: (key, err) => {
-          if (err instanceof ReportedError) log.warn({ pool: key, err: err.message }, 'reconcile reported a problem; retrying with backoff');
+          if (signal.aborted) log.info({ pool: key }, 'reconcile stopped: no longer leading');
+          else if (err instanceof ReportedError) log.warn({ pool: key, err: err.message }, 'reconcile reported a problem; retrying with backoff');
           else log.error({ pool: key, err: describeApiError(err) }, 'reconcile failed; retrying with backoff');
         },
       });
@@ -180,10 +181,10 @@ export class Manager {
     }
   }
 
-  private async reconcileOne(key: string) {
+  private async reconcileOne(key: string, signal: AbortSignal) {
     const start = performance.now();
     try {
-      const r = await this.reconciler.reconcile(key);
+      const r = await this.reconciler.reconcile(key, signal);
       this.metrics.reconcile(r.requeueAfter !== undefined ? 'requeue' : 'success', (performance.now() - start) / 1000);
       return r;
     } catch (e) {

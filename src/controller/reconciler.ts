@@ -69,7 +69,11 @@ export class Reconciler {
     return makePlan(observe(this.o.stores, this.pc, pool, (this.o.now ?? Date.now)(), secret === undefined ? undefined : secret !== null));
   }
 
-  async reconcile(pool: string): Promise<{ requeueAfter?: number }> {
+  /**
+   * One reconcile. `signal` is the leadership term: once it aborts (leadership
+   * lost, or shutdown) no further write is sent.
+   */
+  async reconcile(pool: string, signal?: AbortSignal): Promise<{ requeueAfter?: number }> {
     const log = this.o.log.child({ pool });
     const secret = this.pushSecret();
     const snap = observe(this.o.stores, this.pc, pool, (this.o.now ?? Date.now)(), secret === undefined ? undefined : secret !== null);
@@ -79,6 +83,7 @@ export class Reconciler {
 
     // 1. The rendered-config image, before the stream tag that names it.
     if (p.push) {
+      signal?.throwIfAborted();
       try {
         const res = await this.push(p, secret ?? undefined);
         this.o.metrics.renderedConfigPush(pool, res.pushed ? 'pushed' : 'skipped', res.bytes);
@@ -100,7 +105,7 @@ export class Reconciler {
     // 2-4. Objects, builds, hand-off. A refused write is reported in the status.
     let handedOff = false;
     try {
-      handedOff = await this.write(p, snap.pool !== undefined, log);
+      handedOff = await this.write(p, snap.pool !== undefined, log, signal);
     } catch (e) {
       if (!(e instanceof WriteError)) throw e;
       log.warn({ err: e.message }, 'a write was refused');
@@ -110,6 +115,7 @@ export class Reconciler {
     if (!handedOff) p.events = p.events.filter((e) => e.reason !== 'ImageHandedOff');
 
     // 5. Status, once.
+    signal?.throwIfAborted();
     if (p.status && snap.status?.metadata.uid !== undefined) {
       await this.o.writer.applyStatus(RESOURCES.layeredPool, pool, p.status);
     } else if (p.status && p.managed) {
@@ -147,8 +153,9 @@ export class Reconciler {
   }
 
   /** Writes the plan's objects, builds and hand-off; returns whether the pool was handed its image. */
-  private async write(p: Plan, poolExists: boolean, log: Logger): Promise<boolean> {
+  private async write(p: Plan, poolExists: boolean, log: Logger, signal?: AbortSignal): Promise<boolean> {
     const attempt = async (what: string, fn: () => Promise<void>) => {
+      signal?.throwIfAborted();
       try {
         await fn();
       } catch (e) {
