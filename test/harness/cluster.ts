@@ -82,6 +82,44 @@ export function kubectl(
   });
 }
 
+/** The parts of a Kubernetes object the tests read (as kubectl prints it: timestamps are strings). */
+export interface KObj {
+  apiVersion?: string;
+  kind?: string;
+  metadata: {
+    name: string;
+    namespace?: string;
+    uid?: string;
+    generation?: number;
+    resourceVersion?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    ownerReferences?: { apiVersion: string; kind: string; name: string; uid: string; controller?: boolean }[];
+    /** Only with `--show-managed-fields`. */
+    managedFields?: { manager: string; operation?: string; fieldsV1?: unknown }[];
+    creationTimestamp?: string;
+    deletionTimestamp?: string;
+  };
+  spec?: Record<string, unknown>;
+  status?: Record<string, unknown>;
+}
+
+/** `kubectl get <args> -o json`; undefined when the object does not exist. */
+export async function getJson<T = KObj>(args: string[]): Promise<T | undefined> {
+  const r = await kubectl(['get', ...args, '-o', 'json'], { allowFailure: true });
+  if (r.code !== 0) {
+    if (/NotFound|not found/.test(r.stderr)) return undefined;
+    throw new Error(`kubectl get ${args.join(' ')}: ${r.stderr.trim()}`);
+  }
+  return JSON.parse(r.stdout) as T;
+}
+
+/** The items of `kubectl get <args> -o json` (a list). */
+export async function listJson<T = KObj>(args: string[]): Promise<T[]> {
+  const r = await kubectl(['get', ...args, '-o', 'json']);
+  return (JSON.parse(r.stdout) as { items: T[] }).items;
+}
+
 /**
  * Polls fn until it returns a value other than undefined/false (which is then
  * returned) or the time is up. A throwing fn counts as "not yet"; its last

@@ -5,12 +5,17 @@
 //
 //   startOperator(opts)        spawns `node src/cli.ts run ...` (Node 24), parses its
 //                              JSON log lines; .waitForLog(), .endpoints(), .stop(),
-//                              .kill(), .exited, .identity(), .tail()
+//                              .kill(), .exited, .alive(), .errors(), .identity(),
+//                              .tail(); with logDir, a copy of its output in a file
+//   ignitionOf(), createMachineConfig(), createPool()
+//                              what an admin (or MCO's render controller) creates
 //   makePool(opts)             a MachineConfig whose Ignition config writes one file,
 //                              and a MachineConfigPool opted in (label) that points
 //                              at it (spec.configuration.name); returns a cleanup
+//   readPool(), poolAnnotations()
+//                              a pool, and its hand-off annotations
 //   waitForPoolAnnotation()    polls a pool until an annotation is set
-//   contentBuilds()            the content Builds of a pool in a namespace
+//   builds()                   the Builds of a pool in a namespace (of one kind), oldest first
 //   readLease()                a Lease, or undefined
 //   scrape(), parseMetrics(), metricValue()
 //                              GET /metrics and parse the Prometheus text format
@@ -28,13 +33,22 @@
 // test cannot leave one running.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as yaml from 'js-yaml';
-import { childEnv, clusterEnv, kubeConfig, kubectl, objectApi, waitFor } from './cluster.ts';
-import { ANNOTATION_NEWEST_IMAGE, BUILD_CONFIG_LABEL_SHORT, DEFAULT_OPT_IN_LABEL, poolBuildConfigs } from '../../src/plan/names.ts';
+import { childEnv, clusterEnv, getJson, kubeConfig, kubectl, listJson, objectApi, waitFor, type KObj } from './cluster.ts';
+import {
+  ANNOTATION_FINGERPRINT,
+  ANNOTATION_NEWEST_IMAGE,
+  ANNOTATION_NEWEST_IMAGE_CONFIG,
+  ANNOTATION_NEWEST_IMAGE_SOURCE,
+  ANNOTATION_POOL,
+  DEFAULT_OPT_IN_LABEL,
+  LABEL_BUILD_KIND,
+  type BuildKind,
+} from '../../src/plan/names.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -50,16 +64,21 @@ export function uniqueName(prefix: string): string {
 
 // ---- the operator process --------------------------------------------------------------------
 
+/** The CoreOS stand-in's apply command (the operator's --apply-command for the local stack). */
+export const APPLY_COMMAND = 'ignition-apply /etc/machine-config-ignition.json';
+
 /** One parsed pino line (msg, level, and whatever fields the line carried). */
-export type LogLine = Record<string, unknown> & { msg?: string; level?: string };
+export type LogLine = Record<string, unknown> & { msg?: string; level?: string | number };
 
 export interface OperatorOptions {
   /** Operator namespace (--namespace). Default: the cluster's LBC_NAMESPACE. */
   namespace?: string;
   /** --kubeconfig; default the cluster's KUBECONFIG. */
   kubeconfig?: string;
-  /** --registry; default LOCAL_REGISTRY (then --registry-insecure is passed too). */
+  /** --registry; default LOCAL_REGISTRY. */
   registry?: string;
+  /** --registry-insecure; default true when `registry` is the default (the local registry is plain http). */
+  registryInsecure?: boolean;
   /** --opt-in-label; default the product's (machineconfiguration.openshift.io/layering-enabled). */
   optInLabel?: string;
   /** --leader-elect; default false. */
@@ -69,7 +88,7 @@ export interface OperatorOptions {
   leaseDurationMs?: number;
   renewDeadlineMs?: number;
   retryPeriodMs?: number;
-  /** --apply-command; default the CoreOS stand-in's `ignition-apply /etc/machine-config-ignition.json`. */
+  /** --apply-command; default APPLY_COMMAND (the CoreOS stand-in's). */
   applyCommand?: string;
   /** --debounce-ms; default 1000 (short, for tests). */
   debounceMs?: number;
@@ -79,8 +98,10 @@ export interface OperatorOptions {
   args?: string[];
   /** Extra environment variables (over childEnv()). */
   env?: Record<string, string>;
-  /** A name for messages. */
+  /** A name for messages (and the log file). */
   name?: string;
+  /** A directory to keep the raw output (stdout and stderr) in, as `<name>-<time>.log`. */
+  logDir?: string;
 }
 
 export interface OperatorProcess {
@@ -93,8 +114,14 @@ export interface OperatorProcess {
   readonly logs: LogLine[];
   /** stderr so far (config errors and crashes go there). */
   stderr(): string;
+  /** The file its raw output is copied to (with OperatorOptions.logDir). */
+  readonly logFile: string | undefined;
   /** Resolves when the process exits (code, signal). */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** True while the process runs. */
+  alive(): boolean;
+  /** The log lines at level error or fatal (pino writes the level by name, or as 50/60). */
+  errors(): LogLine[];
   /** The first log line (already seen or still to come) matching msg or predicate. */
   waitForLog(match: string | RegExp | ((l: LogLine) => boolean), timeoutMs?: number): Promise<LogLine>;
   /** The metrics and probe base URLs the process logged once it listened. */
@@ -141,11 +168,11 @@ export function operatorArgs(o: OperatorOptions = {}): string[] {
     o.namespace ?? env.LBC_NAMESPACE,
     '--registry',
     registry,
-    ...(o.registry === undefined ? ['--registry-insecure'] : []),
+    ...((o.registryInsecure ?? o.registry === undefined) ? ['--registry-insecure'] : []),
     '--opt-in-label',
     o.optInLabel ?? DEFAULT_OPT_IN_LABEL,
     '--apply-command',
-    o.applyCommand ?? 'ignition-apply /etc/machine-config-ignition.json',
+    o.applyCommand ?? APPLY_COMMAND,
     '--debounce-ms',
     String(o.debounceMs ?? 1000),
     '--log-level',
@@ -175,12 +202,24 @@ export function startOperator(o: OperatorOptions = {}): OperatorProcess {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   trackChild(child);
+  let logFile: string | undefined;
+  let copy: ((chunk: string) => void) | undefined;
+  if (o.logDir) {
+    mkdirSync(o.logDir, { recursive: true });
+    logFile = path.join(o.logDir, `${name}-${Date.now()}.log`);
+    const out = createWriteStream(logFile, { flags: 'a' });
+    out.write(`# node ${argv.map((a) => JSON.stringify(a)).join(' ')}\n`);
+    copy = (chunk) => void (out.writableEnded || out.write(chunk));
+    // 'close': after the last output (stdio closed), unlike 'exit'.
+    child.once('close', (code, signal) => out.end(`# exited: code ${code} signal ${signal}\n`));
+  }
   const logs: LogLine[] = [];
   let stderr = '';
   const waiters: { fn: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
   let partial = '';
   child.stdout!.setEncoding('utf8');
   child.stdout!.on('data', (chunk: string) => {
+    copy?.(chunk);
     partial += chunk;
     let nl: number;
     while ((nl = partial.indexOf('\n')) >= 0) {
@@ -204,7 +243,10 @@ export function startOperator(o: OperatorOptions = {}): OperatorProcess {
     }
   });
   child.stderr!.setEncoding('utf8');
-  child.stderr!.on('data', (c: string) => (stderr += c));
+  child.stderr!.on('data', (c: string) => {
+    copy?.(c);
+    stderr += c;
+  });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal }));
   });
@@ -215,7 +257,7 @@ export function startOperator(o: OperatorOptions = {}): OperatorProcess {
     logs
       .slice(-n)
       .map((l) => JSON.stringify(l))
-      .join('\n') + (stderr ? `\n[stderr]\n${stderr.slice(-4000)}` : '');
+      .join('\n') + (stderr ? `\n[stderr]\n${stderr.slice(-4000)}` : '') + (logFile ? `\n(whole log: ${logFile})` : '');
 
   const waitForLog = (match: string | RegExp | ((l: LogLine) => boolean), timeoutMs = 60_000): Promise<LogLine> => {
     const fn = matcher(match);
@@ -254,7 +296,10 @@ export function startOperator(o: OperatorOptions = {}): OperatorProcess {
     argv,
     logs,
     stderr: () => stderr,
+    logFile,
     exited,
+    alive: () => !hasExited && child.exitCode === null && child.signalCode === null,
+    errors: () => logs.filter((l) => l.level === 'error' || l.level === 'fatal' || (typeof l.level === 'number' && l.level >= 50)),
     waitForLog,
     async endpoints(timeoutMs = 30_000) {
       const l = await waitForLog('serving metrics and probes', timeoutMs);
@@ -300,38 +345,56 @@ export interface TestPool {
   cleanup(): Promise<void>;
 }
 
+/** Files of a MachineConfig: absolute path -> contents (plain text). */
+export type Files = Record<string, string>;
+
+/** An Ignition (spec 3) config that writes `files` (data: URLs, the given mode). */
+export function ignitionOf(files: Files, mode = 420): Record<string, unknown> {
+  return {
+    ignition: { version: '3.4.0' },
+    storage: {
+      files: Object.entries(files).map(([p, c]) => ({ path: p, mode, overwrite: true, contents: { source: `data:,${encodeURIComponent(c)}` } })),
+    },
+  };
+}
+
+/** Creates a rendered MachineConfig with the given Ignition config (what MCO's render controller does). */
+export async function createMachineConfig(name: string, config: Record<string, unknown>, labels?: Record<string, string>): Promise<void> {
+  await objectApi().create({
+    apiVersion: 'machineconfiguration.openshift.io/v1',
+    kind: 'MachineConfig',
+    metadata: { name, ...(labels ? { labels } : {}) },
+    spec: { config },
+  } as never);
+}
+
+/** Creates a MachineConfigPool labelled `optInLabel` whose rendered config (spec.configuration.name) is `renderedConfig`. */
+export async function createPool(name: string, o: { renderedConfig: string; optInLabel?: string }): Promise<void> {
+  await objectApi().create({
+    apiVersion: 'machineconfiguration.openshift.io/v1',
+    kind: 'MachineConfigPool',
+    metadata: { name, labels: { [o.optInLabel ?? DEFAULT_OPT_IN_LABEL]: '' } },
+    spec: {
+      machineConfigSelector: { matchLabels: { 'machineconfiguration.openshift.io/role': name } },
+      nodeSelector: { matchLabels: { [`node-role.kubernetes.io/${name}`]: '' } },
+      configuration: { name: o.renderedConfig },
+    },
+  } as never);
+}
+
 /** A MachineConfig whose Ignition config writes one file, and an opted-in pool pointing at it. */
 export async function makePool(o: PoolOptions = {}): Promise<TestPool> {
   const pool = o.name ?? uniqueName('lbc');
   const machineConfig = `rendered-${pool}-${randomBytes(4).toString('hex')}`;
   const file = { mode: 420, ...(o.file ?? { path: `/etc/${pool}/hello.conf`, contents: `hello from ${pool}\n` }) };
-  const api = objectApi();
-  await api.create({
-    apiVersion: 'machineconfiguration.openshift.io/v1',
-    kind: 'MachineConfig',
-    metadata: { name: machineConfig, labels: { 'machineconfiguration.openshift.io/role': pool } },
-    spec: {
-      config: {
-        ignition: { version: '3.4.0' },
-        storage: { files: [{ path: file.path, mode: file.mode, contents: { source: `data:,${encodeURIComponent(file.contents)}` } }] },
-      },
-    },
-  } as never);
-  await api.create({
-    apiVersion: 'machineconfiguration.openshift.io/v1',
-    kind: 'MachineConfigPool',
-    metadata: { name: pool, labels: { [o.optInLabel ?? DEFAULT_OPT_IN_LABEL]: '' } },
-    spec: {
-      machineConfigSelector: { matchLabels: { 'machineconfiguration.openshift.io/role': pool } },
-      nodeSelector: { matchLabels: { [`node-role.kubernetes.io/${pool}`]: '' } },
-      configuration: { name: machineConfig },
-    },
-  } as never);
+  await createMachineConfig(machineConfig, ignitionOf({ [file.path]: file.contents }, file.mode), { 'machineconfiguration.openshift.io/role': pool });
+  await createPool(pool, { renderedConfig: machineConfig, optInLabel: o.optInLabel });
   return {
     pool,
     machineConfig,
     file,
     async cleanup() {
+      const api = objectApi();
       for (const [kind, name] of [
         ['MachineConfigPool', pool],
         ['MachineConfig', machineConfig],
@@ -346,18 +409,22 @@ export async function makePool(o: PoolOptions = {}): Promise<TestPool> {
   };
 }
 
-interface Meta {
-  metadata: { name: string; annotations?: Record<string, string>; labels?: Record<string, string>; creationTimestamp?: unknown };
+/** A MachineConfigPool as the API server has it (managedFields included), or undefined. */
+export async function readPool(pool: string): Promise<KObj | undefined> {
+  return getJson(['machineconfigpool', pool, '--show-managed-fields']);
 }
 
-export async function readPool(pool: string): Promise<(Meta & { spec?: unknown }) | undefined> {
-  try {
-    const spec = { apiVersion: 'machineconfiguration.openshift.io/v1', kind: 'MachineConfigPool', metadata: { name: pool } };
-    return (await objectApi().read(spec)) as unknown as Meta & { spec?: unknown };
-  } catch (e) {
-    if ((e as { code?: number }).code === 404) return undefined;
-    throw e;
-  }
+/** The pool's hand-off annotations (newestImage, newestImageEquivalentConfig, newestImageSource) that are set. */
+export async function poolAnnotations(pool: string): Promise<Record<string, string>> {
+  const a = (await readPool(pool))?.metadata.annotations ?? {};
+  const out: Record<string, string> = {};
+  for (const k of [ANNOTATION_NEWEST_IMAGE, ANNOTATION_NEWEST_IMAGE_CONFIG, ANNOTATION_NEWEST_IMAGE_SOURCE]) if (a[k] !== undefined) out[k] = a[k];
+  return out;
+}
+
+/** The hand-off annotations of a pool that uses `image`, built for rendered config `config`, from `source` (for toEqual). */
+export function handOffAnnotations(image: string | undefined, config: string, source: string): Record<string, string | undefined> {
+  return { [ANNOTATION_NEWEST_IMAGE]: image, [ANNOTATION_NEWEST_IMAGE_CONFIG]: config, [ANNOTATION_NEWEST_IMAGE_SOURCE]: source };
 }
 
 /** Polls the pool until `annotation` (default newestImage) is set; returns its value. */
@@ -365,14 +432,43 @@ export async function waitForPoolAnnotation(pool: string, annotation = ANNOTATIO
   return waitFor(async () => (await readPool(pool))?.metadata.annotations?.[annotation], { timeoutMs, intervalMs: 500, what: `annotation ${annotation} on pool ${pool}` });
 }
 
-export interface BuildLike extends Meta {
-  status?: { phase?: string; outputDockerImageReference?: string };
+export interface BuildInfo {
+  name: string;
+  kind: string;
+  phase: string;
+  fingerprint: string;
+  cancelled: boolean;
+  digest: string | undefined;
+  dockerfile: string;
+  from: string | undefined;
+  reason: string | undefined;
+  logSnippet: string | undefined;
+  obj: KObj;
 }
 
-/** The content Builds of `pool` in `namespace` (label buildconfig=<pool>-build-mco-content). */
-export async function contentBuilds(pool: string, namespace: string): Promise<BuildLike[]> {
-  const list = await objectApi().list('build.openshift.io/v1', 'Build', namespace, undefined, undefined, undefined, undefined, `${BUILD_CONFIG_LABEL_SHORT}=${poolBuildConfigs(pool).content}`);
-  return list.items as BuildLike[];
+/** The Builds of `pool` in `namespace` (by the pool annotation), of one kind if given, oldest first. */
+export async function builds(namespace: string, pool: string, kind?: BuildKind): Promise<BuildInfo[]> {
+  const items = await listJson(['-n', namespace, 'builds.build.openshift.io']);
+  return items
+    .filter((b) => b.metadata.annotations?.[ANNOTATION_POOL] === pool && (!kind || b.metadata.labels?.[LABEL_BUILD_KIND] === kind))
+    .sort((a, b) => Date.parse(a.metadata.creationTimestamp ?? '') - Date.parse(b.metadata.creationTimestamp ?? '') || a.metadata.name.localeCompare(b.metadata.name))
+    .map((b) => {
+      const st = (b.status ?? {}) as { phase?: string; cancelled?: boolean; reason?: string; logSnippet?: string; output?: { to?: { imageDigest?: string } } };
+      const spec = (b.spec ?? {}) as { source?: { dockerfile?: string }; strategy?: { dockerStrategy?: { from?: { name?: string } } } };
+      return {
+        name: b.metadata.name,
+        kind: b.metadata.labels?.[LABEL_BUILD_KIND] ?? '',
+        phase: st.phase ?? 'New',
+        fingerprint: b.metadata.annotations?.[ANNOTATION_FINGERPRINT] ?? '',
+        cancelled: st.cancelled === true,
+        digest: st.output?.to?.imageDigest,
+        dockerfile: spec.source?.dockerfile ?? '',
+        from: spec.strategy?.dockerStrategy?.from?.name,
+        reason: st.reason,
+        logSnippet: st.logSnippet,
+        obj: b,
+      };
+    });
 }
 
 // ---- leases --------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kubectl, waitFor } from '../harness/cluster.ts';
 import {
-  contentBuilds,
+  builds,
   makePool,
   metricValue,
   probe,
@@ -189,7 +189,7 @@ describe('two replicas with leader election', () => {
     expect(metricValue(sb.samples, 'lbc_reconcile_total') ?? 0).toBe(0);
     expect(metricValue(sb.samples, 'lbc_builds_total') ?? 0).toBe(0);
     expect(metricValue(sb.samples, 'lbc_leader')).toBe(0);
-    expect(await contentBuilds(pool.pool, ns)).toHaveLength(1);
+    expect(await builds(ns, pool.pool, 'content')).toHaveLength(1);
   });
 
   it('kill -9 of the leader: the standby takes over once the Lease expires (failover time printed)', { timeout: 120_000 }, async () => {
@@ -219,7 +219,7 @@ describe('two replicas with leader election', () => {
       what: 'a reconcile on the new leader',
     });
     expect(metricValue((await scrape(standby.metricsUrl)).samples, 'lbc_builds_total', { event: 'started' }) ?? 0).toBe(0);
-    expect(await contentBuilds(pool!.pool, ns)).toHaveLength(1);
+    expect(await builds(ns, pool!.pool, 'content')).toHaveLength(1);
     [leader, standby] = [standby, leader];
   });
 
@@ -247,7 +247,7 @@ describe('two replicas with leader election', () => {
     expect(takeover.previous).toBe('');
     await c.p.waitForLog('leading: reconciling pools', 10_000);
     expect(await waitFor(async () => ((await leaderGauge(c)) === 1 ? 1 : undefined), { what: 'lbc_leader 1 on replica-c' })).toBe(1);
-    expect(await contentBuilds(pool!.pool, ns)).toHaveLength(1);
+    expect(await builds(ns, pool!.pool, 'content')).toHaveLength(1);
 
     // And replica-c also exits 0 on SIGTERM and leaves the Lease released.
     const last = await c.p.stop();

@@ -18,7 +18,7 @@ import { clusterEnv, kubectl, objectApi, waitFor } from '../harness/cluster.ts';
 import {
   ROOT,
   applyManifests,
-  contentBuilds,
+  builds,
   makePool,
   nodeBinary,
   readPool,
@@ -171,9 +171,9 @@ describe('the operator under its ServiceAccount', () => {
     const annotations = (await readPool(pool.pool))!.metadata.annotations!;
     expect(annotations[ANNOTATION_NEWEST_IMAGE_CONFIG]).toBe(pool.machineConfig);
     expect(annotations[ANNOTATION_NEWEST_IMAGE_SOURCE]).toBe('mco-content');
-    const builds = await contentBuilds(pool.pool, ns);
-    expect(builds.map((b) => b.metadata.name)).toHaveLength(1);
-    expect(builds[0]!.status?.phase).toBe('Complete');
+    const contentBuilds = await builds(ns, pool.pool, 'content');
+    expect(contentBuilds.map((b) => b.name)).toHaveLength(1);
+    expect(contentBuilds[0]!.phase).toBe('Complete');
     // The writes were the ServiceAccount's: the pool's annotations are owned by the operator's field manager.
     const managed = ((await readPool(pool.pool))!.metadata as { managedFields?: { manager: string; fieldsV1?: unknown }[] }).managedFields ?? [];
     expect(managed.some((m) => m.manager === 'layered-build-controller' && JSON.stringify(m.fieldsV1).includes(ANNOTATION_NEWEST_IMAGE))).toBe(true);
@@ -263,7 +263,7 @@ describe('the operator under its ServiceAccount', () => {
     expect((JSON.parse(asSa.stdout) as { pool: string }[]).map((r) => r.pool)).toContain(pool!.pool);
 
     // Still exactly one content build once everything settled.
-    expect(await contentBuilds(pool!.pool, ns)).toHaveLength(1);
+    expect(await builds(ns, pool!.pool, 'content')).toHaveLength(1);
   });
 });
 
