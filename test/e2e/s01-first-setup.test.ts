@@ -1,63 +1,23 @@
 // S1 first setup, with coreos imported late and the rendered config arriving
 // after the base: exactly one content build, none failed; the pool gets an
 // image that holds the MachineConfig's files.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Operator, Scope } from './support.ts';
-import {
-  ANN_CONFIG,
-  ANN_IMAGE,
-  ANN_SOURCE,
-  Operator as Op,
-  builds,
-  cleanup,
-  clusterBaseImage,
-  cond,
-  createMachineConfig,
-  createPool,
-  ensureNamespace,
-  events,
-  fetchManifest,
-  getJson,
-  ignitionOf,
-  imageConfig,
-  poolAnnotations,
-  readImageFiles,
-  registryHost,
-  scope,
-  settled,
-  sleep,
-  status,
-  streams,
-  sweepLeftovers,
-  waitStatus,
-} from './support.ts';
+import { describe, expect, it } from 'vitest';
+import { getJson, registryHost } from '../harness/cluster.ts';
+import { builds, createMachineConfig, createPool, handOffAnnotations, ignitionOf, poolAnnotations, readPool } from '../harness/operator.ts';
+import { COREOS_STREAM, poolStreams } from '../../src/plan/names.ts';
+import { clusterBaseImage, cond, events, fetchManifest, imageConfig, readImageFiles, scenario, settled, sleep, status, waitStatus } from './support.ts';
 
-let s: Scope;
-let op: Operator;
-let P: string;
-let MC: string;
-
-beforeAll(async () => {
-  await sweepLeftovers();
-  s = scope('s1');
-  P = `e2e-${s.id}`;
-  MC = `rendered-e2e-${s.id}-1`;
-  await ensureNamespace(s.ns);
-  op = await Op.start('s1', { scope: s });
-});
-
-afterAll(async () => {
-  await op?.stop();
-  if (s) await cleanup(s, [P], [MC]);
-});
+const sc = scenario('s1');
+const { s, P } = sc;
+const [MC] = sc.machineConfigs as [string];
 
 describe('S1 first setup', () => {
   it('coreos imported late, rendered config after the base: one content build, none failed, the image has the files', async () => {
     const files = { '/etc/layered-demo/motd': `Hello from ${P}\n`, '/etc/layered-demo/settings.conf': 'max_processes=42\nfeature=on\n' };
     // The pool arrives first, naming a rendered config that does not exist yet;
     // this namespace is new, so the coreos stream does not exist either.
-    expect(await getJson(['-n', s.ns, 'imagestream', 'coreos'])).toBeUndefined();
-    await createPool(P, s, MC);
+    expect(await getJson(['-n', s.ns, 'imagestream', COREOS_STREAM])).toBeUndefined();
+    await createPool(P, { renderedConfig: MC, optInLabel: s.label });
 
     // The operator creates coreos, the emulator imports it, <pool>-base follows it;
     // then the pool waits for its rendered config, with no build.
@@ -85,7 +45,7 @@ describe('S1 first setup', () => {
     expect(b.name).toBe(`${P}-build-mco-content-${b.fingerprint.slice(0, 10)}-1`);
 
     // Its Dockerfile: the rendered-config image and the coreos base, by digest.
-    const rc = await getJson<{ spec: { tags: { name: string; from: { kind: string; name: string } }[] } }>(['-n', s.ns, 'imagestream', streams(P).renderedConfig]);
+    const rc = await getJson<{ spec: { tags: { name: string; from: { kind: string; name: string } }[] } }>(['-n', s.ns, 'imagestream', poolStreams(P).renderedConfig]);
     const rcTags = rc!.spec.tags.map((t) => [t.name, t.from.kind]).sort();
     expect(rcTags).toEqual([
       ['latest', 'DockerImage'],
@@ -105,18 +65,18 @@ describe('S1 first setup', () => {
     expect(JSON.parse(rcFiles.get('/machine-config.json')!)).toMatchObject({ kind: 'MachineConfig', metadata: { name: MC } });
 
     // The hand-off, by digest.
-    const image = `${registryHost()}/${s.ns}/${streams(P).content}@${b.digest}`;
-    expect(await poolAnnotations(P)).toEqual({ [ANN_IMAGE]: image, [ANN_CONFIG]: MC, [ANN_SOURCE]: 'mco-content' });
+    const image = `${registryHost()}/${s.ns}/${poolStreams(P).content}@${b.digest}`;
+    expect(await poolAnnotations(P)).toEqual(handOffAnnotations(image, MC, 'mco-content'));
 
     // The status object.
-    const pool = await getJson(['machineconfigpool', P]);
+    const pool = await readPool(P);
     expect(st).toMatchObject({ phase: 'Ready', image, imageSource: 'mco-content', baseSource: 'coreos', renderedConfig: MC, renderedConfigImage: rcRef, observedGeneration: 1 });
     expect(st.conditions!.map((c) => [c.type, c.status, c.reason])).toEqual([
       ['Ready', 'True', 'ImageHandedOff'],
       ['Building', 'False', 'NoBuild'],
       ['Degraded', 'False', 'AsExpected'],
     ]);
-    expect(st.conditions!.every((c) => c.observedGeneration === (pool!.metadata as { generation?: number }).generation)).toBe(true);
+    expect(st.conditions!.every((c) => c.observedGeneration === pool!.metadata.generation)).toBe(true);
     expect(cond(st, 'Ready')!.message).toBe(`pool ${P} uses mco-content image ${image}`);
     expect(st.history!.map((h) => [h.build, h.kind, h.result, h.outputDigest])).toEqual([[b.name, 'content', 'Complete', b.digest]]);
 
@@ -141,7 +101,7 @@ describe('S1 first setup', () => {
     await sleep(3000);
     expect((await builds(s.ns, P)).length).toBe(1);
     expect((await status(s.ns, P)).phase).toBe('Ready');
-    expect(op.alive()).toBe(true);
-    expect(op.errors()).toEqual([]);
+    expect(sc.op.alive()).toBe(true);
+    expect(sc.op.errors()).toEqual([]);
   });
 });

@@ -1,62 +1,20 @@
 // S2 an external base tagged into <pool>-external-base:latest: one rebuild on
 // the new base; untagged: back to coreos, and the earlier image is reused (no
 // third build, the pool's annotation returns to the first image).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Operator, Scope } from './support.ts';
-import {
-  ANN_CONFIG,
-  ANN_IMAGE,
-  ANN_SOURCE,
-  Operator as Op,
-  builds,
-  cleanup,
-  clusterBaseImage,
-  createMachineConfig,
-  createPool,
-  ensureNamespace,
-  events,
-  fetchManifest,
-  getJson,
-  ignitionOf,
-  ocTag,
-  ocTagDelete,
-  poolAnnotations,
-  pushDerivedImage,
-  readImageFiles,
-  registryHost,
-  scope,
-  settled,
-  sleep,
-  streams,
-  sweepLeftovers,
-  waitStatus,
-} from './support.ts';
+import { describe, expect, it } from 'vitest';
+import { getJson, registryHost } from '../harness/cluster.ts';
+import { builds, handOffAnnotations, poolAnnotations } from '../harness/operator.ts';
+import { poolStreams } from '../../src/plan/names.ts';
+import { clusterBaseImage, events, fetchManifest, ocTag, ocTagDelete, pushDerivedImage, readImageFiles, scenario, settled, sleep, waitStatus } from './support.ts';
 
-let s: Scope;
-let op: Operator;
-let P: string;
-let MC: string;
-
-beforeAll(async () => {
-  await sweepLeftovers();
-  s = scope('s2');
-  P = `e2e-${s.id}`;
-  MC = `rendered-e2e-${s.id}-1`;
-  await ensureNamespace(s.ns);
-  op = await Op.start('s2', { scope: s });
-});
-
-afterAll(async () => {
-  await op?.stop();
-  if (s) await cleanup(s, [P], [MC]);
-});
+const sc = scenario('s2');
+const { s, P } = sc;
+const [MC] = sc.machineConfigs as [string];
 
 describe('S2 external base', () => {
   it('tagged: one rebuild on it; untagged: back to coreos, the first image reused', async () => {
     const files = { '/etc/layered-demo/motd': `Hello from ${P}\n` };
-    await createMachineConfig(MC, ignitionOf(files));
-    await createPool(P, s, MC);
-    const first = await waitStatus(s.ns, P, settled, 'the first image');
+    const first = await sc.firstImage(files);
     const coreos = await clusterBaseImage();
     expect(first.baseSource).toBe('coreos');
     expect(first.base).toBe(coreos);
@@ -69,7 +27,7 @@ describe('S2 external base', () => {
     const extRef = await pushDerivedImage(coreos, `external/${s.id}-base`, 'v2', marker, { 'e2e.layering.mco.dev/image': 'external-base' });
     const extDigest = extRef.split('@')[1]!;
     expect(extDigest).not.toBe(coreos.split('@')[1]);
-    await ocTag(s.ns, streams(P).externalBase, 'latest', `${registryHost()}/external/${s.id}-base:v2`);
+    await ocTag(s.ns, poolStreams(P).externalBase, 'latest', `${registryHost()}/external/${s.id}-base:v2`);
 
     const second = await waitStatus(s.ns, P, (st) => settled(st) && st.baseSource === 'external-base' && st.image !== firstImage, 'the rebuild on the external base');
     expect(second.base).toBe(extRef);
@@ -82,12 +40,12 @@ describe('S2 external base', () => {
     expect(rebuilt.fingerprint).not.toBe(bs[0]!.fingerprint);
     expect(rebuilt.dockerfile).toContain(`\nFROM ${extRef}\n`);
     expect(rebuilt.dockerfile).not.toContain(coreos);
-    const secondImage = `${registryHost()}/${s.ns}/${streams(P).content}@${rebuilt.digest}`;
+    const secondImage = `${registryHost()}/${s.ns}/${poolStreams(P).content}@${rebuilt.digest}`;
     expect(second.image).toBe(secondImage);
-    expect(await poolAnnotations(P)).toEqual({ [ANN_IMAGE]: secondImage, [ANN_CONFIG]: MC, [ANN_SOURCE]: 'mco-content' });
+    expect(await poolAnnotations(P)).toEqual(handOffAnnotations(secondImage, MC, 'mco-content'));
     // <pool>-base follows the external base now.
-    const baseStream = await getJson<{ spec: { tags: { name: string; from: { kind: string; name: string } }[] } }>(['-n', s.ns, 'imagestream', streams(P).base]);
-    expect(baseStream!.spec.tags.map((t) => [t.name, t.from.kind, t.from.name])).toEqual([['latest', 'ImageStreamTag', `${streams(P).externalBase}:latest`]]);
+    const baseStream = await getJson<{ spec: { tags: { name: string; from: { kind: string; name: string } }[] } }>(['-n', s.ns, 'imagestream', poolStreams(P).base]);
+    expect(baseStream!.spec.tags.map((t) => [t.name, t.from.kind, t.from.name])).toEqual([['latest', 'ImageStreamTag', `${poolStreams(P).externalBase}:latest`]]);
     // The new image is built on the external base: the marker and the config's files are in it.
     const m = await fetchManifest(secondImage);
     expect(m?.digest).toBe(rebuilt.digest);
@@ -96,11 +54,11 @@ describe('S2 external base', () => {
     expect(Object.fromEntries(got)).toEqual({ ...marker, ...files });
 
     // `oc tag -d <ns>/<pool>-external-base:latest`: back to coreos, the first image reused.
-    await ocTagDelete(s.ns, streams(P).externalBase, 'latest');
+    await ocTagDelete(s.ns, poolStreams(P).externalBase, 'latest');
     const third = await waitStatus(s.ns, P, (st) => settled(st) && st.baseSource === 'coreos' && st.image === firstImage, 'back to coreos and the first image');
     expect(third.base).toBe(coreos);
-    expect(await poolAnnotations(P)).toEqual({ [ANN_IMAGE]: firstImage, [ANN_CONFIG]: MC, [ANN_SOURCE]: 'mco-content' });
-    const baseAgain = await getJson<{ spec: { tags: { name: string; from: { name: string } }[] } }>(['-n', s.ns, 'imagestream', streams(P).base]);
+    expect(await poolAnnotations(P)).toEqual(handOffAnnotations(firstImage, MC, 'mco-content'));
+    const baseAgain = await getJson<{ spec: { tags: { name: string; from: { name: string } }[] } }>(['-n', s.ns, 'imagestream', poolStreams(P).base]);
     expect(baseAgain!.spec.tags.map((t) => t.from.name)).toEqual(['coreos:latest']);
     await sleep(3000); // longer than the debounce window: still no third build
     bs = await builds(s.ns, P);
@@ -116,7 +74,7 @@ describe('S2 external base', () => {
       `pool ${P} now uses mco-content image ${firstImage} (config ${MC})`,
     ]);
     expect(ev.filter((e) => e.type === 'Warning')).toEqual([]);
-    expect(op.alive()).toBe(true);
-    expect(op.errors()).toEqual([]);
+    expect(sc.op.alive()).toBe(true);
+    expect(sc.op.errors()).toEqual([]);
   });
 });

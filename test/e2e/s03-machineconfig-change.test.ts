@@ -1,55 +1,15 @@
 // S3 MachineConfig change: the render controller writes a second rendered
 // config and points the pool at it: a new tag on <pool>-rendered-config, one
 // build, the new files in the image; reverting reuses the first image.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Operator, Scope } from './support.ts';
-import {
-  ANN_CONFIG,
-  ANN_IMAGE,
-  ANN_SOURCE,
-  Operator as Op,
-  builds,
-  cleanup,
-  createMachineConfig,
-  createPool,
-  ensureNamespace,
-  events,
-  fetchManifest,
-  getJson,
-  ignitionOf,
-  pool,
-  poolAnnotations,
-  readImageFiles,
-  registryHost,
-  scope,
-  setRenderedConfig,
-  settled,
-  sleep,
-  streams,
-  sweepLeftovers,
-  waitStatus,
-} from './support.ts';
+import { describe, expect, it } from 'vitest';
+import { getJson, registryHost } from '../harness/cluster.ts';
+import { builds, createMachineConfig, handOffAnnotations, ignitionOf, poolAnnotations, readPool } from '../harness/operator.ts';
+import { poolStreams } from '../../src/plan/names.ts';
+import { events, fetchManifest, readImageFiles, scenario, setRenderedConfig, settled, sleep, waitStatus } from './support.ts';
 
-let s: Scope;
-let op: Operator;
-let P: string;
-let MC1: string;
-let MC2: string;
-
-beforeAll(async () => {
-  await sweepLeftovers();
-  s = scope('s3');
-  P = `e2e-${s.id}`;
-  MC1 = `rendered-e2e-${s.id}-1`;
-  MC2 = `rendered-e2e-${s.id}-2`;
-  await ensureNamespace(s.ns);
-  op = await Op.start('s3', { scope: s });
-});
-
-afterAll(async () => {
-  await op?.stop();
-  if (s) await cleanup(s, [P], [MC1, MC2]);
-});
+const sc = scenario('s3', { machineConfigs: 2 });
+const { s, P } = sc;
+const [MC1, MC2] = sc.machineConfigs as [string, string];
 
 type Stream = { spec: { tags: { name: string; from: { kind: string; name: string } }[] } };
 
@@ -57,17 +17,15 @@ describe('S3 MachineConfig change', () => {
   it('a new rendered config: a new tag and one build; reverting reuses the first image', async () => {
     const files1 = { '/etc/layered-demo/motd': 'version one\n' };
     const files2 = { '/etc/layered-demo/motd': 'version two\n', '/etc/layered-demo/new.conf': 'added=true\n' };
-    await createMachineConfig(MC1, ignitionOf(files1));
-    await createPool(P, s, MC1);
-    const first = await waitStatus(s.ns, P, settled, 'the first image');
+    const first = await sc.firstImage(files1);
     const firstImage = first.image!;
-    const rc1 = (await getJson<Stream>(['-n', s.ns, 'imagestream', streams(P).renderedConfig]))!.spec.tags.find((t) => t.name === MC1)!.from.name;
+    const rc1 = (await getJson<Stream>(['-n', s.ns, 'imagestream', poolStreams(P).renderedConfig]))!.spec.tags.find((t) => t.name === MC1)!.from.name;
 
     // The render controller produces a second rendered config and points the pool at it.
     await createMachineConfig(MC2, ignitionOf(files2));
     await setRenderedConfig(P, MC2);
     const second = await waitStatus(s.ns, P, (st) => settled(st) && st.renderedConfig === MC2 && st.image !== firstImage, 'the image of the second config');
-    const rc = (await getJson<Stream>(['-n', s.ns, 'imagestream', streams(P).renderedConfig]))!;
+    const rc = (await getJson<Stream>(['-n', s.ns, 'imagestream', poolStreams(P).renderedConfig]))!;
     const tags = Object.fromEntries(rc.spec.tags.map((t) => [t.name, t.from.name]));
     expect(Object.keys(tags).sort()).toEqual(['latest', MC1, MC2].sort());
     expect(tags[MC1]).toBe(rc1);
@@ -81,12 +39,12 @@ describe('S3 MachineConfig change', () => {
       ['content', 'Complete'],
     ]);
     expect(bs[1]!.dockerfile).toContain(`FROM ${tags[MC2]} AS machineconfig`);
-    const secondImage = `${registryHost()}/${s.ns}/${streams(P).content}@${bs[1]!.digest}`;
-    expect(await poolAnnotations(P)).toEqual({ [ANN_IMAGE]: secondImage, [ANN_CONFIG]: MC2, [ANN_SOURCE]: 'mco-content' });
+    const secondImage = `${registryHost()}/${s.ns}/${poolStreams(P).content}@${bs[1]!.digest}`;
+    expect(await poolAnnotations(P)).toEqual(handOffAnnotations(secondImage, MC2, 'mco-content'));
     expect((await fetchManifest(secondImage))?.digest).toBe(bs[1]!.digest);
     expect(Object.fromEntries(await readImageFiles(secondImage, Object.keys(files2)))).toEqual(files2);
     // The status follows the pool's generation.
-    const gen = (await pool(P))!.metadata as { generation?: number };
+    const gen = (await readPool(P))!.metadata;
     expect(second.observedGeneration).toBe(gen.generation);
     expect(second.conditions!.every((c) => c.observedGeneration === gen.generation)).toBe(true);
 
@@ -94,8 +52,8 @@ describe('S3 MachineConfig change', () => {
     await setRenderedConfig(P, MC1);
     const third = await waitStatus(s.ns, P, (st) => settled(st) && st.renderedConfig === MC1 && st.image === firstImage, 'back to the first image');
     expect(third.renderedConfigImage).toBe(rc1);
-    expect(await poolAnnotations(P)).toEqual({ [ANN_IMAGE]: firstImage, [ANN_CONFIG]: MC1, [ANN_SOURCE]: 'mco-content' });
-    const rcAgain = Object.fromEntries((await getJson<Stream>(['-n', s.ns, 'imagestream', streams(P).renderedConfig]))!.spec.tags.map((t) => [t.name, t.from.name]));
+    expect(await poolAnnotations(P)).toEqual(handOffAnnotations(firstImage, MC1, 'mco-content'));
+    const rcAgain = Object.fromEntries((await getJson<Stream>(['-n', s.ns, 'imagestream', poolStreams(P).renderedConfig]))!.spec.tags.map((t) => [t.name, t.from.name]));
     expect(rcAgain).toEqual({ latest: rc1, [MC1]: rc1, [MC2]: tags[MC2] });
     await sleep(3000); // longer than the debounce window: no third build
     bs = await builds(s.ns, P);
@@ -109,7 +67,7 @@ describe('S3 MachineConfig change', () => {
       `pool ${P} now uses mco-content image ${secondImage} (config ${MC2})`,
       `pool ${P} now uses mco-content image ${firstImage} (config ${MC1})`,
     ]);
-    expect(op.alive()).toBe(true);
-    expect(op.errors()).toEqual([]);
+    expect(sc.op.alive()).toBe(true);
+    expect(sc.op.errors()).toEqual([]);
   });
 });

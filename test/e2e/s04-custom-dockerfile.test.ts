@@ -1,73 +1,30 @@
 // S4 the custom Dockerfile edited: a custom build from the newest mco-content
 // image, the pool switches to source custom; a MachineConfig change rebuilds
 // content and then custom.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Operator, Scope } from './support.ts';
-import {
-  ANN_CONFIG,
-  ANN_IMAGE,
-  ANN_SOURCE,
-  Operator as Op,
-  buildConfigs,
-  builds,
-  cleanup,
-  createMachineConfig,
-  createPool,
-  ensureNamespace,
-  events,
-  fetchManifest,
-  getJson,
-  ignitionOf,
-  mergePatch,
-  poolAnnotations,
-  readImageFiles,
-  registryHost,
-  scope,
-  setRenderedConfig,
-  settled,
-  sleep,
-  streams,
-  sweepLeftovers,
-  waitStatus,
-} from './support.ts';
+import { describe, expect, it } from 'vitest';
+import { getJson, registryHost } from '../harness/cluster.ts';
+import { builds, createMachineConfig, handOffAnnotations, ignitionOf, poolAnnotations } from '../harness/operator.ts';
+import { poolBuildConfigs, poolStreams } from '../../src/plan/names.ts';
+import { events, fetchManifest, mergePatch, readImageFiles, scenario, setRenderedConfig, settled, sleep, waitStatus } from './support.ts';
 
-let s: Scope;
-let op: Operator;
-let P: string;
-let MC1: string;
-let MC2: string;
-
-beforeAll(async () => {
-  await sweepLeftovers();
-  s = scope('s4');
-  P = `e2e-${s.id}`;
-  MC1 = `rendered-e2e-${s.id}-1`;
-  MC2 = `rendered-e2e-${s.id}-2`;
-  await ensureNamespace(s.ns);
-  op = await Op.start('s4', { scope: s });
-});
-
-afterAll(async () => {
-  await op?.stop();
-  if (s) await cleanup(s, [P], [MC1, MC2]);
-});
+const sc = scenario('s4', { machineConfigs: 2 });
+const { s, P } = sc;
+const [MC1, MC2] = sc.machineConfigs as [string, string];
 
 describe('S4 custom Dockerfile', () => {
   it('an edited Dockerfile builds from the newest mco-content; the pool switches to custom; a config change rebuilds content, then custom', async () => {
     const files1 = { '/etc/layered-demo/motd': 'custom one\n' };
     const files2 = { '/etc/layered-demo/motd': 'custom two\n' };
     const marker = { '/etc/custom-marker': 'custom\n' };
-    await createMachineConfig(MC1, ignitionOf(files1));
-    await createPool(P, s, MC1);
-    const first = await waitStatus(s.ns, P, settled, 'the first image');
+    const first = await sc.firstImage(files1);
     expect(first.imageSource).toBe('mco-content');
     const content1 = first.image!;
 
     // The custom BuildConfig starts with the default Dockerfile, and no custom build runs.
-    const bcName = buildConfigs(P).custom;
+    const bcName = poolBuildConfigs(P).custom;
     const bc = await getJson<{ spec: { source: { dockerfile: string }; output: { to: { name: string } } } }>(['-n', s.ns, 'buildconfig', bcName]);
     expect(bc!.spec.source.dockerfile).toContain(`FROM ${P}-mco-content:latest`);
-    expect(bc!.spec.output.to.name).toBe(`${streams(P).custom}:latest`);
+    expect(bc!.spec.output.to.name).toBe(`${poolStreams(P).custom}:latest`);
     expect((await builds(s.ns, P, 'custom')).length).toBe(0);
 
     // A user edits it (`oc edit bc/<pool>-build-mco-content-custom`).
@@ -82,9 +39,9 @@ describe('S4 custom Dockerfile', () => {
     expect(c1.name).toBe(`${bcName}-${c1.fingerprint.slice(0, 10)}-1`);
     expect((c1.obj.spec as { strategy: { dockerStrategy: { from: unknown } } }).strategy.dockerStrategy.from).toEqual({ kind: 'DockerImage', name: content1 });
     expect(c1.dockerfile).toContain('RUN echo custom > /etc/custom-marker');
-    const customImage1 = `${registryHost()}/${s.ns}/${streams(P).custom}@${c1.digest}`;
+    const customImage1 = `${registryHost()}/${s.ns}/${poolStreams(P).custom}@${c1.digest}`;
     expect(custom.image).toBe(customImage1);
-    expect(await poolAnnotations(P)).toEqual({ [ANN_IMAGE]: customImage1, [ANN_CONFIG]: MC1, [ANN_SOURCE]: 'custom' });
+    expect(await poolAnnotations(P)).toEqual(handOffAnnotations(customImage1, MC1, 'custom'));
     const m1 = await fetchManifest(customImage1);
     expect(m1?.digest).toBe(c1.digest);
     expect(m1?.manifest.annotations?.['org.opencontainers.image.base.digest']).toBe(content1.split('@')[1]);
@@ -101,12 +58,12 @@ describe('S4 custom Dockerfile', () => {
       ['content', 'Complete'],
       ['custom', 'Complete'],
     ]);
-    const content2 = `${registryHost()}/${s.ns}/${streams(P).content}@${bs[2]!.digest}`;
+    const content2 = `${registryHost()}/${s.ns}/${poolStreams(P).content}@${bs[2]!.digest}`;
     expect(bs[3]!.from).toBe(content2);
     expect(bs[3]!.fingerprint).not.toBe(c1.fingerprint);
-    const customImage2 = `${registryHost()}/${s.ns}/${streams(P).custom}@${bs[3]!.digest}`;
+    const customImage2 = `${registryHost()}/${s.ns}/${poolStreams(P).custom}@${bs[3]!.digest}`;
     expect(second.image).toBe(customImage2);
-    expect(await poolAnnotations(P)).toEqual({ [ANN_IMAGE]: customImage2, [ANN_CONFIG]: MC2, [ANN_SOURCE]: 'custom' });
+    expect(await poolAnnotations(P)).toEqual(handOffAnnotations(customImage2, MC2, 'custom'));
     expect(Object.fromEntries(await readImageFiles(customImage2, [...Object.keys(marker), ...Object.keys(files2)]))).toEqual({ ...marker, ...files2 });
     await sleep(3000);
     expect((await builds(s.ns, P)).length).toBe(4);
@@ -119,7 +76,7 @@ describe('S4 custom Dockerfile', () => {
       `pool ${P} now uses custom image ${customImage2} (config ${MC2})`,
     ]);
     expect(ev.filter((e) => e.reason === 'BuildSucceeded')).toHaveLength(4);
-    expect(op.alive()).toBe(true);
-    expect(op.errors()).toEqual([]);
+    expect(sc.op.alive()).toBe(true);
+    expect(sc.op.errors()).toEqual([]);
   });
 });

@@ -2,62 +2,20 @@
 // exactly one build for the newest inputs completes. The build is made slow
 // with the operator's apply command (this file's operator only manages this
 // file's pool, so no other pool sees it).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Operator, Scope } from './support.ts';
-import {
-  ANN_CONFIG,
-  ANN_IMAGE,
-  ANN_SOURCE,
-  APPLY_COMMAND,
-  Operator as Op,
-  builds,
-  cleanup,
-  cond,
-  createMachineConfig,
-  createPool,
-  ensureNamespace,
-  events,
-  ignitionOf,
-  poolAnnotations,
-  readImageFiles,
-  registryHost,
-  scope,
-  setRenderedConfig,
-  settled,
-  sleep,
-  status,
-  streams,
-  sweepLeftovers,
-  waitFor,
-  waitStatus,
-} from './support.ts';
+import { describe, expect, it } from 'vitest';
+import { registryHost, waitFor } from '../harness/cluster.ts';
+import { APPLY_COMMAND, builds, createMachineConfig, handOffAnnotations, ignitionOf, poolAnnotations } from '../harness/operator.ts';
+import { poolStreams } from '../../src/plan/names.ts';
+import { cond, events, readImageFiles, scenario, setRenderedConfig, settled, sleep, status, waitStatus } from './support.ts';
 
-let s: Scope;
-let op: Operator;
-let P: string;
-let MC1: string;
-let MC2: string;
-
-beforeAll(async () => {
-  await sweepLeftovers();
-  s = scope('s6');
-  P = `e2e-${s.id}`;
-  MC1 = `rendered-e2e-${s.id}-1`;
-  MC2 = `rendered-e2e-${s.id}-2`;
-  await ensureNamespace(s.ns);
-  op = await Op.start('s6', { scope: s, applyCommand: `sleep 12 && ${APPLY_COMMAND}` });
-});
-
-afterAll(async () => {
-  await op?.stop();
-  if (s) await cleanup(s, [P], [MC1, MC2]);
-});
+const sc = scenario('s6', { machineConfigs: 2, operator: { applyCommand: `sleep 12 && ${APPLY_COMMAND}` } });
+const { s, P } = sc;
+const [, MC2] = sc.machineConfigs as [string, string];
 
 describe('S6 inputs change while a build runs', () => {
   it('the stale build is cancelled; exactly one build for the newest inputs completes', async () => {
     const files2 = { '/etc/layered-demo/motd': 'newest\n' };
-    await createMachineConfig(MC1, ignitionOf({ '/etc/layered-demo/motd': 'stale\n' }));
-    await createPool(P, s, MC1);
+    await sc.createPool(ignitionOf({ '/etc/layered-demo/motd': 'stale\n' }));
     const stale = await waitFor(async () => (await builds(s.ns, P)).find((b) => b.phase === 'Running'), { what: 'the first build Running', timeoutMs: 180_000 });
     const building = await status(s.ns, P);
     expect(building.phase).toBe('Building');
@@ -84,9 +42,9 @@ describe('S6 inputs change while a build runs', () => {
     const stoppedAt = Date.parse((first.obj.status as { completionTimestamp: string }).completionTimestamp);
     expect(Date.parse(newest.obj.metadata.creationTimestamp!)).toBeGreaterThanOrEqual(Math.floor(stoppedAt / 1000) * 1000);
 
-    const image = `${registryHost()}/${s.ns}/${streams(P).content}@${newest.digest}`;
+    const image = `${registryHost()}/${s.ns}/${poolStreams(P).content}@${newest.digest}`;
     expect(st.image).toBe(image);
-    expect(await poolAnnotations(P)).toEqual({ [ANN_IMAGE]: image, [ANN_CONFIG]: MC2, [ANN_SOURCE]: 'mco-content' });
+    expect(await poolAnnotations(P)).toEqual(handOffAnnotations(image, MC2, 'mco-content'));
     expect(Object.fromEntries(await readImageFiles(image, Object.keys(files2)))).toEqual(files2);
     expect(st.history!.map((h) => [h.build, h.result])).toEqual([
       [newest.name, 'Complete'],
@@ -101,7 +59,7 @@ describe('S6 inputs change while a build runs', () => {
     ]);
     // The stale build never reached the pool.
     expect(ev.filter((e) => e.reason === 'ImageHandedOff').map((e) => e.message)).toEqual([`pool ${P} now uses mco-content image ${image} (config ${MC2})`]);
-    expect(op.alive()).toBe(true);
-    expect(op.errors()).toEqual([]);
+    expect(sc.op.alive()).toBe(true);
+    expect(sc.op.errors()).toEqual([]);
   });
 });

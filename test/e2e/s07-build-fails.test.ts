@@ -6,65 +6,22 @@
 // The failure is a real one: a rendered config whose file source is not a
 // data: URL passes the operator's checks, but the CoreOS stand-in's
 // ignition-apply refuses it inside the build.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Operator, Scope } from './support.ts';
-import {
-  ANN_CONFIG,
-  ANN_IMAGE,
-  ANN_SOURCE,
-  Operator as Op,
-  builds,
-  cleanup,
-  cond,
-  createMachineConfig,
-  createPool,
-  ensureNamespace,
-  events,
-  ignitionOf,
-  kubectl,
-  poolAnnotations,
-  readImageFiles,
-  scope,
-  setRenderedConfig,
-  settled,
-  sleep,
-  status,
-  sweepLeftovers,
-  waitFor,
-  waitStatus,
-} from './support.ts';
+import { describe, expect, it } from 'vitest';
+import { kubectl, waitFor } from '../harness/cluster.ts';
+import { builds, createMachineConfig, handOffAnnotations, ignitionOf, poolAnnotations } from '../harness/operator.ts';
+import { ANNOTATION_REBUILD, ANNOTATION_REBUILD_TOKEN } from '../../src/plan/names.ts';
+import { cond, events, readImageFiles, scenario, setRenderedConfig, settled, sleep, status, waitStatus } from './support.ts';
 
 const RETRY_LIMIT = 2;
 const BACKOFF_MS = 2000;
 
-let s: Scope;
-let op: Operator;
-let P: string;
-let MC1: string;
-let MC2: string;
-let MC3: string;
-
-beforeAll(async () => {
-  await sweepLeftovers();
-  s = scope('s7');
-  P = `e2e-${s.id}`;
-  MC1 = `rendered-e2e-${s.id}-1`;
-  MC2 = `rendered-e2e-${s.id}-2`;
-  MC3 = `rendered-e2e-${s.id}-3`;
-  await ensureNamespace(s.ns);
-  op = await Op.start('s7', { scope: s, args: ['--retry-limit', String(RETRY_LIMIT), '--retry-backoff-ms', String(BACKOFF_MS)] });
-});
-
-afterAll(async () => {
-  await op?.stop();
-  if (s) await cleanup(s, [P], [MC1, MC2, MC3]);
-});
+const sc = scenario('s7', { machineConfigs: 3, operator: { args: ['--retry-limit', String(RETRY_LIMIT), '--retry-backoff-ms', String(BACKOFF_MS)] } });
+const { s, P } = sc;
+const [MC1, MC2, MC3] = sc.machineConfigs as [string, string, string];
 
 describe('S7 a build fails', () => {
   it('keeps the previous image, Degraded BuildFailed with the log, bounded retries, cleared by new inputs', async () => {
-    await createMachineConfig(MC1, ignitionOf({ '/etc/layered-demo/motd': 'good\n' }));
-    await createPool(P, s, MC1);
-    const good = (await waitStatus(s.ns, P, settled, 'the first image')).image!;
+    const good = (await sc.firstImage({ '/etc/layered-demo/motd': 'good\n' })).image!;
 
     const broken = {
       ignition: { version: '3.4.0' },
@@ -90,7 +47,7 @@ describe('S7 a build fails', () => {
     }
 
     // The pool keeps its good image; the status says why and what to do.
-    expect(await poolAnnotations(P)).toEqual({ [ANN_IMAGE]: good, [ANN_CONFIG]: MC1, [ANN_SOURCE]: 'mco-content' });
+    expect(await poolAnnotations(P)).toEqual(handOffAnnotations(good, MC1, 'mco-content'));
     expect(st.phase).toBe('Degraded');
     expect(st.image).toBe(good);
     const last = failed[failed.length - 1]!;
@@ -98,7 +55,7 @@ describe('S7 a build fails', () => {
     expect(degraded.status).toBe('True');
     expect(degraded.message).toContain(`content build ${last.name} failed (DockerBuildFailed`);
     expect(degraded.message).toContain(`gave up after ${RETRY_LIMIT + 1} attempts`);
-    expect(degraded.message).toContain('layering.mco.dev/rebuild');
+    expect(degraded.message).toContain(ANNOTATION_REBUILD);
     expect(degraded.message).toContain('last lines of its log:');
     expect(degraded.message).toContain('ignition-apply: /etc/layered-demo/motd: unsupported source "https://example.invalid/motd" (only data: URLs)');
     expect(cond(st, 'Ready')).toMatchObject({ status: 'False', reason: 'BuildFailed' });
@@ -115,7 +72,7 @@ describe('S7 a build fails', () => {
 
     // A rebuild request (an annotation on the pool) gives the same inputs a new
     // round of attempts, bounded the same way, recorded on each Build.
-    await kubectl(['annotate', 'machineconfigpool', P, 'layering.mco.dev/rebuild=e2e-try-2']);
+    await kubectl(['annotate', 'machineconfigpool', P, `${ANNOTATION_REBUILD}=e2e-try-2`]);
     await waitFor(
       async () => {
         const again = (await builds(s.ns, P)).slice(1 + failed.length);
@@ -125,11 +82,11 @@ describe('S7 a build fails', () => {
     );
     const again = await waitStatus(s.ns, P, (x) => cond(x, 'Degraded')?.reason === 'BuildFailed' && cond(x, 'Degraded')!.message.includes(`-${2 * (RETRY_LIMIT + 1)} failed`), 'Degraded after the second round');
     const round2 = (await builds(s.ns, P)).slice(1 + failed.length);
-    expect(round2.map((b) => [b.name, b.phase, b.obj.metadata.annotations?.['layering.mco.dev/rebuild-token']])).toEqual(
+    expect(round2.map((b) => [b.name, b.phase, b.obj.metadata.annotations?.[ANNOTATION_REBUILD_TOKEN]])).toEqual(
       round2.map((_, i) => [`${P}-build-mco-content-${fp.slice(0, 10)}-${RETRY_LIMIT + 2 + i}`, 'Failed', 'e2e-try-2']),
     );
     expect(cond(again, 'Degraded')!.message).toContain(`gave up after ${RETRY_LIMIT + 1} attempts`);
-    expect(await poolAnnotations(P)).toEqual({ [ANN_IMAGE]: good, [ANN_CONFIG]: MC1, [ANN_SOURCE]: 'mco-content' });
+    expect(await poolAnnotations(P)).toEqual(handOffAnnotations(good, MC1, 'mco-content'));
     await sleep(BACKOFF_MS * 2 ** RETRY_LIMIT + 2000);
     expect((await builds(s.ns, P)).length).toBe(1 + 2 * (RETRY_LIMIT + 1));
     failed.push(...round2);
@@ -143,8 +100,8 @@ describe('S7 a build fails', () => {
     expect(cond(ok, 'Degraded')).toMatchObject({ status: 'False', reason: 'AsExpected' });
     const all = await builds(s.ns, P);
     expect(all.map((b) => b.phase)).toEqual(['Complete', ...failed.map(() => 'Failed'), 'Complete']);
-    expect(await poolAnnotations(P)).toEqual({ [ANN_IMAGE]: ok.image, [ANN_CONFIG]: MC3, [ANN_SOURCE]: 'mco-content' });
+    expect(await poolAnnotations(P)).toEqual(handOffAnnotations(ok.image, MC3, 'mco-content'));
     expect(Object.fromEntries(await readImageFiles(ok.image!, Object.keys(fixed)))).toEqual(fixed);
-    expect(op.alive()).toBe(true);
+    expect(sc.op.alive()).toBe(true);
   });
 });

