@@ -28,6 +28,8 @@ const IgnitionSchema = z.looseObject({
     .optional(),
 });
 
+const TOOLING_ANNOTATIONS = new Set(['kubectl.kubernetes.io/last-applied-configuration']);
+
 export type RenderedConfigCheck =
   | { ok: true; name: string; ignition: Record<string, unknown>; machineConfig: Record<string, unknown> }
   | { ok: false; message: string };
@@ -35,7 +37,8 @@ export type RenderedConfigCheck =
 /**
  * Checks a rendered MachineConfig and returns the stable parts that go into the
  * scratch image: volatile metadata (uid, resourceVersion, managedFields,
- * timestamps, generation) is dropped so an unchanged config keeps its digest.
+ * timestamps, generation, kubectl's last-applied annotation) is dropped so an
+ * unchanged config keeps its digest.
  */
 export function checkRenderedConfig(mc: MachineConfig): RenderedConfigCheck {
   const name = mc.metadata.name;
@@ -60,7 +63,9 @@ export function checkRenderedConfig(mc: MachineConfig): RenderedConfigCheck {
   }
   const metadata: Record<string, unknown> = { name };
   if (mc.metadata.labels && Object.keys(mc.metadata.labels).length) metadata.labels = mc.metadata.labels;
-  if (mc.metadata.annotations && Object.keys(mc.metadata.annotations).length) metadata.annotations = mc.metadata.annotations;
+  // kubectl's client-side bookkeeping is not part of the config: a re-apply must not change the digest.
+  const annotations = Object.fromEntries(Object.entries(mc.metadata.annotations ?? {}).filter(([k]) => !TOOLING_ANNOTATIONS.has(k)));
+  if (Object.keys(annotations).length) metadata.annotations = annotations;
   return {
     ok: true,
     name,

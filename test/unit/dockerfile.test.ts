@@ -85,6 +85,12 @@ describe('checkRenderedConfig', () => {
       if (!r.ok) expect(r.message).toMatch(msg);
     });
   }
+  it("keeps the config's annotations but not kubectl's last-applied bookkeeping", () => {
+    const m = { ...mc({ ignition: { version: '3.4.0' } }), metadata: { name: 'rendered-w-1', annotations: { 'kubectl.kubernetes.io/last-applied-configuration': '{}', 'machineconfiguration.openshift.io/generated-by-controller-version': 'v1' } } };
+    const r = checkRenderedConfig(m);
+    expect(r.ok && r.machineConfig.metadata).toEqual({ name: 'rendered-w-1', annotations: { 'machineconfiguration.openshift.io/generated-by-controller-version': 'v1' } });
+  });
+
   it('refuses a name that is not a DNS subdomain', () => {
     expect(checkRenderedConfig(mc({ ignition: { version: '3.4.0' } }, 'Bad Name')).ok).toBe(false);
   });
