@@ -1,6 +1,9 @@
 // The writes the operator makes to the API server, each idempotent, with one
 // field manager. Nothing here decides anything: the planner did.
 import * as k8s from '@kubernetes/client-node';
+import { statusCode } from './errors.ts';
+
+export { describeApiError, statusCode } from './errors.ts';
 import type { ResourceCoords } from './types.ts';
 import { apiVersionOf, RESOURCES } from './types.ts';
 import { FIELD_MANAGER } from '../plan/names.ts';
@@ -11,27 +14,6 @@ export function loadKubeConfig(kubeconfig?: string): k8s.KubeConfig {
   if (kubeconfig) kc.loadFromFile(kubeconfig);
   else kc.loadFromDefault();
   return kc;
-}
-
-export function statusCode(e: unknown): number | undefined {
-  if (e instanceof k8s.ApiException) return e.code;
-  const c = (e as { code?: unknown; statusCode?: unknown })?.code ?? (e as { statusCode?: unknown })?.statusCode;
-  return typeof c === 'number' ? c : undefined;
-}
-
-/** A short, secret-free description of an API error for logs and conditions. */
-export function describeApiError(e: unknown): string {
-  if (e instanceof k8s.ApiException) {
-    let msg = '';
-    try {
-      const body = typeof e.body === 'string' ? JSON.parse(e.body) : e.body;
-      msg = (body as { message?: string })?.message ?? '';
-    } catch {
-      msg = String(e.body).slice(0, 300);
-    }
-    return `HTTP ${e.code}${msg ? `: ${msg}` : ''}`;
-  }
-  return e instanceof Error ? e.message : String(e);
 }
 
 export interface EventSpec {

@@ -29,6 +29,7 @@ import { pino, type Logger } from 'pino';
 import { z } from 'zod';
 import { realClock, type Clock, type TimerHandle } from '../util/clock.ts';
 import { ObjectMetaSchema, apiVersionOf, type ResourceCoords } from './types.ts';
+import { errorFields } from './errors.ts';
 
 export type EventType = 'add' | 'update' | 'delete';
 export type EventHandler<T> = (obj: T, type: EventType) => void;
@@ -106,12 +107,6 @@ export function objectKey(meta: { name?: string | undefined; namespace?: string 
   return meta?.namespace ? `${meta.namespace}/${name}` : name;
 }
 
-function errInfo(err: unknown): { code?: number; message: string } {
-  const e = err as { code?: unknown; statusCode?: unknown; message?: unknown } | undefined;
-  const code = typeof e?.code === 'number' ? e.code : typeof e?.statusCode === 'number' ? e.statusCode : undefined;
-  const message = err instanceof Error ? (err.message.split('\n')[0] ?? err.name) : String(err);
-  return code !== undefined ? { code, message } : { message };
-}
 
 export class Informer<T extends Named> {
   readonly name: string;
@@ -256,7 +251,7 @@ export class Informer<T extends Named> {
     const max = this.opts.restartMaxMs ?? INFORMER_DEFAULTS.restartMaxMs;
     const delay = Math.min(base * 2 ** this.consecutiveErrors, max);
     this.consecutiveErrors++;
-    this.log.warn({ err: errInfo(err), restartInMs: delay }, 'informer stopped on an error; restarting');
+    this.log.warn({ err: errorFields(err), restartInMs: delay }, 'informer stopped on an error; restarting');
     this.restartTimer = this.clock.setTimeout(() => {
       this.restartTimer = undefined;
       if (this.stopped) return;
@@ -265,7 +260,7 @@ export class Informer<T extends Named> {
       try {
         this.opts.onRestart?.();
       } catch (e) {
-        this.log.error({ err: errInfo(e) }, 'onRestart hook threw');
+        this.log.error({ err: errorFields(e) }, 'onRestart hook threw');
       }
       this.launch();
     }, delay);
@@ -324,7 +319,7 @@ export class Informer<T extends Named> {
       try {
         h(obj, type);
       } catch (err) {
-        this.log.error({ err: errInfo(err), key: objectKey(obj.metadata), type }, 'event handler threw');
+        this.log.error({ err: errorFields(err), key: objectKey(obj.metadata), type }, 'event handler threw');
       }
     }
   }

@@ -22,6 +22,7 @@ import { hostname } from 'node:os';
 import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import { pino, type Logger } from 'pino';
 import { realClock, sleep, type Clock } from '../util/clock.ts';
+import { describeApiError, statusCode } from '../kube/errors.ts';
 
 // ---- the pure decision ------------------------------------------------------
 
@@ -143,21 +144,6 @@ export function defaultIdentity(): string {
   return `${hostname()}_${randomBytes(4).toString('hex')}`;
 }
 
-function statusCode(err: unknown): number | undefined {
-  if (typeof err === 'object' && err !== null) {
-    const e = err as { code?: unknown; statusCode?: unknown };
-    if (typeof e.code === 'number') return e.code;
-    if (typeof e.statusCode === 'number') return e.statusCode;
-  }
-  return undefined;
-}
-
-function errMessage(err: unknown): string {
-  const code = statusCode(err);
-  const msg = err instanceof Error ? err.message.split('\n')[0] : String(err);
-  return code !== undefined ? `HTTP ${code}: ${msg}` : (msg ?? 'unknown error');
-}
-
 export class LeaderElector {
   readonly identity: string;
   private readonly opts: Required<Omit<LeaderElectionOptions, 'kubeConfig' | 'api' | 'logger' | 'metrics' | 'onStoppedLeading' | 'onNewLeader' | 'identity'>>;
@@ -252,10 +238,10 @@ export class LeaderElector {
     let work: Promise<void>;
     try {
       work = Promise.resolve(this.cb.onStartedLeading(leaderController.signal)).catch((err: unknown) => {
-        this.log.error({ err: errMessage(err) }, 'onStartedLeading failed');
+        this.log.error({ err: describeApiError(err) }, 'onStartedLeading failed');
       });
     } catch (err) {
-      this.log.error({ err: errMessage(err) }, 'onStartedLeading threw');
+      this.log.error({ err: describeApiError(err) }, 'onStartedLeading threw');
       work = Promise.resolve();
     }
 
@@ -362,7 +348,7 @@ export class LeaderElector {
       // A 409 is another candidate winning the race; read again next round.
       this.lease = undefined;
       if (code === 409) this.log.debug('lost a write race on the lease');
-      else this.log.warn({ err: errMessage(err) }, 'lease request failed');
+      else this.log.warn({ err: describeApiError(err) }, 'lease request failed');
       return false;
     }
   }
@@ -423,7 +409,7 @@ export class LeaderElector {
       this.observe('');
       this.log.info('released the leader lease');
     } catch (err) {
-      this.log.warn({ err: errMessage(err) }, 'could not release the lease; it will expire instead');
+      this.log.warn({ err: describeApiError(err) }, 'could not release the lease; it will expire instead');
     }
   }
 
@@ -435,7 +421,7 @@ export class LeaderElector {
       try {
         this.cb.onNewLeader?.(holder);
       } catch (err) {
-        this.log.error({ err: errMessage(err) }, 'onNewLeader threw');
+        this.log.error({ err: describeApiError(err) }, 'onNewLeader threw');
       }
     }
   }
