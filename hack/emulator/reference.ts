@@ -1,5 +1,6 @@
 // Container image references (pure). `host[:port]/repo/path[:tag][@sha256:...]`,
 // with Docker Hub's defaults for short names, as the distribution reference grammar has it.
+// Deliberately not src/plan/imageref.ts: an importer emulator accepts what OpenShift accepts, so the product's stricter validation stays the thing under test.
 
 export interface ImageRef {
   /** Registry host (and port) as written, e.g. `127.0.0.1:5000` or `docker.io`. */
