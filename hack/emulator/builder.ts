@@ -5,8 +5,9 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { describeApiError } from '../../src/kube/errors.ts';
+import { objectKey, type Informer } from '../../src/kube/informer.ts';
 import { BuildSchema, ImageStreamSchema, RESOURCES, type Build, type ImageStream } from '../../src/kube/types.ts';
 import {
   budArgs,
@@ -27,8 +28,8 @@ import {
   type FailReason,
 } from './builds.ts';
 import { withPushedImage } from './imports.ts';
-import { KeyQueue, splitKey } from './keyqueue.ts';
-import { errorMessage, type Kube } from './kube.ts';
+import type { Kube } from './kube.ts';
+import { SyncLoop, splitKey } from './syncloop.ts';
 
 export interface BuilderOptions {
   registry: string;
@@ -63,41 +64,35 @@ const now = (): string => new Date().toISOString();
 
 export class Builder {
   private readonly kube: Kube;
+  private readonly baseLog: Logger;
   private readonly log: Logger;
   private readonly opts: BuilderOptions;
   private readonly running = new Map<string, Running>();
   private readonly waiting = new Map<string, Waiting>();
-  private readonly queue: KeyQueue;
-  private informer?: ReturnType<Kube['informer']>;
+  private readonly queue: SyncLoop;
+  private informer?: Informer<Build>;
   private resync?: ReturnType<typeof setInterval>;
   private stopping = false;
 
   constructor(kube: Kube, log: Logger, opts: BuilderOptions) {
     this.kube = kube;
+    this.baseLog = log;
     this.log = log.child({ component: 'builds' });
     this.opts = opts;
-    this.queue = new KeyQueue((key) => this.sync(key), {
-      concurrency: 4,
-      onError: (key, err, retryMs) => this.log.warn({ build: key, err: errorMessage(err), retryMs }, 'build sync failed'),
-    });
+    // Syncs only decide and write status; the builds themselves run outside the queue, at most
+    // `maxBuilds` at once (see pump).
+    this.queue = new SyncLoop((key) => this.sync(key), { concurrency: 4, log: this.log, keyField: 'build', failure: 'build sync failed' });
   }
 
   async start(resyncMs = 10_000): Promise<void> {
     await this.reapStale();
-    const inf = this.kube.informer<KubernetesObject>(RESOURCES.build, this.log);
+    const inf = this.kube.informer(RESOURCES.build, BuildSchema, this.baseLog);
     this.informer = inf;
-    const enqueue = (o: KubernetesObject): void => {
-      if (o.metadata?.name) this.queue.add(`${o.metadata.namespace ?? ''}/${o.metadata.name}`);
-    };
-    inf.on('add', enqueue);
-    inf.on('update', enqueue);
-    inf.on('delete', enqueue);
-    await inf.start();
+    inf.onEvent((b) => this.queue.add(objectKey(b.metadata)));
+    inf.start();
+    await inf.waitForSync();
     this.resync = setInterval(() => {
-      for (const o of inf.list()) {
-        const b = BuildSchema.safeParse(o);
-        if (b.success && !isTerminal(b.data)) enqueue(o);
-      }
+      for (const b of inf.list()) if (!isTerminal(b)) this.queue.add(objectKey(b.metadata));
     }, resyncMs);
   }
 
@@ -105,9 +100,9 @@ export class Builder {
   async stop(timeoutMs = 8_000): Promise<void> {
     this.stopping = true;
     if (this.resync) clearInterval(this.resync);
-    this.queue.stop();
+    const syncs = this.queue.stop();
     await this.informer?.stop();
-    const dones: Promise<void>[] = [];
+    const dones: Promise<void>[] = [syncs];
     for (const rec of this.running.values()) {
       this.kill(rec, 'shutdown');
       if (rec.done) dones.push(rec.done);
@@ -210,7 +205,7 @@ export class Builder {
       const rec: Running = { key: next.key, uid: next.uid, namespace, name };
       this.running.set(next.key, rec);
       rec.done = this.execute(rec)
-        .catch((err: unknown) => this.log.error({ build: rec.key, err: errorMessage(err) }, 'build execution failed unexpectedly'))
+        .catch((err: unknown) => this.log.error({ build: rec.key, err: describeApiError(err) }, 'build execution failed unexpectedly'))
         .finally(() => {
           this.running.delete(rec.key);
           this.pump();
@@ -361,7 +356,7 @@ export class Builder {
       try {
         child = spawn(this.opts.buildah ?? 'buildah', args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
       } catch (err) {
-        const msg = `error: cannot run buildah: ${errorMessage(err)}\n`;
+        const msg = `error: cannot run buildah: ${describeApiError(err)}\n`;
         logFile.write(msg);
         tail.push(msg);
         return resolve(127);

@@ -1,12 +1,12 @@
 // Image import: keeps every ImageStream's status.tags in line with its spec tags, as
 // OpenShift's image import controller and tag tracking do (rules in README.md).
-import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { objectKey, type Informer } from '../../src/kube/informer.ts';
 import { ImageStreamSchema, RESOURCES, type ImageStream } from '../../src/kube/types.ts';
 import { ANNOTATION_SPEC_TAGS, dockerTagsToResolve, reconcileStream, sourcesOf, type ReconcileResult, type ResolveResult } from './imports.ts';
-import { KeyQueue, splitKey } from './keyqueue.ts';
-import { errorMessage, type Kube } from './kube.ts';
+import type { Kube } from './kube.ts';
 import { resolveDigest } from './registry.ts';
+import { SyncLoop, splitKey } from './syncloop.ts';
 
 export interface ImporterOptions {
   registry: string;
@@ -18,60 +18,48 @@ export interface ImporterOptions {
 
 export class Importer {
   private readonly kube: Kube;
+  private readonly baseLog: Logger;
   private readonly log: Logger;
   private readonly opts: ImporterOptions;
-  private readonly queue: KeyQueue;
+  private readonly queue: SyncLoop;
   private readonly lastScheduled = new Map<string, number>();
-  private informer?: ReturnType<Kube['informer']>;
+  private informer?: Informer<ImageStream>;
   private resync?: ReturnType<typeof setInterval>;
 
   constructor(kube: Kube, log: Logger, opts: ImporterOptions) {
     this.kube = kube;
+    this.baseLog = log;
     this.log = log.child({ component: 'imports' });
     this.opts = opts;
-    this.queue = new KeyQueue((key) => this.sync(key), {
-      concurrency: 4,
-      onError: (key, err, retryMs) => this.log.warn({ stream: key, err: errorMessage(err), retryMs }, 'image stream sync failed'),
-    });
+    this.queue = new SyncLoop((key) => this.sync(key), { concurrency: 4, log: this.log, keyField: 'stream', failure: 'image stream sync failed' });
   }
 
   /** A stream from the informer cache (parsed), for tag sources and build `from` resolution. */
-  getStream = (namespace: string, name: string): ImageStream | undefined => {
-    const o = this.informer?.get(name, namespace);
-    if (!o) return undefined;
-    const p = ImageStreamSchema.safeParse(o);
-    return p.success ? p.data : undefined;
-  };
+  getStream = (namespace: string, name: string): ImageStream | undefined => this.informer?.get(name, namespace);
 
   async start(): Promise<void> {
-    const inf = this.kube.informer<KubernetesObject>(RESOURCES.imageStream, this.log);
+    const inf = this.kube.informer(RESOURCES.imageStream, ImageStreamSchema, this.baseLog);
     this.informer = inf;
-    const onChange = (o: KubernetesObject): void => {
-      const ns = o.metadata?.namespace ?? '';
-      const name = o.metadata?.name;
-      if (!name) return;
-      this.queue.add(`${ns}/${name}`);
+    inf.onEvent((o) => {
+      const ns = o.metadata.namespace ?? '';
+      const name = o.metadata.name;
+      this.queue.add(objectKey(o.metadata));
       // Streams that track a tag of this one.
       for (const other of inf.list()) {
-        const p = ImageStreamSchema.safeParse(other);
-        if (!p.success) continue;
-        if (sourcesOf(p.data).some((s) => s.namespace === ns && s.name === name)) {
-          this.queue.add(`${p.data.metadata.namespace ?? ''}/${p.data.metadata.name}`);
-        }
+        if (sourcesOf(other).some((s) => s.namespace === ns && s.name === name)) this.queue.add(objectKey(other.metadata));
       }
-    };
-    inf.on('add', onChange);
-    inf.on('update', onChange);
-    inf.on('delete', onChange);
-    await inf.start();
+    });
+    inf.start();
+    await inf.waitForSync();
     this.resync = setInterval(() => {
-      for (const o of inf.list()) if (o.metadata?.name) this.queue.add(`${o.metadata.namespace ?? ''}/${o.metadata.name}`);
+      for (const o of inf.list()) this.queue.add(objectKey(o.metadata));
     }, this.opts.resyncMs);
   }
 
   async stop(): Promise<void> {
     if (this.resync) clearInterval(this.resync);
-    this.queue.stop();
+    // Syncs in flight are not waited for (as before): a registry lookup may take up to 15 s.
+    void this.queue.stop();
     await this.informer?.stop();
   }
 

@@ -1,35 +1,12 @@
 // Thin API access for the emulator: get, replace /status with optimistic concurrency
-// (re-read and retry on conflict), merge-patch metadata, and informers that restart.
-import {
-  ApiException,
-  CustomObjectsApi,
-  type KubeConfig,
-  PatchStrategy,
-  makeInformer,
-  setHeaderOptions,
-  type Informer,
-  type KubernetesObject,
-  type ObjectCache,
-} from '@kubernetes/client-node';
+// (re-read and retry on conflict), merge-patch metadata. Informers are the product's
+// (src/kube/informer.ts), built on `kc`.
+import { CustomObjectsApi, type KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import type { z } from 'zod';
+import { statusCode } from '../../src/kube/errors.ts';
+import { Informer, type Named } from '../../src/kube/informer.ts';
 import type { ResourceCoords } from '../../src/kube/types.ts';
-
-export function errorCode(err: unknown): number | undefined {
-  if (err instanceof ApiException) return err.code;
-  const e = err as { code?: unknown; statusCode?: unknown } | null;
-  if (e && typeof e.code === 'number') return e.code;
-  if (e && typeof e.statusCode === 'number') return e.statusCode;
-  return undefined;
-}
-
-export function errorMessage(err: unknown): string {
-  if (err instanceof ApiException) {
-    const body = err.body as { message?: string } | string | undefined;
-    const msg = typeof body === 'string' ? body : body?.message;
-    return `HTTP ${err.code}${msg ? `: ${msg}` : ''}`;
-  }
-  return err instanceof Error ? err.message : String(err);
-}
 
 export class Kube {
   readonly kc: KubeConfig;
@@ -44,7 +21,7 @@ export class Kube {
     try {
       return (await this.api.getNamespacedCustomObject({ group: r.group, version: r.version, plural: r.plural, namespace, name })) as T;
     } catch (err) {
-      if (errorCode(err) === 404) return undefined;
+      if (statusCode(err) === 404) return undefined;
       throw err;
     }
   }
@@ -77,7 +54,7 @@ export class Kube {
         })) as T;
         return { obj: out, written: true };
       } catch (err) {
-        const code = errorCode(err);
+        const code = statusCode(err);
         if (code === 404) return undefined;
         if (code === 409 && attempt < 20) continue;
         throw err;
@@ -93,41 +70,16 @@ export class Kube {
         setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
       );
     } catch (err) {
-      if (errorCode(err) !== 404) throw err;
+      if (statusCode(err) !== 404) throw err;
     }
   }
 
   /**
-   * A cluster-wide informer on a custom resource. When its watch ends on an error the
-   * informer stops; it is restarted with a capped exponential backoff.
+   * A cluster-wide informer (the product's, objects parsed with `schema`), restarted 500 ms
+   * doubling to 30 s after its watch ends on an error. No periodic relist: the emulator's own
+   * resync looks at its cache every few seconds.
    */
-  informer<T extends KubernetesObject>(r: ResourceCoords, log: Logger): Informer<T> & ObjectCache<T> {
-    const path = `/apis/${r.group}/${r.version}/${r.plural}`;
-    const inf = makeInformer<T>(this.kc, path, () =>
-      this.api.listClusterCustomObject({ group: r.group, version: r.version, plural: r.plural }),
-    );
-    let delay = 500;
-    let stopped = false;
-    const healthy = (): void => {
-      delay = 500;
-    };
-    inf.on('add', healthy);
-    inf.on('update', healthy);
-    inf.on('delete', healthy);
-    inf.on('error', (err: unknown) => {
-      if (stopped) return;
-      log.warn({ resource: r.plural, err: errorMessage(err), retryMs: delay }, 'watch ended, restarting');
-      const d = delay;
-      delay = Math.min(delay * 2, 30_000);
-      setTimeout(() => {
-        if (!stopped) inf.start().catch((e: unknown) => log.warn({ resource: r.plural, err: errorMessage(e) }, 'informer restart failed'));
-      }, d).unref();
-    });
-    const origStop = inf.stop.bind(inf);
-    inf.stop = async () => {
-      stopped = true;
-      await origStop();
-    };
-    return inf;
+  informer<T extends Named>(resource: ResourceCoords, schema: z.ZodType<T>, logger: Logger): Informer<T> {
+    return new Informer<T>({ kubeConfig: this.kc, resource, schema, logger, resyncPeriodMs: 0, restartBaseMs: 500, restartMaxMs: 30_000 });
   }
 }

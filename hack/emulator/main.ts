@@ -6,10 +6,11 @@ import { dirname, join, resolve } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { z } from 'zod';
+import { describeApiError } from '../../src/kube/errors.ts';
 import { DEFAULT_NAMESPACE } from '../../src/plan/names.ts';
 import { Builder } from './builder.ts';
 import { Importer } from './importer.ts';
-import { errorMessage, Kube } from './kube.ts';
+import { Kube } from './kube.ts';
 
 const intFromEnv = (def: number, min: number) => z.coerce.number().int().min(min).default(def);
 
@@ -98,6 +99,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  console.error(JSON.stringify({ level: 60, msg: 'emulator failed', err: errorMessage(err) }));
+  console.error(JSON.stringify({ level: 60, msg: 'emulator failed', err: describeApiError(err) }));
   process.exit(1);
 });
