@@ -65,8 +65,12 @@ export class Reconciler {
 
   /** Plans a pool from the caches without writing anything. */
   async plan(pool: string): Promise<Plan> {
+    return makePlan(this.observe(pool));
+  }
+
+  private observe(pool: string) {
     const secret = this.pushSecret();
-    return makePlan(observe(this.o.stores, this.pc, pool, (this.o.now ?? Date.now)(), secret === undefined ? undefined : secret !== null));
+    return observe(this.o.stores, this.pc, pool, (this.o.now ?? Date.now)(), secret === undefined ? undefined : secret !== null);
   }
 
   /**
@@ -75,8 +79,7 @@ export class Reconciler {
    */
   async reconcile(pool: string, signal?: AbortSignal): Promise<{ requeueAfter?: number }> {
     const log = this.o.log.child({ pool });
-    const secret = this.pushSecret();
-    const snap = observe(this.o.stores, this.pc, pool, (this.o.now ?? Date.now)(), secret === undefined ? undefined : secret !== null);
+    const snap = this.observe(pool);
     const p = makePlan(snap);
     if (!p.managed && !p.status) return {};
     let failure: Error | undefined;
@@ -85,7 +88,7 @@ export class Reconciler {
     if (p.push) {
       signal?.throwIfAborted();
       try {
-        const res = await this.push(p, secret ?? undefined);
+        const res = await this.push(p, this.pushSecret() ?? undefined);
         this.o.metrics.renderedConfigPush(pool, res.pushed ? 'pushed' : 'skipped', res.bytes);
         const fields = { renderedConfig: p.push.renderedConfig, digest: res.digest, pushed: res.pushed, bytes: res.bytes };
         if (res.pushed) log.info(fields, 'rendered-config image pushed');
