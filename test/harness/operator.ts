@@ -611,3 +611,43 @@ export async function applyManifests(docs: readonly unknown[] | string, opts: { 
   const input = typeof docs === 'string' ? docs : docs.map((d) => yaml.dump(d)).join('---\n');
   return kubectl(['apply', '--server-side', '--force-conflicts', `--field-manager=${opts.fieldManager ?? 'lbc-tests'}`, ...(opts.dryRun ? ['--dry-run=server'] : []), '-f', '-'], { input });
 }
+
+export interface PrivateInstall {
+  namespace: string;
+  /** A kubeconfig file with the ServiceAccount's bearer token. */
+  kubeconfig: string;
+  /** The token's user name (system:serviceaccount:<ns>:<sa>). */
+  user: string;
+  /** Re-applies the manifests (all but the Deployment), e.g. after fixing a Role. */
+  reapply(patch?: (doc: Record<string, unknown>) => void): Promise<void>;
+  /** Deletes the namespace and the suffixed cluster-scoped and `default` objects. */
+  cleanup(): Promise<void>;
+}
+
+/**
+ * The shipped manifests installed into a namespace of their own (cluster-scoped
+ * names suffixed with it), all but the Deployment (no pods run here), and a
+ * kubeconfig holding the operator ServiceAccount's token: what a test needs to
+ * run the real operator with exactly the shipped permissions.
+ */
+export async function installPrivately(namespace: string, patch?: (doc: Record<string, unknown>) => void): Promise<PrivateInstall> {
+  const apply = async (p?: (doc: Record<string, unknown>) => void) => {
+    await applyManifests(renderManifests({ namespace, suffix: namespace, ...(p ? { patch: p } : {}) }).filter((d) => d.kind !== 'Deployment'));
+  };
+  await apply(patch);
+  const sa = await serviceAccountKubeconfig(namespace, OPERATOR_SERVICE_ACCOUNT);
+  return {
+    namespace,
+    kubeconfig: sa.path,
+    user: sa.user,
+    reapply: apply,
+    async cleanup() {
+      await kubectl(['delete', 'namespace', namespace, '--wait=false', '--ignore-not-found']);
+      await kubectl(['delete', 'clusterrolebinding,clusterrole', `${OPERATOR_SERVICE_ACCOUNT}-${namespace}`, '--ignore-not-found']);
+      await kubectl(['delete', 'rolebinding,role', '-n', 'default', `${OPERATOR_SERVICE_ACCOUNT}-events-${namespace}`, '--ignore-not-found']);
+    },
+  };
+}
+
+/** The ServiceAccount (and name of the RBAC objects) of manifests/. */
+export const OPERATOR_SERVICE_ACCOUNT = 'layered-build-controller';

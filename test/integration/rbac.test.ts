@@ -23,21 +23,24 @@ import {
   nodeBinary,
   readPool,
   renderManifests,
-  serviceAccountKubeconfig,
+  installPrivately,
+  OPERATOR_SERVICE_ACCOUNT,
   startOperator,
   uniqueName,
   waitForPoolAnnotation,
   type OperatorProcess,
+  type PrivateInstall,
   type TestPool,
 } from '../harness/operator.ts';
 import { ANNOTATION_NEWEST_IMAGE, ANNOTATION_NEWEST_IMAGE_CONFIG, ANNOTATION_NEWEST_IMAGE_SOURCE } from '../../src/plan/names.ts';
 
-const SA = 'layered-build-controller';
+const SA = OPERATOR_SERVICE_ACCOUNT;
 const PUSH_SECRET = 'layered-build-controller-push';
 const PUSH_PASSWORD = 'pushpw-Zk8rT2vQ'; // must never show up in a log line
 const ns = uniqueName('lbc-rbac');
 const optInLabel = `test.layering.mco.dev/${ns}`;
 
+let install: PrivateInstall | undefined;
 let saKubeconfig: string;
 let saUser: string;
 let op: OperatorProcess | undefined;
@@ -60,16 +63,14 @@ function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: st
 beforeAll(async () => {
   // The operator's manifests, in a namespace of their own. The Deployment
   // cannot run here: it is dry-run checked in the test below.
-  const docs = renderManifests({ namespace: ns, suffix: ns });
-  await applyManifests(docs.filter((d) => d.kind !== 'Deployment'));
+  install = await installPrivately(ns);
   const dockerconfigjson = JSON.stringify({ auths: { [clusterEnv().LOCAL_REGISTRY]: { username: 'robot', password: PUSH_PASSWORD, auth: Buffer.from(`robot:${PUSH_PASSWORD}`).toString('base64') } } });
   await applyManifests([
     { apiVersion: 'v1', kind: 'Secret', metadata: { name: PUSH_SECRET, namespace: ns }, type: 'kubernetes.io/dockerconfigjson', stringData: { '.dockerconfigjson': dockerconfigjson } },
     { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'someone-elses', namespace: ns }, stringData: { password: 'not-for-the-operator' } },
   ]);
-  const sa = await serviceAccountKubeconfig(ns, SA);
-  saKubeconfig = sa.path;
-  saUser = sa.user;
+  saKubeconfig = install.kubeconfig;
+  saUser = install.user;
   op = startOperator({
     name: 'operator-as-sa',
     kubeconfig: saKubeconfig,
@@ -88,9 +89,7 @@ afterAll(async () => {
   const exit = await op?.stop();
   if (exit && exit.code !== 0) console.log(`[rbac] operator exited ${JSON.stringify(exit)}; last lines:\n${op?.tail(30)}`);
   await pool?.cleanup();
-  await kubectl(['delete', 'namespace', ns, '--wait=false', '--ignore-not-found']);
-  await kubectl(['delete', 'clusterrolebinding,clusterrole', `${SA}-${ns}`, '--ignore-not-found']);
-  await kubectl(['delete', 'rolebinding,role', '-n', 'default', `${SA}-events-${ns}`, '--ignore-not-found']);
+  await install?.cleanup();
 }, 120_000);
 
 describe('manifests', () => {

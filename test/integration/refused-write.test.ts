@@ -4,59 +4,44 @@
 // Build and the API's answer, the operator keeps running, and once the Role is
 // fixed the same reconcile loop builds and hands the pool its image.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getJson, kubectl, waitFor } from '../harness/cluster.ts';
+import { getJson, waitFor } from '../harness/cluster.ts';
 import {
-  applyManifests,
   builds,
+  installPrivately,
   makePool,
-  renderManifests,
-  serviceAccountKubeconfig,
   startOperator,
   uniqueName,
   waitForPoolAnnotation,
   type OperatorProcess,
+  type PrivateInstall,
   type TestPool,
 } from '../harness/operator.ts';
 
-const SA = 'layered-build-controller';
 const ns = uniqueName('lbc-refused');
 const optInLabel = `test.layering.mco.dev/${ns}`;
 
-interface Rule {
-  resources?: string[];
-  verbs?: string[];
+/** The admin's mistake: the Role lacks `create` on builds. */
+function withoutBuildCreate(doc: Record<string, unknown>): void {
+  if (doc.kind !== 'Role') return;
+  for (const r of (doc.rules ?? []) as { resources?: string[]; verbs?: string[] }[]) {
+    if (r.resources?.includes('builds')) r.verbs = (r.verbs ?? []).filter((v) => v !== 'create');
+  }
 }
 
-/** The shipped manifests for `ns`; `withoutBuildCreate` drops `create` on builds from the Role. */
-function manifests(withoutBuildCreate: boolean) {
-  return renderManifests({
-    namespace: ns,
-    suffix: ns,
-    patch: (doc) => {
-      if (!withoutBuildCreate || doc.kind !== 'Role') return;
-      for (const r of (doc.rules ?? []) as Rule[]) {
-        if (r.resources?.includes('builds')) r.verbs = (r.verbs ?? []).filter((v) => v !== 'create');
-      }
-    },
-  }).filter((d) => d.kind !== 'Deployment');
-}
-
+let install: PrivateInstall | undefined;
 let op: OperatorProcess | undefined;
 let pool: TestPool | undefined;
 
 beforeAll(async () => {
-  await applyManifests(manifests(true));
-  const sa = await serviceAccountKubeconfig(ns, SA);
-  op = startOperator({ name: 'operator-refused', kubeconfig: sa.path, namespace: ns, optInLabel });
+  install = await installPrivately(ns, withoutBuildCreate);
+  op = startOperator({ name: 'operator-refused', kubeconfig: install.kubeconfig, namespace: ns, optInLabel });
   await op.waitForLog('leading: reconciling pools', 90_000);
 }, 180_000);
 
 afterAll(async () => {
   await op?.stop();
   await pool?.cleanup();
-  await kubectl(['delete', 'namespace', ns, '--wait=false', '--ignore-not-found']);
-  await kubectl(['delete', 'clusterrolebinding,clusterrole', `${SA}-${ns}`, '--ignore-not-found']);
-  await kubectl(['delete', 'rolebinding,role', '-n', 'default', `${SA}-events-${ns}`, '--ignore-not-found']);
+  await install?.cleanup();
 }, 120_000);
 
 describe('a write the API server refuses', () => {
@@ -76,7 +61,7 @@ describe('a write the API server refuses', () => {
     expect(op!.alive()).toBe(true);
 
     // The admin fixes the Role; the queue's backoff retries and the pool gets its image.
-    await applyManifests(manifests(false));
+    await install!.reapply();
     const image = await waitForPoolAnnotation(pool.pool);
     expect(image).toMatch(/@sha256:[0-9a-f]{64}$/);
     const done = await builds(ns, pool.pool, 'content');
