@@ -1,0 +1,68 @@
+// `layered-build-controller render`: the dry run an admin reads. Against the
+// real API server it prints every object the operator would write for a pool,
+// the push, and the Dockerfile, and writes nothing.
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import * as yaml from 'js-yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { clusterEnv, kubectl, listJson } from '../harness/cluster.ts';
+import { ROOT, makePool, nodeBinary, uniqueName, type TestPool } from '../harness/operator.ts';
+import { poolBuildConfigs, poolStreams } from '../../src/plan/names.ts';
+
+const ns = uniqueName('lbc-render');
+const optInLabel = `test.layering.mco.dev/${ns}`;
+let pool: TestPool | undefined;
+
+function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(nodeBinary(), [path.join(ROOT, 'src', 'cli.ts'), ...args], { cwd: ROOT, env: { ...process.env, KUBECONFIG: clusterEnv().KUBECONFIG } }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+beforeAll(async () => {
+  await kubectl(['create', 'namespace', ns]);
+  pool = await makePool({ optInLabel });
+}, 60_000);
+
+afterAll(async () => {
+  await pool?.cleanup();
+  await kubectl(['delete', 'namespace', ns, '--wait=false', '--ignore-not-found']);
+}, 60_000);
+
+describe('render', () => {
+  it('prints every object, the push and the Dockerfile for a new pool, and writes nothing', async () => {
+    const r = await cli(['render', '--pool', pool!.pool, '--namespace', ns, '--opt-in-label', optInLabel, '--registry', clusterEnv().LOCAL_REGISTRY, '--registry-insecure']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout.split('\n')[0]).toBe(`# pool ${pool!.pool}: managed`);
+    expect(r.stdout).toMatch(new RegExp(`^# push rendered-config image ${clusterEnv().LOCAL_REGISTRY}/${ns}/${pool!.pool}-rendered-config@sha256:[0-9a-f]{64} \\(\\d+ bytes\\) for ${pool!.machineConfig}$`, 'm'));
+    // Every document parses as YAML; the objects are the seven streams, two BuildConfigs and the status object.
+    const docs = yaml.loadAll(r.stdout.replace(/\n---\n# Dockerfile of the content build:[\s\S]*$/, '\n')) as { kind?: string; metadata?: { name: string } }[];
+    const names = docs.filter((d) => d?.kind).map((d) => `${d.kind}/${d.metadata!.name}`).sort();
+    const S = poolStreams(pool!.pool);
+    const B = poolBuildConfigs(pool!.pool);
+    expect(names).toEqual(
+      [
+        'ImageStream/coreos',
+        ...Object.values(S).map((s) => `ImageStream/${s}`),
+        `BuildConfig/${B.content}`,
+        `BuildConfig/${B.custom}`,
+        `LayeredPool/${pool!.pool}`,
+      ].sort(),
+    );
+    for (const s of Object.values(S)) expect(r.stdout).toContain(`# ImageStream ${s}: server-side apply: WOULD CHANGE`);
+    expect(r.stdout).toContain(`# BuildConfig ${B.custom}: create if absent: WOULD CREATE`);
+    // Nothing was written.
+    expect(await listJson(['imagestreams', '-n', ns])).toEqual([]);
+    expect(await listJson(['buildconfigs', '-n', ns])).toEqual([]);
+  });
+
+  it('refuses a bad setting with a message naming it (exit 2)', async () => {
+    const r = await cli(['render', '--pool', 'x', '--namespace', 'Not_A_Namespace']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--namespace / LBC_NAMESPACE = "Not_A_Namespace": must be a DNS-1123 label');
+    expect(r.stdout).toBe('');
+  });
+});
