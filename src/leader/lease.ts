@@ -48,6 +48,12 @@ export type Decision =
 export interface DecideOptions {
   /** Used when the Lease does not say its own duration. */
   leaseDurationMs: number;
+  /**
+   * When this candidate first saw the Lease's current record, on its own clock.
+   * Expiry counts from here (as client-go does), so clock skew between
+   * replicas does not matter. Without it, the holder's renewTime is used.
+   */
+  observedAt?: number | undefined;
 }
 
 /**
@@ -66,7 +72,7 @@ export function decide(lease: LeaseRecord | undefined, now: number, identity: st
       ? lease.leaseDurationSeconds * 1000
       : opts.leaseDurationMs;
   // A held Lease with no time at all cannot be judged live: treat it as expired.
-  const last = lease.renewTime ?? lease.acquireTime;
+  const last = opts.observedAt ?? lease.renewTime ?? lease.acquireTime;
   if (last === undefined || !Number.isFinite(last)) return { action: 'acquire', transitions, reason: 'expired' };
   const expiresAt = last + durationMs;
   if (expiresAt < now) return { action: 'acquire', transitions, reason: 'expired' };
@@ -154,6 +160,9 @@ export class LeaderElector {
   private leading = false;
   private observedHolder = '';
   private lastContact: number | undefined;
+  /** The Lease record last read (holder, renewTime, transitions) and when, on our clock, it was first seen. */
+  private observedRecord = '';
+  private observedAt: number | undefined;
   /** The Lease as we last wrote or read it (its resourceVersion for the next replace). */
   private lease: V1Lease | undefined;
   private running = false;
@@ -323,7 +332,14 @@ export class LeaderElector {
         this.lastContact = this.clock.now();
       }
       const now = this.clock.now();
-      const decision = decide(current ? leaseRecord(current) : undefined, now, this.identity, { leaseDurationMs: this.opts.leaseDurationMs });
+      const record = current ? leaseRecord(current) : undefined;
+      // The record changed since we last looked: its holder renewed (or it changed hands) "now", on our clock.
+      const key = record ? `${record.holderIdentity ?? ''}|${record.renewTime ?? ''}|${record.leaseTransitions ?? ''}` : '';
+      if (key !== this.observedRecord) {
+        this.observedRecord = key;
+        this.observedAt = now;
+      }
+      const decision = decide(record, now, this.identity, { leaseDurationMs: this.opts.leaseDurationMs, observedAt: this.observedAt });
       switch (decision.action) {
         case 'wait':
           this.lease = current;

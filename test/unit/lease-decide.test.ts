@@ -11,6 +11,24 @@ function lease(p: Partial<LeaseRecord>): LeaseRecord {
   return { leaseDurationSeconds: 15, leaseTransitions: 3, acquireTime: NOW - 60_000, renewTime: NOW - 1_000, ...p };
 }
 
+describe('decide with observedAt (expiry on the candidate\'s own clock, as client-go)', () => {
+  it("a holder whose clock is behind is still live while its renewals keep being observed", () => {
+    // renewTime says an hour ago (skewed clock), but we saw the record change 5 s ago.
+    const l = lease({ holderIdentity: OTHER, renewTime: NOW - 3_600_000, leaseDurationSeconds: 15 });
+    expect(decide(l, NOW, ME, { ...opts, observedAt: NOW - 5_000 })).toEqual({ action: 'wait', holder: OTHER, expiresAt: NOW + 10_000 });
+    expect(decide(l, NOW, ME, opts)).toMatchObject({ action: 'acquire', reason: 'expired' });
+  });
+  it('a holder whose clock is ahead expires once its record stops changing for a lease duration', () => {
+    const l = lease({ holderIdentity: OTHER, renewTime: NOW + 3_600_000, leaseDurationSeconds: 15 });
+    expect(decide(l, NOW, ME, { ...opts, observedAt: NOW - 16_000 })).toMatchObject({ action: 'acquire', reason: 'expired' });
+    expect(decide(l, NOW, ME, opts)).toMatchObject({ action: 'wait' });
+  });
+  it('observedAt does not change released or own leases', () => {
+    expect(decide(lease({ holderIdentity: '' }), NOW, ME, { ...opts, observedAt: NOW })).toMatchObject({ action: 'acquire', reason: 'released' });
+    expect(decide(lease({ holderIdentity: ME, renewTime: NOW - 60_000 }), NOW, ME, { ...opts, observedAt: NOW - 60_000 })).toEqual({ action: 'renew' });
+  });
+});
+
 describe('decide()', () => {
   it('creates a Lease that does not exist', () => {
     expect(decide(undefined, NOW, ME, opts)).toEqual({ action: 'create' });
