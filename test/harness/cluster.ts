@@ -30,6 +30,19 @@ export function kubeConfig(): KubeConfig {
   return cachedKubeConfig;
 }
 
+/** The same cluster and credentials, impersonating `user` (whose RBAC a test can grant and take away). */
+export function impersonating(user: string): KubeConfig {
+  const kc = kubeConfig();
+  const limited = new KubeConfig();
+  limited.loadFromOptions({
+    clusters: kc.clusters,
+    contexts: kc.contexts,
+    currentContext: kc.currentContext,
+    users: kc.users.map((u) => ({ ...u, impersonateUser: user })),
+  });
+  return limited;
+}
+
 export function objectApi(): KubernetesObjectApi {
   return KubernetesObjectApi.makeApiClient(kubeConfig());
 }

@@ -5,11 +5,12 @@
 // and a recovered cache; the periodic resync re-emits cached objects.
 
 import { randomBytes } from 'node:crypto';
+import type {
+  KubeConfig} from '@kubernetes/client-node';
 import {
   ApiextensionsV1Api,
   CoreV1Api,
   CustomObjectsApi,
-  KubeConfig,
   RbacAuthorizationV1Api,
 } from '@kubernetes/client-node';
 import { pino } from 'pino';
@@ -17,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { CORE_RESOURCES, Informer, SecretSchema, type EventType } from '../../src/kube/informer.ts';
 import { MachineConfigPoolSchema, ObjectMetaSchema, RESOURCES, type ResourceCoords } from '../../src/kube/types.ts';
-import { kubeConfig } from '../harness/cluster.ts';
+import { impersonating, kubeConfig } from '../harness/cluster.ts';
 
 const NS = 'default';
 const GROUP = 'informer-test.lbc.dev';
@@ -99,6 +100,15 @@ async function deleteCrd(plural: string): Promise<void> {
   });
 }
 
+/** A new CRD of its own (removed after the suite) holding one object `name`. */
+async function crdWithOne(prefix: string, name: string): Promise<string> {
+  const plural = `${prefix}${rand()}`;
+  crdsToDelete.push(plural);
+  await createCrd(plural);
+  await putWidget(plural, name, 1);
+  return plural;
+}
+
 function putWidget(plural: string, name: string, size: unknown) {
   return custom.createNamespacedCustomObject({
     group: GROUP,
@@ -149,10 +159,7 @@ afterAll(async () => {
 
 describe('Informer on the API server', () => {
   it('syncs, emits add/update/delete, serves the cache, and skips objects failing the schema', async () => {
-    const plural = `widgets${rand()}`;
-    crdsToDelete.push(plural);
-    await createCrd(plural);
-    await putWidget(plural, 'before', 1);
+    const plural = await crdWithOne('widgets', 'before');
 
     const events: Recorded<Widget>[] = [];
     const { lines, logger } = captureLogger();
@@ -209,10 +216,7 @@ describe('Informer on the API server', () => {
   });
 
   it('restarts with backoff after its watch fails (CRD deleted) and recovers when the resource is back', async () => {
-    const plural = `gadgets${rand()}`;
-    crdsToDelete.push(plural);
-    await createCrd(plural);
-    await putWidget(plural, 'g1', 1);
+    const plural = await crdWithOne('gadgets', 'g1');
 
     const restarts: string[] = [];
     const events: string[] = [];
@@ -255,19 +259,10 @@ describe('Informer on the API server', () => {
   });
 
   it('restarts while RBAC refuses the list, then syncs once allowed', async () => {
-    const plural = `gizmos${rand()}`;
-    crdsToDelete.push(plural);
-    await createCrd(plural);
-    await putWidget(plural, 'z1', 1);
+    const plural = await crdWithOne('gizmos', 'z1');
     const user = `lbc-informer-tester-${rand()}`;
     const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
-    const limited = new KubeConfig();
-    limited.loadFromOptions({
-      clusters: kc.clusters,
-      contexts: kc.contexts,
-      currentContext: kc.currentContext,
-      users: kc.users.map((u) => ({ ...u, impersonateUser: user })),
-    });
+    const limited = impersonating(user);
     const restarts: string[] = [];
     const inf = new Informer<Widget>({
       kubeConfig: limited,
@@ -320,10 +315,7 @@ describe('Informer on the API server', () => {
   });
 
   it('resyncs: re-emits unchanged cached objects as updates', async () => {
-    const plural = `doodads${rand()}`;
-    crdsToDelete.push(plural);
-    await createCrd(plural);
-    await putWidget(plural, 'd1', 1);
+    const plural = await crdWithOne('doodads', 'd1');
     const events: Array<{ type: EventType; rv: string | undefined }> = [];
     const inf = new Informer<Widget>({
       kubeConfig: kc,
@@ -342,10 +334,7 @@ describe('Informer on the API server', () => {
   });
 
   it('resyncs from the server: each period lists again, and the watch follows the new list', async () => {
-    const plural = `gizmos${rand()}`;
-    crdsToDelete.push(plural);
-    await createCrd(plural);
-    await putWidget(plural, 'g1', 1);
+    const plural = await crdWithOne('gizmos', 'g1');
     const custom2 = kc.makeApiClient(CustomObjectsApi);
     let lists = 0;
     const inf = new Informer<Widget>({

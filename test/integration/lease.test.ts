@@ -6,10 +6,11 @@
 // leader that cannot renew steps down.
 
 import { randomBytes } from 'node:crypto';
-import { CoordinationV1Api, KubeConfig, RbacAuthorizationV1Api, type V1Lease } from '@kubernetes/client-node';
+import type { KubeConfig} from '@kubernetes/client-node';
+import { CoordinationV1Api, RbacAuthorizationV1Api, type V1Lease } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LeaderElector, toMillis, type LeaderElectionOptions } from '../../src/leader/lease.ts';
-import { kubeConfig } from '../harness/cluster.ts';
+import { impersonating, kubeConfig } from '../harness/cluster.ts';
 
 const NAMESPACE = 'default';
 const FAST = { leaseDurationMs: 3_000, renewDeadlineMs: 2_000, retryPeriodMs: 500 };
@@ -230,13 +231,7 @@ describe('Lease leader election on the API server', () => {
     });
     try {
       // The same cluster, as an impersonated user whose permission we can take away.
-      const limited = new KubeConfig();
-      limited.loadFromOptions({
-        clusters: kc.clusters,
-        contexts: kc.contexts,
-        currentContext: kc.currentContext,
-        users: kc.users.map((u) => ({ ...u, impersonateUser: user })),
-      });
+      const limited = impersonating(user);
       const a = candidate(name, 'loses-access', {}, limited);
       await waitFor('the leader', () => a.elector.isLeader(), 30_000);
       await rbac.deleteNamespacedRoleBinding({ name: user, namespace: NAMESPACE });
