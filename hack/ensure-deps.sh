@@ -11,7 +11,11 @@ export DEBIAN_FRONTEND=noninteractive
 SUDO=()
 [[ "$(id -u)" == 0 ]] || SUDO=(sudo -n)
 
-wanted=(buildah docker-registry busybox-static skopeo openssl ca-certificates curl iproute2 util-linux apache2-utils)
+# buildah/skopeo: images; docker-registry: the outside registry; containerd,
+# runc, containernetworking-plugins, iptables: the node; gcc + libsqlite3-dev:
+# the cgo build of openshift-builder; zstd: the third_party tarballs.
+wanted=(buildah docker-registry busybox-static skopeo openssl ca-certificates curl iproute2 util-linux apache2-utils
+  containerd runc containernetworking-plugins iptables gcc libc6-dev libsqlite3-dev zstd)
 missing=()
 for p in "${wanted[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -1,0 +1,3 @@
+module lbc.local/pause
+
+go 1.26
