@@ -184,7 +184,7 @@ export class Reconciler {
     }
     for (const b of p.createBuilds) {
       await attempt(`creating Build ${b.metadata.name}`, async () => {
-        if (await this.o.writer.createIfAbsent(b)) {
+        if (await this.o.writer.createBuild(b)) {
           const kind = (b.metadata.labels?.[LABEL_BUILD_KIND] ?? 'content') as 'content' | 'custom';
           this.o.metrics.build(p.pool, kind, 'started');
           log.info({ build: b.metadata.name, kind, fingerprint: b.metadata.annotations?.[ANNOTATION_FINGERPRINT] }, 'build created');
