@@ -6,6 +6,7 @@
 // lookup, which picks the first discovery entry of a kind and on a real
 // OpenShift server resolves `Build` to `buildconfigs/webhooks` (405 on create)
 // and other kinds to subresources.
+import { readFileSync } from 'node:fs';
 import * as k8s from '@kubernetes/client-node';
 import { z } from 'zod';
 import { statusCode } from './errors.ts';
@@ -213,4 +214,24 @@ export function isSubset(want: unknown, have: unknown): boolean {
   }
   if (have === null || typeof have !== 'object' || Array.isArray(have)) return false;
   return Object.entries(want as Record<string, unknown>).every(([k, v]) => v === undefined || isSubset(v, (have as Record<string, unknown>)[k]));
+}
+
+/**
+ * The bearer token the operator talks to the API server with (its
+ * ServiceAccount token in a pod), read afresh each time (projected tokens
+ * rotate); undefined when the kubeconfig authenticates otherwise. The
+ * integrated registry accepts it as the password of Basic `unused:<token>` on
+ * its token realm.
+ */
+export function serviceAccountToken(kc: k8s.KubeConfig): string | undefined {
+  const user = kc.getCurrentUser();
+  if (!user) return undefined;
+  if (user.token) return user.token;
+  const file = (user.authProvider as { name?: string; config?: { tokenFile?: string } } | undefined)?.config?.tokenFile;
+  if (!file) return undefined;
+  try {
+    return readFileSync(file, 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
 }
