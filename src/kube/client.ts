@@ -205,6 +205,7 @@ export function isSubset(want: unknown, have: unknown): boolean {
   if (want === null || typeof want !== 'object') {
     if (have instanceof Date && typeof want === 'string') return have.toISOString() === want;
     if ((have === undefined || have === null) && isOmittedWhenEmpty(want)) return true;
+    if (want === null && isOmittedWhenEmpty(have)) return true;
     return want === have;
   }
   if ((have === undefined || have === null) && isOmittedWhenEmpty(want)) return true;
