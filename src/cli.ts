@@ -131,7 +131,8 @@ program
 
 export function renderPlanYaml(p: Plan, changes: (o: KubeObject) => boolean = () => true): string {
   const lines: string[] = [`# pool ${p.pool}: ${p.managed ? 'managed' : 'not managed (not opted in, or gone): nothing is written'}`];
-  if (p.push) lines.push(`# push rendered-config image ${p.push.repository}@${p.push.image.manifestDigest} (${p.push.image.size} bytes) for ${p.push.renderedConfig}`);
+  if (p.push) lines.push(`# push rendered-config image ${p.push.repository}@${p.push.image.manifestDigest} (${p.push.image.size} bytes) for ${p.push.renderedConfig}, by tag: ${p.push.tags.join(', ')}`);
+  for (const r of p.importRequests) lines.push(`# re-request the import of ImageStream ${r.metadata.name} (ImageStreamImport)`);
   for (const c of p.cancelBuilds) lines.push(`# cancel stale build ${c}`);
   const docs: string[] = [];
   const doc = (what: string, body: unknown) => docs.push(`# ${what}\n${yaml.dump(body, { lineWidth: 160, noRefs: true })}`);

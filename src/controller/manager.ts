@@ -6,7 +6,7 @@ import type { z } from 'zod';
 import type { Config } from '../config/config.ts';
 import type { Plan } from '../plan/plan.ts';
 import type { KubeObject } from '../plan/snapshot.ts';
-import { KubeWriter, describeApiError } from '../kube/client.ts';
+import { KubeWriter, describeApiError, serviceAccountToken } from '../kube/client.ts';
 import type { Named } from '../kube/informer.ts';
 import { CORE_RESOURCES, Informer, SecretSchema } from '../kube/informer.ts';
 import type { ResourceCoords } from '../kube/types.ts';
@@ -87,7 +87,7 @@ export class Manager {
       // Only the push secret, by name: the operator may read no other Secret.
       ...(config.pushSecret ? { pushSecrets: mk('Secret', CORE_RESOURCES.secret, SecretSchema, ns, `metadata.name=${config.pushSecret}`) } : {}),
     };
-    this.reconciler = new Reconciler({ config, stores: this.stores, writer: new KubeWriter(kubeConfig, ns), metrics: this.metrics, log });
+    this.reconciler = new Reconciler({ config, stores: this.stores, writer: new KubeWriter(kubeConfig, ns), metrics: this.metrics, log, registryToken: () => serviceAccountToken(kubeConfig) });
   }
 
   synced(): boolean {

@@ -25,6 +25,8 @@ export interface ReconcilerOptions {
   metrics: Metrics;
   log: Logger;
   now?: () => number;
+  /** The ServiceAccount token for the integrated registry's token realm (Basic `unused:<token>`). */
+  registryToken?: () => string | undefined;
 }
 
 export function planConfig(c: Config): PlanConfig {
@@ -177,6 +179,17 @@ export class Reconciler {
         if (await this.o.writer.createIfAbsent(obj)) log.info({ kind: obj.kind, name: obj.metadata.name }, 'created');
       });
     }
+    // Failed imports re-requested (ImageStreamImport, as `oc import-image`); the planner chose when.
+    for (const req of p.importRequests) {
+      const images = (req.spec as { images?: { to?: { name?: string }; from?: { name?: string } }[] } | undefined)?.images ?? [];
+      const what = images.map((i) => `${req.metadata.name}:${i.to?.name ?? ''}`).join(', ');
+      await attempt(`re-requesting the import of ${what}`, async () => {
+        const results = await this.o.writer.importImage(req);
+        const failed = results.filter((r) => r.status !== undefined && r.status !== 'Success');
+        if (failed.length) log.warn({ import: what, reason: failed[0]!.reason, message: failed[0]!.message }, 'import re-requested; it failed again');
+        else log.info({ import: what }, 'import re-requested');
+      });
+    }
     // Builds: stale ones cancelled, new ones created (a second create is AlreadyExists).
     for (const name of p.cancelBuilds) {
       await attempt(`cancelling Build ${name}`, () => this.o.writer.cancelBuild(name));
@@ -184,7 +197,7 @@ export class Reconciler {
     }
     for (const b of p.createBuilds) {
       await attempt(`creating Build ${b.metadata.name}`, async () => {
-        if (await this.o.writer.createIfAbsent(b)) {
+        if (await this.o.writer.createBuild(b)) {
           const kind = (b.metadata.labels?.[LABEL_BUILD_KIND] ?? 'content') as 'content' | 'custom';
           this.o.metrics.build(p.pool, kind, 'started');
           log.info({ build: b.metadata.name, kind, fingerprint: b.metadata.annotations?.[ANNOTATION_FINGERPRINT] }, 'build created');
@@ -241,13 +254,20 @@ export class Reconciler {
     const registry = this.o.config.registry;
     const repository = push.repository.slice(registry.length + 1);
     const dockerConfigJson = secret?.['.dockerconfigjson'] ?? secret?.['.dockercfg'];
+    // Without a push secret: the integrated registry's bearer flow with the ServiceAccount token.
+    const token = dockerConfigJson ? undefined : this.o.registryToken?.();
     const client = new RegistryClient({
       registry,
       insecure: this.o.config.registryInsecure,
       ...(this.caBundle ? { caBundlePem: this.caBundle } : {}),
       ...(dockerConfigJson ? { dockerConfigJson } : {}),
+      ...(token ? { serviceAccountToken: token } : {}),
     });
-    return client.pushImage(repository, push.image, []);
+    try {
+      return await client.pushImage(repository, push.image, push.tags);
+    } finally {
+      client.close();
+    }
   }
 }
 

@@ -1,6 +1,14 @@
 // The writes the operator makes to the API server, each idempotent, with one
 // field manager. Nothing here decides anything: the planner did.
+//
+// Every request names its resource by plural (CustomObjectsApi with
+// group/version/plural, CoreV1Api for core): never KubernetesObjectApi's kind
+// lookup, which picks the first discovery entry of a kind and on a real
+// OpenShift server resolves `Build` to `buildconfigs/webhooks` (405 on create)
+// and other kinds to subresources.
+import { readFileSync } from 'node:fs';
 import * as k8s from '@kubernetes/client-node';
+import { z } from 'zod';
 import { statusCode } from './errors.ts';
 
 export { describeApiError, statusCode } from './errors.ts';
@@ -25,30 +33,67 @@ export interface EventSpec {
 /** Namespace of Events about cluster-scoped objects (client-go's rule). */
 export const CLUSTER_SCOPED_EVENT_NAMESPACE = 'default';
 
+/** image.openshift.io/v1 imagestreamimports: create-only (what `oc import-image` posts). */
+export const IMAGE_STREAM_IMPORTS = { group: 'image.openshift.io', version: 'v1', plural: 'imagestreamimports', kind: 'ImageStreamImport', namespaced: true } as const satisfies ResourceCoords;
+
+const ImageStreamImportResultSchema = z.looseObject({
+  status: z
+    .looseObject({
+      images: z
+        .array(z.looseObject({ status: z.looseObject({ status: z.string().optional(), message: z.string().optional(), reason: z.string().optional() }).optional() }))
+        .nullish(),
+    })
+    .optional(),
+});
+
+/** The resource an object the planner produced is written to, by apiVersion and kind. */
+export function resourceFor(obj: { apiVersion: string; kind: string }): ResourceCoords {
+  const r = (Object.values(RESOURCES) as ResourceCoords[]).find((x) => x.kind === obj.kind && apiVersionOf(x) === obj.apiVersion);
+  if (!r) throw new Error(`no resource known for ${obj.apiVersion} ${obj.kind}: add it to RESOURCES (by plural)`);
+  return r;
+}
+
 export class KubeWriter {
-  readonly objects: k8s.KubernetesObjectApi;
   readonly custom: k8s.CustomObjectsApi;
   readonly core: k8s.CoreV1Api;
   private readonly namespace: string;
   private readonly component: string;
 
   constructor(kc: k8s.KubeConfig, namespace: string, component = FIELD_MANAGER) {
-    this.objects = k8s.KubernetesObjectApi.makeApiClient(kc);
     this.custom = kc.makeApiClient(k8s.CustomObjectsApi);
     this.core = kc.makeApiClient(k8s.CoreV1Api);
     this.namespace = namespace;
     this.component = component;
   }
 
-  /** Server-side apply with the operator's field manager. */
+  /** Server-side apply with the operator's field manager, to `<group>/<version>/<plural>/<name>`. */
   async apply(obj: KubeObject): Promise<void> {
-    await this.objects.patch(obj as k8s.KubernetesObject, undefined, undefined, FIELD_MANAGER, true, k8s.PatchStrategy.ServerSideApply);
+    const r = resourceFor(obj);
+    const opts = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.ServerSideApply);
+    const common = { group: r.group, version: r.version, plural: r.plural, name: obj.metadata.name, body: obj, fieldManager: FIELD_MANAGER, force: true };
+    if (r.namespaced) await this.custom.patchNamespacedCustomObject({ ...common, namespace: obj.metadata.namespace ?? this.namespace }, opts);
+    else await this.custom.patchClusterCustomObject(common, opts);
   }
 
   /** Creates the object unless it exists; returns whether it was created. */
   async createIfAbsent(obj: KubeObject): Promise<boolean> {
+    const r = resourceFor(obj);
+    return this.create(r, obj);
+  }
+
+  /** Creates a Build through the `builds` resource (never a kind lookup); false when it exists already. */
+  async createBuild(build: KubeObject): Promise<boolean> {
+    if (build.kind !== RESOURCES.build.kind) throw new Error(`createBuild: not a Build: ${build.kind}`);
+    return this.create(RESOURCES.build, build);
+  }
+
+  private async create(r: ResourceCoords, obj: KubeObject): Promise<boolean> {
     try {
-      await this.objects.create(obj as k8s.KubernetesObject, undefined, undefined, FIELD_MANAGER);
+      if (r.namespaced) {
+        await this.custom.createNamespacedCustomObject({ group: r.group, version: r.version, plural: r.plural, namespace: obj.metadata.namespace ?? this.namespace, body: obj, fieldManager: FIELD_MANAGER });
+      } else {
+        await this.custom.createClusterCustomObject({ group: r.group, version: r.version, plural: r.plural, body: obj, fieldManager: FIELD_MANAGER });
+      }
       return true;
     } catch (e) {
       if (statusCode(e) === 409) return false;
@@ -56,11 +101,17 @@ export class KubeWriter {
     }
   }
 
-  /** Sets status.cancelled on a Build (what `oc cancel-build` does). */
+  /**
+   * Cancels a Build: a merge patch of `status.cancelled: true` on the Build
+   * itself (`builds/<name>`). There is no `builds/status` subresource on
+   * OpenShift; `oc cancel-build` sets the same field and updates the Build, and
+   * the build strategy keeps status changes made through the main resource.
+   * A Build that is gone (404) has nothing left to cancel.
+   */
   async cancelBuild(name: string): Promise<void> {
     const r = RESOURCES.build;
     try {
-      await this.custom.patchNamespacedCustomObjectStatus(
+      await this.custom.patchNamespacedCustomObject(
         { group: r.group, version: r.version, namespace: this.namespace, plural: r.plural, name, body: { status: { cancelled: true } }, fieldManager: FIELD_MANAGER },
         k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
       );
@@ -68,6 +119,24 @@ export class KubeWriter {
       if (statusCode(e) === 404) return;
       throw e;
     }
+  }
+
+  /**
+   * Re-requests an import: POST of an ImageStreamImport (what `oc import-image`
+   * does). Returns the per-image statuses the server reports.
+   */
+  async importImage(body: KubeObject): Promise<{ status?: string; message?: string; reason?: string }[]> {
+    const r = IMAGE_STREAM_IMPORTS;
+    const res: unknown = await this.custom.createNamespacedCustomObject({
+      group: r.group,
+      version: r.version,
+      plural: r.plural,
+      namespace: body.metadata.namespace ?? this.namespace,
+      body,
+      fieldManager: FIELD_MANAGER,
+    });
+    const parsed = ImageStreamImportResultSchema.safeParse(res);
+    return parsed.success ? (parsed.data.status?.images ?? []).map((i) => i.status ?? {}) : [];
   }
 
   /** Applies only the given annotations on a cluster-scoped pool (our fields, nothing else). */
@@ -113,18 +182,57 @@ export class KubeWriter {
 }
 
 /**
+ * Whether a desired value is one openshift/api (and Kubernetes) leaves out when
+ * it serializes: `false`, `""`, `0`, an empty list or map, or a map holding
+ * nothing but such values (`importPolicy: {scheduled: false}`,
+ * `dockerStrategy: {noCache: false}`, `triggers: []`). Sent, the server stores
+ * its zero value and returns the field absent (or null).
+ */
+export function isOmittedWhenEmpty(v: unknown): boolean {
+  if (v === undefined || v === null || v === false || v === '' || v === 0) return true;
+  if (Array.isArray(v)) return v.length === 0;
+  if (typeof v === 'object' && !(v instanceof Date)) return Object.values(v as Record<string, unknown>).every(isOmittedWhenEmpty);
+  return false;
+}
+
+/**
  * Whether every field of `want` is already present, equal, in `have`, so that
  * applying `want` would change nothing. Arrays must match element by element.
+ * A field the server omits when empty (see isOmittedWhenEmpty) matches an
+ * absent or null field, so "nothing changed" sends nothing.
  */
 export function isSubset(want: unknown, have: unknown): boolean {
   if (want === null || typeof want !== 'object') {
     if (have instanceof Date && typeof want === 'string') return have.toISOString() === want;
+    if ((have === undefined || have === null) && isOmittedWhenEmpty(want)) return true;
+    if (want === null && isOmittedWhenEmpty(have)) return true;
     return want === have;
   }
+  if ((have === undefined || have === null) && isOmittedWhenEmpty(want)) return true;
   if (Array.isArray(want)) {
     if (!Array.isArray(have) || have.length !== want.length) return false;
     return want.every((w, i) => isSubset(w, have[i]));
   }
   if (have === null || typeof have !== 'object' || Array.isArray(have)) return false;
   return Object.entries(want as Record<string, unknown>).every(([k, v]) => v === undefined || isSubset(v, (have as Record<string, unknown>)[k]));
+}
+
+/**
+ * The bearer token the operator talks to the API server with (its
+ * ServiceAccount token in a pod), read afresh each time (projected tokens
+ * rotate); undefined when the kubeconfig authenticates otherwise. The
+ * integrated registry accepts it as the password of Basic `unused:<token>` on
+ * its token realm.
+ */
+export function serviceAccountToken(kc: k8s.KubeConfig): string | undefined {
+  const user = kc.getCurrentUser();
+  if (!user) return undefined;
+  if (user.token) return user.token;
+  const file = (user.authProvider as { name?: string; config?: { tokenFile?: string } } | undefined)?.config?.tokenFile;
+  if (!file) return undefined;
+  try {
+    return readFileSync(file, 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
 }

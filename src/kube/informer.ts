@@ -16,8 +16,8 @@
 // Handlers must only enqueue: they run synchronously inside the event stream.
 
 import {
+  CoreV1Api,
   CustomObjectsApi,
-  KubernetesObjectApi,
   ListWatch,
   Watch,
   type Informer as ClientInformer,
@@ -28,7 +28,7 @@ import {
 import { pino, type Logger } from 'pino';
 import { z } from 'zod';
 import { realClock, type Clock, type TimerHandle } from '../util/clock.ts';
-import { ObjectMetaSchema, apiVersionOf, type ResourceCoords } from './types.ts';
+import { ObjectMetaSchema, type ResourceCoords } from './types.ts';
 import { errorFields } from './errors.ts';
 
 export type EventType = 'add' | 'update' | 'delete';
@@ -357,14 +357,24 @@ export class Informer<T extends Named> {
   }
 }
 
-/** The default list call: CustomObjectsApi for API groups, KubernetesObjectApi for core types. */
+/**
+ * The default list call, by plural: CustomObjectsApi (group/version/plural) for
+ * API groups, CoreV1Api for the core resources the operator informs on. Never
+ * KubernetesObjectApi, whose kind lookup can land on a subresource.
+ */
 function defaultLister<T extends Named>(opts: InformerOptions<T>): () => Promise<KubernetesListObject<KubernetesObject>> {
   const r = opts.resource;
   const { labelSelector, fieldSelector } = opts;
   const ns = r.namespaced ? opts.namespace : undefined;
   if (r.group === '') {
-    const api = KubernetesObjectApi.makeApiClient(opts.kubeConfig);
-    return () => api.list(apiVersionOf(r), r.kind, ns, undefined, undefined, undefined, fieldSelector, labelSelector);
+    if (r.version !== 'v1' || r.plural !== CORE_RESOURCES.secret.plural) {
+      throw new Error(`no lister for core resource ${r.version}/${r.plural}: pass listFn`);
+    }
+    const core = opts.kubeConfig.makeApiClient(CoreV1Api);
+    return async () =>
+      (ns
+        ? await core.listNamespacedSecret({ namespace: ns, labelSelector, fieldSelector })
+        : await core.listSecretForAllNamespaces({ labelSelector, fieldSelector })) as unknown as KubernetesListObject<KubernetesObject>;
   }
   const api = opts.kubeConfig.makeApiClient(CustomObjectsApi);
   const common = { group: r.group, version: r.version, plural: r.plural, labelSelector, fieldSelector };

@@ -240,6 +240,47 @@ export const BuildHistoryEntrySchema = z.looseObject({
 });
 export type BuildHistoryEntry = z.infer<typeof BuildHistoryEntrySchema>;
 
+/**
+ * Re-requested imports of one stream tag (OpenShift does not retry a failed
+ * import at the same generation): kept in the status so the backoff survives
+ * restarts. Dropped once the tag imports.
+ */
+export const ImportRetrySchema = z.looseObject({
+  stream: z.string(),
+  tag: z.string(),
+  /** The spec tag's `from.name` the retries are for; a new one starts over. */
+  from: z.string(),
+  attempts: z.number(),
+  lastAttempt: z.string().optional(),
+});
+export type ImportRetry = z.infer<typeof ImportRetrySchema>;
+
+/**
+ * Attempts at one build fingerprint, kept in the status because OpenShift
+ * prunes Builds per BuildConfig (5 successful, 5 failed by default): counts
+ * must not depend on the Builds that still exist.
+ */
+export const BuildAttemptsSchema = z.looseObject({
+  kind: z.enum(['content', 'custom']),
+  fingerprint: z.string(),
+  /** Highest attempt number used in a Build name (names stay unique). */
+  lastAttempt: z.number(),
+  /** The rebuild token the failures below count under. */
+  rebuildToken: z.string(),
+  /** Names of the failed attempts under that token. */
+  failedBuilds: z.array(z.string()),
+  lastFailure: z
+    .looseObject({
+      build: z.string(),
+      reason: z.string().optional(),
+      message: z.string().optional(),
+      logSnippet: z.string().optional(),
+      at: z.string().optional(),
+    })
+    .optional(),
+});
+export type BuildAttempts = z.infer<typeof BuildAttemptsSchema>;
+
 export const LayeredPoolStatusSchema = z.looseObject({
   observedGeneration: z.number().optional(),
   phase: z.string().optional(), // Pending | Building | Ready | Degraded
@@ -254,6 +295,8 @@ export const LayeredPoolStatusSchema = z.looseObject({
   message: z.string().optional(),
   conditions: z.array(ConditionSchema).optional(),
   history: z.array(BuildHistoryEntrySchema).optional(),
+  buildAttempts: z.array(BuildAttemptsSchema).optional(),
+  importRetries: z.array(ImportRetrySchema).optional(),
 });
 export type LayeredPoolStatus = z.infer<typeof LayeredPoolStatusSchema>;
 

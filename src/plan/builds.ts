@@ -1,5 +1,5 @@
 // Build identity and the build decision for one kind (content or custom). Pure.
-import type { Build, BuildConfig, ImageStream } from '../kube/types.ts';
+import type { Build, BuildAttempts, BuildConfig, ImageStream } from '../kube/types.ts';
 import { apiVersionOf, RESOURCES } from '../kube/types.ts';
 import { canonicalJson, sha256Hex } from '../util/canonical-json.ts';
 import { isDigest } from './imageref.ts';
@@ -90,14 +90,48 @@ export interface BuildContext {
   builds: readonly Build[];
   outputStreamObj: ImageStream | undefined;
   buildConfigObj: BuildConfig | undefined;
+  /** The attempt records of the pool's status object (they outlive pruned Builds). */
+  attempts?: readonly BuildAttempts[] | undefined;
 }
 
-export type BuildDecision =
+export type BuildDecision = (
   | { state: 'built'; image: ResolvedImage; build?: Build | undefined; cancel: string[] }
   | { state: 'building'; build: Build; cancel: string[] }
   | { state: 'start'; create: KubeObject; name: string; cancel: string[] }
   | { state: 'waiting'; reason: 'Debounce' | 'StaleBuildStopping' | 'RetryBackoff'; requeueAfterMs: number; cancel: string[]; failure?: Build | undefined }
-  | { state: 'failed'; failure: Build; attempts: number; cancel: string[] };
+  | { state: 'failed'; failure: Build; attempts: number; cancel: string[] }
+) & {
+  /** The fingerprint's attempt record after this decision (goes into the status). */
+  record: BuildAttempts;
+};
+
+/** The attempt number in a Build name `<buildConfig>-<fp10>-<n>`, if it has one. */
+export function attemptOf(name: string, buildConfig: string, fingerprint: string): number | undefined {
+  const prefix = `${buildConfig}-${fingerprint.slice(0, 10)}-`;
+  if (!name.startsWith(prefix)) return undefined;
+  const n = Number(name.slice(prefix.length));
+  return Number.isInteger(n) && n > 0 ? n : undefined;
+}
+
+/** A recorded failure as a Build-shaped object (its Build may have been pruned). */
+function failureFromRecord(f: NonNullable<BuildAttempts['lastFailure']>): Build {
+  const status: NonNullable<Build['status']> = { phase: 'Failed' };
+  if (f.reason !== undefined) status.reason = f.reason;
+  if (f.message !== undefined) status.message = f.message;
+  if (f.logSnippet !== undefined) status.logSnippet = f.logSnippet;
+  if (f.at !== undefined) status.completionTimestamp = f.at;
+  return { metadata: { name: f.build }, status };
+}
+
+function failureRecord(b: Build): NonNullable<BuildAttempts['lastFailure']> {
+  const f: NonNullable<BuildAttempts['lastFailure']> = { build: b.metadata.name };
+  if (b.status?.reason) f.reason = b.status.reason;
+  if (b.status?.message) f.message = b.status.message;
+  if (b.status?.logSnippet) f.logSnippet = b.status.logSnippet.slice(-2000);
+  const at = b.status?.completionTimestamp ?? b.metadata.creationTimestamp;
+  if (at !== undefined) f.at = at instanceof Date ? at.toISOString() : at;
+  return f;
+}
 
 /**
  * Decides what to do for one kind of build given its desired inputs:
@@ -113,46 +147,64 @@ export function decideBuild(req: BuildRequest, ctx: BuildContext): BuildDecision
     .map((b) => b.metadata.name)
     .sort();
 
+  // What is known of this fingerprint's attempts: the status object's record
+  // (it outlives Builds OpenShift prunes) joined with the Builds still there.
+  const rec = ctx.attempts?.find((a) => a.kind === req.kind && a.fingerprint === req.fingerprint);
+  const recFailed = rec && rec.rebuildToken === ctx.rebuildToken ? rec.failedBuilds : [];
+  const cachedFailures = forFp
+    .filter((b) => FAILED_PHASES.has(b.status?.phase) && (b.metadata.annotations?.[ANNOTATION_REBUILD_TOKEN] ?? '') === ctx.rebuildToken)
+    .sort((a, b) => buildCreatedMs(b) - buildCreatedMs(a));
+  const failedNames = [...new Set([...cachedFailures.map((b) => b.metadata.name), ...recFailed])];
+  const recordedLast = rec && recFailed.length && rec.lastFailure && recFailed.includes(rec.lastFailure.build) ? failureFromRecord(rec.lastFailure) : undefined;
+  const failedAtOf = (b: Build) => timeMs(b.status?.completionTimestamp) ?? buildCreatedMs(b);
+  const lastFailure = [cachedFailures[0], recordedLast]
+    .filter((b): b is Build => b !== undefined)
+    .sort((a, b) => failedAtOf(b) - failedAtOf(a))[0];
+  const highest = Math.max(rec?.lastAttempt ?? 0, forFp.length, ...forFp.map((b) => attemptOf(b.metadata.name, req.buildConfig, req.fingerprint) ?? 0));
+  const record = (lastAttempt: number): BuildAttempts => {
+    const r: BuildAttempts = { kind: req.kind, fingerprint: req.fingerprint, lastAttempt, rebuildToken: ctx.rebuildToken, failedBuilds: failedNames };
+    if (lastFailure) r.lastFailure = failureRecord(lastFailure);
+    return r;
+  };
+  const keep = record(highest);
+
   // 1. A fingerprint with a complete build (or an image on its tag) is never built again.
   const done = forFp.filter((b) => buildOutput(b)).sort((a, b) => buildCreatedMs(b) - buildCreatedMs(a))[0];
-  if (done) return { state: 'built', image: buildOutput(done)!, build: done, cancel };
+  if (done) return { state: 'built', image: buildOutput(done)!, build: done, cancel, record: keep };
   const tagged = tagImage(ctx.outputStreamObj, fingerprintTag(req.fingerprint));
-  if (tagged) return { state: 'built', image: tagged, cancel };
+  if (tagged) return { state: 'built', image: tagged, cancel, record: keep };
 
   // 2. One running for these inputs: wait for it.
   const running = forFp.find((b) => isActive(b) && !b.status?.cancelled);
-  if (running) return { state: 'building', build: running, cancel };
+  if (running) return { state: 'building', build: running, cancel, record: keep };
 
   // 3. Failures under the current rebuild token: bounded retries with backoff.
-  const failures = forFp
-    .filter((b) => FAILED_PHASES.has(b.status?.phase) && (b.metadata.annotations?.[ANNOTATION_REBUILD_TOKEN] ?? '') === ctx.rebuildToken)
-    .sort((a, b) => buildCreatedMs(b) - buildCreatedMs(a));
-  const lastFailure = failures[0];
-  if (lastFailure && failures.length >= ctx.retryLimit + 1) {
-    return { state: 'failed', failure: lastFailure, attempts: failures.length, cancel };
+  const failures = failedNames.length;
+  if (lastFailure && failures >= ctx.retryLimit + 1) {
+    return { state: 'failed', failure: lastFailure, attempts: failures, cancel, record: keep };
   }
   if (lastFailure) {
-    const failedAt = timeMs(lastFailure.status?.completionTimestamp) ?? buildCreatedMs(lastFailure);
-    const retryAt = failedAt + ctx.retryBackoffMs * 2 ** (failures.length - 1);
+    const retryAt = failedAtOf(lastFailure) + ctx.retryBackoffMs * 2 ** (failures - 1);
     if (ctx.now < retryAt) {
-      return { state: 'waiting', reason: 'RetryBackoff', requeueAfterMs: retryAt - ctx.now, cancel, failure: lastFailure };
+      return { state: 'waiting', reason: 'RetryBackoff', requeueAfterMs: retryAt - ctx.now, cancel, failure: lastFailure, record: keep };
     }
   }
 
   // 4. Let a burst of input changes settle.
   if (req.inputsChangedMs !== undefined && ctx.now < req.inputsChangedMs + ctx.debounceMs) {
-    return { state: 'waiting', reason: 'Debounce', requeueAfterMs: req.inputsChangedMs + ctx.debounceMs - ctx.now, cancel };
+    return { state: 'waiting', reason: 'Debounce', requeueAfterMs: req.inputsChangedMs + ctx.debounceMs - ctx.now, cancel, record: keep };
   }
 
   // 5. At most one active build per kind: stale ones must be gone first.
   if (mine.some((b) => isActive(b))) {
-    return { state: 'waiting', reason: 'StaleBuildStopping', requeueAfterMs: 1000, cancel };
+    return { state: 'waiting', reason: 'StaleBuildStopping', requeueAfterMs: 1000, cancel, record: keep };
   }
 
-  const attempt = forFp.length + 1;
+  // Attempt numbers only grow (recorded in the status), so a name is never reused after pruning.
+  const attempt = highest + 1;
   const name = buildName(req.buildConfig, req.fingerprint, attempt);
   const number = mine.length + 1;
-  return { state: 'start', name, create: buildObject(req, name, number, ctx), cancel };
+  return { state: 'start', name, create: buildObject(req, name, number, ctx), cancel, record: record(attempt) };
 }
 
 export function buildObject(req: BuildRequest, name: string, number: number, ctx: Pick<BuildContext, 'rebuildToken' | 'buildConfigObj'>): KubeObject {

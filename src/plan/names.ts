@@ -64,3 +64,8 @@ export function fingerprintTag(fingerprint: string): string {
 export function buildName(buildConfig: string, fingerprint: string, attempt: number): string {
   return `${buildConfig}-${fingerprint.slice(0, 10)}-${attempt}`;
 }
+
+/** Tag of a rendered-config image: its content hash (`sha256-<hex>` of the manifest digest). */
+export function renderedConfigTag(manifestDigest: string): string {
+  return manifestDigest.replace(':', '-');
+}

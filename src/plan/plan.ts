@@ -1,6 +1,6 @@
 // The planner: a pure function of a pool's snapshot returning every object and
 // action the pool needs. No I/O. The order follows DESIGN.md "What the plan decides".
-import type { Build, Condition, ImageStream, LayeredPoolStatus, TagReference } from '../kube/types.ts';
+import type { Build, BuildAttempts, Condition, ImportRetry, LayeredPoolStatus, TagReference } from '../kube/types.ts';
 import { apiVersionOf, RESOURCES } from '../kube/types.ts';
 import type { ScratchImage } from '../registry/scratch-image.ts';
 import { cachedScratchImage } from '../registry/scratch-image.ts';
@@ -16,6 +16,8 @@ import {
   TEMPLATE_VERSION,
 } from './dockerfile.ts';
 import { formatDigestRef, parseImageRef, repoOf, safeParseImageRef } from './imageref.ts';
+import type { ImportFailure } from './imports.ts';
+import { decideImportRetry, IMPORT_RETRY_BASE_MS, IMPORT_RETRY_MAX_MS, importRetryText } from './imports.ts';
 import { checkRenderedConfig } from './machineconfig.ts';
 import {
   ANNOTATION_NEWEST_IMAGE,
@@ -28,13 +30,13 @@ import {
   LATEST,
   poolBuildConfigs,
   poolStreams,
+  renderedConfigTag,
 } from './names.ts';
 import type { KubeObject, Snapshot } from './snapshot.ts';
 import type { Owner, ResolvedImage } from './streams.ts';
 import {
   dockerImageTag,
   imageStreamObject,
-  imageStreamTagTag,
   isOurs,
   poolMetadata,
   specTag,
@@ -43,7 +45,7 @@ import {
   tagImportError,
 } from './streams.ts';
 import type { PlanEvent } from './status.ts';
-import { buildEvents, condition, historyOf, logExcerpt } from './status.ts';
+import { buildEvents, condition, logExcerpt, mergeHistory } from './status.ts';
 
 export type ImageSource = 'external' | 'custom' | 'mco-content';
 
@@ -52,6 +54,8 @@ export interface RenderedConfigPush {
   repository: string;
   renderedConfig: string;
   image: ScratchImage;
+  /** Pushed by tag (the integrated registry records only tagged pushes): the content tag first, then `latest`. */
+  tags: string[];
 }
 
 export interface Plan {
@@ -66,6 +70,8 @@ export interface Plan {
   createBuilds: KubeObject[];
   /** Names of Builds to cancel (status.cancelled = true). */
   cancelBuilds: string[];
+  /** ImageStreamImports to post: failed imports re-requested after their backoff. */
+  importRequests: KubeObject[];
   /** Hand-off annotations for the pool, when they differ from what it has. */
   poolAnnotations?: Record<string, string> | undefined;
   /** The full status of the pool's status object; undefined = leave it alone. */
@@ -79,6 +85,9 @@ interface Problem {
   message: string;
 }
 
+/** How many fingerprints' attempt records the status keeps. */
+const ATTEMPT_RECORDS = 10;
+
 const ISSUE_ORDER = ['InvalidPoolName', 'InvalidMachineConfig', 'InvalidImageReference', 'InvalidCustomDockerfile', 'ObjectConflict', 'PushSecretMissing', 'ImportFailed', 'BuildFailed'];
 
 export function isOptedIn(labels: Record<string, string> | undefined, label: string): boolean {
@@ -89,7 +98,7 @@ export function isOptedIn(labels: Record<string, string> | undefined, label: str
 export function plan(snap: Snapshot): Plan {
   const { config, poolName } = snap;
   const ns = config.namespace;
-  const out: Plan = { pool: poolName, managed: false, apply: [], create: [], createBuilds: [], cancelBuilds: [], events: [] };
+  const out: Plan = { pool: poolName, managed: false, apply: [], create: [], createBuilds: [], cancelBuilds: [], importRequests: [], events: [] };
   const pool = snap.pool;
 
   // Delete path: the pool is gone (or going). Owner references let the garbage
@@ -165,28 +174,64 @@ export function plan(snap: Snapshot): Plan {
       imageStreamObject({ name: COREOS_STREAM, namespace: ns, labels: { [LABEL_MANAGED]: FIELD_MANAGER } }, [dockerImageTag(LATEST, baseImageSpec)]),
     );
   }
+  // Failed imports of the tags the pool depends on are re-requested with backoff
+  // (OpenShift does not retry them at the same generation); the state is kept in the status.
+  const importRetries: ImportRetry[] = [];
+  const importFailure = (name: string): ImportFailure | undefined => {
+    const f = decideImportRetry(stream(name), ns, LATEST, prevStatus?.importRetries, now, {
+      baseMs: config.importRetryBackoffMs ?? IMPORT_RETRY_BASE_MS,
+      maxMs: config.importRetryMaxBackoffMs ?? IMPORT_RETRY_MAX_MS,
+    });
+    if (!f) return undefined;
+    importRetries.push(f.state);
+    if (f.request) out.importRequests.push(f.request);
+    requeueIn(Math.max(1000, f.nextRetryAt - now));
+    return f;
+  };
+  const importProblem = (f: ImportFailure, tail: string): Problem => ({
+    reason: 'ImportFailed',
+    message: `ImageStream ${ns}/${f.stream}:${f.tag} could not import ${f.from} (${f.error}); ${importRetryText(f)}; ${tail}`,
+  });
   const coreosImage = tagImage(stream(COREOS_STREAM), LATEST);
+  const coreosFailure = importFailure(COREOS_STREAM);
   const externalBase = tagImage(stream(S.externalBase), LATEST);
-  const externalBaseErr = adminTagImportError(stream(S.externalBase), ns, S.externalBase);
-  if (externalBaseErr) {
-    problems.push({ reason: 'ImportFailed', message: `${externalBaseErr}; the pool ${externalBase ? 'stays on the external base imported before' : 'keeps coreos:latest as its base'} until the tag is fixed or removed (oc tag -d ${ns}/${S.externalBase}:${LATEST})` });
+  const externalBaseFailure = importFailure(S.externalBase);
+  if (externalBaseFailure) {
+    problems.push(
+      importProblem(
+        externalBaseFailure,
+        `the pool ${externalBase ? 'stays on the external base imported before' : 'keeps coreos:latest as its base'} until the tag is fixed or removed (oc tag -d ${ns}/${S.externalBase}:${LATEST})`,
+      ),
+    );
   }
   const baseSource = externalBase ? 'external-base' : 'coreos';
   const wantBase = externalBase ?? coreosImage;
-  const baseTagSource = externalBase ? `${S.externalBase}:${LATEST}` : `${COREOS_STREAM}:${LATEST}`;
+  // <pool>-base:latest is written by digest: a cross-stream ImageStreamTag is resolved
+  // once, when written, and refused while its source is missing, so it would never follow.
+  let wantBaseRef: string | undefined;
+  if (wantBase) {
+    const r = safeParseImageRef(wantBase.ref);
+    if (r.ok) wantBaseRef = formatDigestRef(repoOf(r.ref), wantBase.digest);
+    else problems.push({ reason: 'InvalidImageReference', message: `ImageStream ${externalBase ? S.externalBase : COREOS_STREAM}:${LATEST} records ${wantBase.ref}: ${r.error.message}` });
+  }
   applyStream(S.externalBase);
-  applyStream(S.base, [imageStreamTagTag(LATEST, baseTagSource)]);
+  applyStream(S.base, wantBaseRef ? [dockerImageTag(LATEST, wantBaseRef)] : keepTags(stream(S.base), LATEST));
   const baseNow = tagImage(stream(S.base), LATEST);
-  const baseFollows = specTag(stream(S.base), LATEST)?.from?.name === baseTagSource;
+  const baseSpec = specTag(stream(S.base), LATEST)?.from;
+  const baseFollows = baseSpec?.kind === 'DockerImage' && baseSpec.name === wantBaseRef;
+  const baseFailure = baseFollows ? importFailure(S.base) : undefined;
   let base: ResolvedImage | undefined;
   if (!wantBase) {
-    const err = tagImportError(stream(COREOS_STREAM), LATEST);
-    if (err) problems.push({ reason: 'ImportFailed', message: `the base image ${baseImageSpec ?? ''} could not be imported into ImageStream coreos: ${err}` });
+    if (coreosFailure) problems.push(importProblem(coreosFailure, `the base image ${baseImageSpec ?? ''} is needed before anything is built`));
     else waiting.push('waiting for the coreos ImageStream to import the base OS image');
   } else if (!baseNow || !baseFollows || baseNow.digest !== wantBase.digest) {
-    waiting.push(`waiting for ImageStream ${S.base} to follow ${baseTagSource}`);
+    if (baseFailure) problems.push(importProblem(baseFailure, `the pool's base stays as it is until the import succeeds`));
+    else if (wantBaseRef) waiting.push(`waiting for ImageStream ${S.base} to import ${wantBaseRef}`);
   } else {
     base = baseNow;
+  }
+  if (wantBase && coreosFailure && !externalBase) {
+    problems.push(importProblem(coreosFailure, `the pool keeps the base imported before`));
   }
 
   // ---- 3. Rendered config ----------------------------------------------------------
@@ -194,10 +239,18 @@ export function plan(snap: Snapshot): Plan {
   let rendered: ResolvedImage | undefined;
   const rcRepo = `${config.registry}/${ns}/${S.renderedConfig}`;
   const rcStream = stream(S.renderedConfig);
-  // Keep every rendered-config tag applied so far (server-side apply would drop omitted ones).
+  // The image is pushed by tag, the tag being its content hash. The integrated
+  // registry records a tagged push in the stream itself (a digest-only push
+  // creates no entry); for another registry (the stream advertises a different
+  // repository, or none) the stream imports the pushed image through spec tags.
+  const rcRepoAdvertised = rcStream?.status?.dockerImageRepository;
+  const recordsPushes = !rcStream || rcRepoAdvertised === rcRepo;
   const rcTags = new Map<string, TagReference>();
-  for (const t of rcStream?.spec?.tags ?? []) {
-    if (t.from?.kind === 'DockerImage' && t.from.name.startsWith(`${rcRepo}@`)) rcTags.set(t.name, dockerImageTag(t.name, t.from.name));
+  if (!recordsPushes) {
+    // Keep every rendered-config tag applied so far (server-side apply would drop omitted ones).
+    for (const t of rcStream?.spec?.tags ?? []) {
+      if (t.from?.kind === 'DockerImage' && t.from.name.startsWith(`${rcRepo}@`)) rcTags.set(t.name, dockerImageTag(t.name, t.from.name));
+    }
   }
   if (!mcName) {
     waiting.push(`pool ${poolName} has no rendered MachineConfig yet (spec.configuration.name is empty)`);
@@ -209,15 +262,18 @@ export function plan(snap: Snapshot): Plan {
       problems.push({ reason: 'InvalidMachineConfig', message: check.message });
     } else {
       const image = scratchImageOf(snap.machineConfig, check);
-      const ref = formatDigestRef(rcRepo, image.manifestDigest);
-      rcTags.set(mcName, dockerImageTag(mcName, ref));
-      rcTags.set(LATEST, dockerImageTag(LATEST, ref));
-      const imported = tagHasDigest(rcStream, mcName, image.manifestDigest);
-      const latestImported = tagImage(rcStream, LATEST)?.digest === image.manifestDigest;
-      if (imported && latestImported) {
-        rendered = imported;
+      const contentTag = renderedConfigTag(image.manifestDigest);
+      if (!recordsPushes) {
+        const ref = formatDigestRef(rcRepo, image.manifestDigest);
+        rcTags.set(contentTag, dockerImageTag(contentTag, ref));
+        rcTags.set(LATEST, dockerImageTag(LATEST, ref));
+      }
+      const recorded = tagHasDigest(rcStream, contentTag, image.manifestDigest);
+      const latestRecorded = tagImage(rcStream, LATEST)?.digest === image.manifestDigest;
+      if (recorded && latestRecorded) {
+        rendered = recorded;
       } else {
-        out.push = { repository: rcRepo, renderedConfig: mcName, image };
+        out.push = { repository: rcRepo, renderedConfig: mcName, image, tags: [contentTag, LATEST] };
         if (config.pushSecret && snap.pushSecretFound === false) {
           problems.push({
             reason: 'PushSecretMissing',
@@ -225,8 +281,8 @@ export function plan(snap: Snapshot): Plan {
           });
           out.push = undefined;
         } else {
-          const err = tagImportError(rcStream, mcName);
-          waiting.push(`pushing and importing rendered config ${mcName} (${image.manifestDigest.slice(0, 19)})${err ? `; last import: ${err}` : ''}`);
+          const err = recordsPushes ? undefined : tagImportError(rcStream, contentTag);
+          waiting.push(`pushing rendered config ${mcName} as ${S.renderedConfig}:${contentTag}${err ? `; last import: ${err}` : ''}`);
         }
       }
     }
@@ -236,6 +292,7 @@ export function plan(snap: Snapshot): Plan {
   // ---- 4. Content build ------------------------------------------------------------------
   const rebuildToken = pool.metadata.annotations?.[ANNOTATION_REBUILD] ?? snap.status?.metadata.annotations?.[ANNOTATION_REBUILD] ?? '';
   const ctxBase = {
+    attempts: prevStatus?.buildAttempts,
     now,
     debounceMs: config.debounceMs,
     retryLimit: config.retryLimit,
@@ -366,11 +423,13 @@ export function plan(snap: Snapshot): Plan {
 
   // Build actions (content first), and what they mean for the status.
   let building: string | undefined;
+  const attemptRecords: BuildAttempts[] = [];
   for (const [label, d] of [
     ['content', contentDecision],
     ['custom', customDecision],
   ] as const) {
     if (!d) continue;
+    attemptRecords.push(d.record);
     out.cancelBuilds.push(...d.cancel);
     switch (d.state) {
       case 'start':
@@ -403,9 +462,14 @@ export function plan(snap: Snapshot): Plan {
   // ---- 6. Content selection -----------------------------------------------------------------------
   let chosen: { source: ImageSource; image: string } | undefined;
   const external = tagImage(stream(S.external), LATEST);
-  const externalErr = adminTagImportError(stream(S.external), ns, S.external);
-  if (externalErr) {
-    problems.push({ reason: 'ImportFailed', message: `${externalErr}; ${external ? 'the external content imported before is still used' : 'the pool keeps its own content'} until the tag is fixed or removed (oc tag -d ${ns}/${S.external}:${LATEST})` });
+  const externalFailure = importFailure(S.external);
+  if (externalFailure) {
+    problems.push(
+      importProblem(
+        externalFailure,
+        `${external ? 'the external content imported before is still used' : 'the pool keeps its own content'} until the tag is fixed or removed (oc tag -d ${ns}/${S.external}:${LATEST})`,
+      ),
+    );
   }
   const pinned = (img: ResolvedImage, what: string): string | undefined => {
     const r = safeParseImageRef(img.ref);
@@ -449,7 +513,7 @@ export function plan(snap: Snapshot): Plan {
     metadata: md(poolName),
     spec: { poolName },
   });
-  const history = historyOf(snap.builds, config.historySize);
+  const history = mergeHistory(prevStatus?.history, snap.builds, config.historySize);
   out.events.unshift(...buildEvents(prevStatus?.history, history, poolName));
   problems.sort((a, b) => ISSUE_ORDER.indexOf(a.reason) - ISSUE_ORDER.indexOf(b.reason));
   const handedOff = chosen !== undefined && (out.poolAnnotations ?? annotations)[ANNOTATION_NEWEST_IMAGE] === chosen.image;
@@ -493,6 +557,11 @@ export function plan(snap: Snapshot): Plan {
   status.baseSource = baseSource;
   if (mcName) status.renderedConfig = mcName;
   if (rendered) status.renderedConfigImage = rendered.ref;
+  // Attempt records: the current fingerprints' first, then earlier ones (a rollback
+  // to earlier inputs keeps its count), bounded.
+  const records = [...attemptRecords, ...(prevStatus?.buildAttempts ?? []).filter((r) => !attemptRecords.some((a) => a.kind === r.kind && a.fingerprint === r.fingerprint))].slice(0, ATTEMPT_RECORDS);
+  if (records.length) status.buildAttempts = records;
+  if (importRetries.length) status.importRetries = importRetries;
   if (lastBuild) {
     status.lastBuild = lastBuild.build;
     const t = lastBuild.end ?? lastBuild.start;
@@ -519,18 +588,6 @@ function scratchImageOf(mc: object, check: { name: string; machineConfig: unknow
 
 function sameStatus(a: LayeredPoolStatus | undefined, b: LayeredPoolStatus): boolean {
   return a !== undefined && canonicalJson(a) === canonicalJson(b);
-}
-
-/**
- * The import failure of an admin's `oc tag` into one of the pool's external
- * streams (a spec tag `latest` whose last import failed), so the status says
- * why the tagged image is not used instead of staying silent.
- */
-function adminTagImportError(s: ImageStream | undefined, ns: string, name: string): string | undefined {
-  const spec = specTag(s, LATEST);
-  if (!spec?.from) return undefined;
-  const err = tagImportError(s, LATEST);
-  return err ? `ImageStream ${ns}/${name}:${LATEST} could not import ${spec.from.name}: ${err}` : undefined;
 }
 
 /** The spec tag `tag` as it is (so applying does not drop it while its replacement is not ready). */

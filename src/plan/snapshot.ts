@@ -13,6 +13,10 @@ export interface PlanConfig {
   retryBackoffMs: number;
   baseOSImage?: string | undefined;
   pushSecret?: string | undefined;
+  /** First delay before a failed import is re-requested (doubles per retry). Default 10 s. */
+  importRetryBackoffMs?: number | undefined;
+  /** Cap of that delay. Default 10 minutes. */
+  importRetryMaxBackoffMs?: number | undefined;
 }
 
 export interface Snapshot {

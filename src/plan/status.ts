@@ -49,6 +49,19 @@ export function historyOf(builds: readonly Build[], size: number): BuildHistoryE
     });
 }
 
+/**
+ * The history: entries of the Builds that exist, plus the recorded entries of
+ * Builds that no longer do (OpenShift prunes them per BuildConfig), newest
+ * first, at most `size`. History lives in the status object, not in the Builds.
+ */
+export function mergeHistory(prev: readonly BuildHistoryEntry[] | undefined, builds: readonly Build[], size: number): BuildHistoryEntry[] {
+  const live = historyOf(builds, Number.MAX_SAFE_INTEGER);
+  const names = new Set(live.map((e) => e.build));
+  const pruned = (prev ?? []).filter((e) => !names.has(e.build));
+  const at = (e: BuildHistoryEntry) => Date.parse(e.start ?? e.end ?? '') || 0;
+  return [...live, ...pruned].sort((a, b) => at(b) - at(a) || b.build.localeCompare(a.build)).slice(0, size);
+}
+
 /** Events for builds that appeared or finished since the recorded history. */
 export function buildEvents(prev: readonly BuildHistoryEntry[] | undefined, next: readonly BuildHistoryEntry[], pool: string): PlanEvent[] {
   const before = new Map((prev ?? []).map((e) => [e.build, e]));

@@ -79,15 +79,6 @@ export function dockerImageTag(name: string, image: string): TagReference {
   };
 }
 
-export function imageStreamTagTag(name: string, source: string): TagReference {
-  return {
-    name,
-    from: { kind: 'ImageStreamTag', name: source },
-    importPolicy: { scheduled: false },
-    referencePolicy: { type: 'Source' },
-  };
-}
-
 export function imageStreamObject(metadata: KubeObject['metadata'], tags?: TagReference[]): KubeObject {
   const obj: KubeObject = { apiVersion: apiVersionOf(RESOURCES.imageStream), kind: RESOURCES.imageStream.kind, metadata };
   if (tags) obj.spec = { tags };

@@ -41,6 +41,13 @@ export interface RegistryClientOptions {
   caBundlePem?: string;
   /** Content of a kubernetes.io/dockerconfigjson (or dockercfg) Secret. Default: anonymous. */
   dockerConfigJson?: string | object;
+  /**
+   * A ServiceAccount token for the integrated registry's bearer flow: sent as
+   * Basic `unused:<token>` to the registry's own token realm (`/openshift/token`
+   * on the registry's origin) and nowhere else. Used when the docker config has
+   * no entry for the registry.
+   */
+  serviceAccountToken?: string;
   /** Deadline of one HTTP request, in ms. Default 30 000. */
   timeoutMs?: number;
   /** Largest response body accepted, in bytes. Default 64 MiB. */
@@ -126,6 +133,7 @@ export class RegistryClient {
   readonly maxResponseBytes: number;
   readonly userAgent: string;
   readonly #creds: BasicCredentials | undefined;
+  readonly #saToken: string | undefined;
   readonly #httpAgent = new http.Agent({ keepAlive: true });
   readonly #httpsAgent: https.Agent;
   #useBasic = false;
@@ -151,6 +159,7 @@ export class RegistryClient {
         throw e;
       }
     }
+    this.#saToken = opts.serviceAccountToken || undefined;
     // The CA bundle applies to every https peer: the registry and its token service.
     this.#httpsAgent = new https.Agent({ keepAlive: true, ...(opts.caBundlePem ? { ca: [...tls.rootCertificates, opts.caBundlePem] } : {}) });
   }
@@ -322,31 +331,33 @@ export class RegistryClient {
   }
 
   /**
-   * Push an image's blobs and manifest, skipping whatever the registry already
-   * has (HEAD first), then point every tag at it. With no tags the manifest is
-   * pushed by digest.
+   * Push an image by tag: first HEAD every tag, and when each already names
+   * the image's digest push nothing at all; otherwise push the blobs the
+   * registry lacks (HEAD first) and PUT the manifest under each tag that does
+   * not name it yet. With no tags the manifest is pushed by digest (a plain
+   * registry only: the integrated registry records only tagged pushes).
    */
   async pushImage(repository: string, image: PushableImage, tags: readonly string[] = []): Promise<PushResult> {
+    const refs = tags.length > 0 ? [...new Set(tags)] : [image.manifestDigest];
+    const missing: string[] = [];
+    for (const ref of refs) {
+      if ((await this.headManifest(repository, ref)) !== image.manifestDigest) missing.push(ref);
+    }
+    if (missing.length === 0) return { digest: image.manifestDigest, pushed: false, bytes: 0 };
     let bytes = 0;
-    let pushed = false;
     for (const [digest, data] of [
       [image.configDigest, image.config],
       [image.layerDigest, image.layer],
     ] as const) {
       if (await this.blobExists(repository, digest)) continue;
       bytes += await this.pushBlob(repository, digest, data);
-      pushed = true;
     }
     const mediaType = image.manifestMediaType ?? mediaTypeOf(image.manifest);
-    const refs = tags.length > 0 ? tags : [image.manifestDigest];
-    for (const ref of refs) {
-      const current = await this.headManifest(repository, ref);
-      if (current === image.manifestDigest) continue;
+    for (const ref of missing) {
       await this.putManifest(repository, ref, image.manifest, mediaType);
       bytes += image.manifest.length;
-      pushed = true;
     }
-    return { digest: image.manifestDigest, pushed, bytes };
+    return { digest: image.manifestDigest, pushed: true, bytes };
   }
 
   // ---- internals --------------------------------------------------------------
@@ -427,6 +438,8 @@ export class RegistryClient {
 
     const headers: Record<string, string> = { 'User-Agent': this.userAgent, Accept: 'application/json' };
     if (this.#creds) headers.Authorization = basicAuthHeader(this.#creds);
+    // The ServiceAccount token goes only to a realm on the registry's own origin (the integrated registry's /openshift/token).
+    else if (this.#saToken && url.origin === this.baseUrl.origin) headers.Authorization = basicAuthHeader({ username: 'unused', password: this.#saToken });
     const res = await this.#send('GET', url, headers, undefined, `the token service ${url.host} of registry ${this.registry}`);
     if (res.status === 401 || res.status === 403) {
       throw new RegistryError(
@@ -434,7 +447,9 @@ export class RegistryClient {
         this.registry,
         this.#creds
           ? `the token service ${url.host} of registry ${this.registry} rejected the push secret's credentials (HTTP ${res.status}): check the user name and password in the push secret's entry for ${this.registry}`
-          : `the token service ${url.host} of registry ${this.registry} requires credentials (HTTP ${res.status}): configure a push secret with an entry for ${this.registry}`,
+          : headers.Authorization
+            ? `the token service ${url.host} of registry ${this.registry} rejected the operator's ServiceAccount token (HTTP ${res.status}): it needs get (pull) and update (push) on imagestreams/layers in the stream's namespace`
+            : `the token service ${url.host} of registry ${this.registry} requires credentials (HTTP ${res.status}): configure a push secret with an entry for ${this.registry}`,
         { repository: op.repository, status: res.status },
       );
     }

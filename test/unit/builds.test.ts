@@ -76,7 +76,7 @@ describe('decideBuild', () => {
   });
   it('debounces from the newest input', () => {
     const d = decideBuild({ ...req, inputsChangedMs: NOW - 1000 }, ctx([], { debounceMs: 3000 }));
-    expect(d).toEqual({ state: 'waiting', reason: 'Debounce', requeueAfterMs: 2000, cancel: [] });
+    expect(d).toMatchObject({ state: 'waiting', reason: 'Debounce', requeueAfterMs: 2000, cancel: [] });
   });
   it('backs off exponentially after failures, then retries with the next attempt number', () => {
     const f1 = build('f1', FP, 'Failed', { created: NOW - 30_000, done: NOW - 5_000 });

@@ -82,6 +82,9 @@ export class World {
   /** Decides each build's fate when it runs (default: completes). */
   outcome: (b: Build) => BuildOutcome = () => 'complete';
   importsEnabled = true;
+  /** stream:tag -> the `from` whose import failed (not retried until requested). */
+  failedImports = new Map<string, string>();
+  private importRequested = new Set<string>();
   private uid = 0;
 
   constructor(config: Partial<PlanConfig> = {}) {
@@ -117,14 +120,13 @@ export class World {
 
   /** Applies a plan's outputs as the controller's apply step would. */
   apply(p: Plan): void {
-    if (p.push) {
-      const key = `${p.push.repository}@${p.push.image.manifestDigest}`;
-      if (!this.registry.has(key)) {
-        this.registry.set(key, p.push.image.manifestDigest);
-        this.pushes.push(p.push.renderedConfig);
-      }
-    }
+    if (p.push) this.push(p.push.repository, p.push.image.manifestDigest, p.push.tags, p.push.renderedConfig);
     for (const o of p.apply) this.applyObject(o);
+    for (const r of p.importRequests) {
+      const images = (r.spec as { images: { from: { name: string }; to: { name: string } }[] }).images;
+      for (const i of images) this.importRequests.push(`${r.metadata.name}:${i.to.name}`);
+      this.importRequested.add(r.metadata.name);
+    }
     for (const o of p.create) {
       if (o.kind === 'BuildConfig' && !this.buildConfigs.has(o.metadata.name)) this.buildConfigs.set(o.metadata.name, this.stamp(structuredClone(o)) as BuildConfig);
     }
@@ -149,6 +151,33 @@ export class World {
     for (const e of p.events) this.events.push(`${e.reason}: ${e.message}`);
   }
 
+  /**
+   * A push by tag to the integrated registry: HEAD each tag, PUT where it
+   * differs; each tagged push is recorded in the stream (created if missing),
+   * as the integrated registry does. A push of a tag already at the digest is
+   * not counted.
+   */
+  push(repository: string, digest: string, tags: readonly string[], what: string): void {
+    const missing = tags.filter((t) => this.registry.get(`${repository}:${t}`) !== digest);
+    if (missing.length === 0) return;
+    this.registry.set(`${repository}@${digest}`, digest);
+    this.pushes.push(what);
+    const name = repository.split('/').pop()!;
+    let s = this.streams.get(name);
+    if (!s) {
+      s = this.stamp({ metadata: { name }, spec: {} }) as ImageStream;
+      this.streams.set(name, s);
+    }
+    s.status = { ...s.status, dockerImageRepository: `${REG}/${NS}/${name}` };
+    for (const t of missing) {
+      this.registry.set(`${repository}:${t}`, digest);
+      this.recordTag(s, t, { dockerImageReference: `${repository}@${digest}`, image: digest, created: new Date(this.now).toISOString() }, false);
+    }
+  }
+
+  /** The ImageStreamImports posted (stream:tag), in order. */
+  importRequests: string[] = [];
+
   private stamp<T extends Obj>(o: T): T {
     o.metadata.uid = `uid-${++this.uid}`;
     o.metadata.creationTimestamp = new Date(this.now).toISOString();
@@ -160,7 +189,9 @@ export class World {
       const cur = this.streams.get(o.metadata.name);
       const spec = o.spec as ImageStream['spec'];
       if (!cur) {
-        this.streams.set(o.metadata.name, this.stamp({ metadata: structuredClone(o.metadata), spec: structuredClone(spec) ?? {} }) as ImageStream);
+        const s = this.stamp({ metadata: structuredClone(o.metadata), spec: structuredClone(spec) ?? {} }) as ImageStream;
+        s.status = { dockerImageRepository: `${REG}/${NS}/${o.metadata.name}` };
+        this.streams.set(o.metadata.name, s);
       } else {
         cur.metadata = { ...cur.metadata, ...structuredClone(o.metadata) };
         // Server-side apply of a list keyed by name: our tags replace our tags; others' stay.
@@ -201,11 +232,16 @@ export class World {
   /** The image import controller: resolves spec tags to digests in status. */
   importAll(): void {
     if (!this.importsEnabled) return;
+    const requested = this.importRequested;
+    this.importRequested = new Set();
     for (let pass = 0; pass < 3; pass++) {
       for (const s of this.streams.values()) {
         for (const t of s.spec?.tags ?? []) {
           let item: TagEvent | undefined;
           if (t.from?.kind === 'DockerImage') {
+            // OpenShift does not retry a failed import of the same spec tag unless an ImageStreamImport asks.
+            const failedBefore = this.failedImports.get(`${s.metadata.name}:${t.name}`);
+            if (failedBefore === t.from.name && !requested.has(s.metadata.name)) continue;
             const [repo, digest] = t.from.name.split('@');
             if (digest && this.registry.has(`${repo}@${digest}`)) item = { dockerImageReference: t.from.name, image: digest, created: new Date(this.now).toISOString() };
           } else if (t.from?.kind === 'ImageStreamTag') {
@@ -214,7 +250,12 @@ export class World {
             if (it) item = { ...it, created: new Date(this.now).toISOString() };
           }
           this.recordTag(s, t.name, item, t.from?.kind === 'ImageStreamTag');
-          if (t.from?.kind === 'DockerImage') this.recordImport(s, t.name, item ? undefined : `${t.from.name}: manifest unknown`);
+          if (t.from?.kind === 'DockerImage') {
+            const key = `${s.metadata.name}:${t.name}`;
+            if (item) this.failedImports.delete(key);
+            else this.failedImports.set(key, t.from.name);
+            this.recordImport(s, t.name, item ? undefined : `${t.from.name}: manifest unknown`);
+          }
         }
       }
     }
@@ -229,7 +270,7 @@ export class World {
       list = { tag, items: [] };
       tags.push(list);
     }
-    list.conditions = error ? [{ type: 'ImportSuccess', status: 'False', reason: 'NotFound', message: error }] : [];
+    list.conditions = error ? [{ type: 'ImportSuccess', status: 'False', reason: 'NotFound', message: error, lastTransitionTime: new Date(this.now).toISOString() }] : [];
   }
 
   private recordTag(s: ImageStream, tag: string, item: TagEvent | undefined, tracking: boolean): void {

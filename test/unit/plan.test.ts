@@ -21,10 +21,9 @@ describe('plan: first pass for a new pool (exact objects)', () => {
     expect(streams).toEqual(
       ['coreos', 'worker-base', 'worker-external-base', 'worker-mco-content', 'worker-mco-content-custom', 'worker-mco-content-external', 'worker-rendered-config'].sort(),
     );
+    // coreos has imported nothing yet: the base has no tag to write (it is written by digest, never as coreos:latest).
     const base = p.apply.find((o) => o.metadata.name === 'worker-base')!;
-    expect(base.spec).toEqual({
-      tags: [{ name: 'latest', from: { kind: 'ImageStreamTag', name: 'coreos:latest' }, importPolicy: { scheduled: false }, referencePolicy: { type: 'Source' } }],
-    });
+    expect(base.spec).toEqual({ tags: [] });
     const coreos = p.apply.find((o) => o.metadata.name === 'coreos')!;
     expect(coreos.metadata.ownerReferences).toBeUndefined();
     expect((coreos.spec as { tags: { from: { name: string } }[] }).tags[0]!.from.name).toBe(w.baseOSImage);
@@ -43,12 +42,10 @@ describe('plan: first pass for a new pool (exact objects)', () => {
     expect(p.apply.find((o) => o.kind === 'LayeredPool')).toMatchObject({ metadata: { name: P, namespace: NS }, spec: { poolName: P } });
     expect(p.push?.renderedConfig).toBe('rendered-worker-1');
     expect(p.push?.repository).toBe(`${REG}/${NS}/worker-rendered-config`);
+    // Pushed by tag (its content hash, then latest); the integrated registry records the tags: no spec tags.
+    expect(p.push?.tags).toEqual([`sha256-${p.push!.image.manifestDigest.slice(7)}`, 'latest']);
     const rc = p.apply.find((o) => o.metadata.name === 'worker-rendered-config')!;
-    const ref = `${REG}/${NS}/worker-rendered-config@${p.push!.image.manifestDigest}`;
-    expect((rc.spec as { tags: { name: string; from: { name: string } }[] }).tags.map((t) => [t.name, t.from.name])).toEqual([
-      ['latest', ref],
-      ['rendered-worker-1', ref],
-    ]);
+    expect(rc.spec).toEqual({ tags: [] });
     expect(p.createBuilds).toEqual([]);
     expect(p.status?.phase).toBe('Pending');
     expect(p.requeueAfterMs).toBeGreaterThan(0);
@@ -57,7 +54,8 @@ describe('plan: first pass for a new pool (exact objects)', () => {
   it('renders the dual-stage Dockerfile by digest and creates one Build named from the fingerprint', () => {
     const w = new World({ debounceMs: 0 });
     firstSetup(w);
-    w.step(); // objects + push; the world then imports the tags
+    w.step(); // objects + push (recorded by the registry); the world then imports coreos
+    w.step(); // <pool>-base written by digest; the world imports it
     const p = w.plan(P);
     expect(p.createBuilds).toHaveLength(1);
     const b = p.createBuilds[0]!;
@@ -211,14 +209,20 @@ describe('S3 MachineConfig change', () => {
     w.pools.get(P)!.spec = { configuration: { name: 'rendered-worker-2' } };
     w.settle();
     expect(w.buildsCreated).toHaveLength(2);
-    const tags = w.streams.get('worker-rendered-config')!.spec!.tags!.map((t) => t.name).sort();
-    expect(tags).toEqual(['latest', 'rendered-worker-1', 'rendered-worker-2']);
+    const rc = w.streams.get('worker-rendered-config')!;
+    expect(rc.spec?.tags ?? []).toEqual([]);
+    const tags = (rc.status?.tags ?? []).map((t) => t.tag).sort();
+    expect(tags).toHaveLength(3);
+    expect(tags).toContain('latest');
+    expect(tags.filter((t) => /^sha256-[0-9a-f]{64}$/.test(t))).toHaveLength(2);
     expect(w.pools.get(P)!.metadata.annotations![ANNOTATION_NEWEST_IMAGE_CONFIG]).toBe('rendered-worker-2');
     w.pools.get(P)!.spec = { configuration: { name: 'rendered-worker-1' } };
     w.settle();
     expect(w.buildsCreated).toHaveLength(2);
     expect(w.poolImage(P)).toBe(first);
-    expect(w.pushes).toEqual(['rendered-worker-1', 'rendered-worker-2']);
+    // Reverting moves only the `latest` tag back (the content tag is already there): no new image.
+    expect(w.pushes).toEqual(['rendered-worker-1', 'rendered-worker-2', 'rendered-worker-1']);
+    expect(w.registry.get(`${REG}/${NS}/worker-rendered-config:latest`)).toBe(w.streams.get('worker-rendered-config')!.status!.tags!.find((t) => t.tag === 'latest')!.items![0]!.image);
   });
 
   it('the rendered-config image digest ignores volatile metadata', () => {
