@@ -111,15 +111,16 @@ describe('buildScratchImage', () => {
     expect(b.layer.equals(a.layer)).toBe(true);
   });
 
-  it('changes digest when the config or the name changes', () => {
+  it('changes digest when the config changes, not when the name does; is labelled with its content hash', () => {
     const a = buildScratchImage({ name: 'rendered-worker-abc', machineConfig: config });
     const other = mc('rendered-worker-abc', [{ path: '/etc/motd', contents: 'hello!\n' }]);
     const b = buildScratchImage({ name: 'rendered-worker-abc', machineConfig: other });
     expect(b.manifestDigest).not.toBe(a.manifestDigest);
     expect(b.layerDigest).not.toBe(a.layerDigest);
     const c = buildScratchImage({ name: 'rendered-worker-def', machineConfig: config });
-    expect(c.manifestDigest).not.toBe(a.manifestDigest);
-    expect(c.layerDigest).toBe(a.layerDigest); // same files, different label
+    expect(c.manifestDigest).toBe(a.manifestDigest); // the name is not part of the image
+    const labels = (JSON.parse(a.config.toString('utf8')) as { config: { Labels: Record<string, string> } }).config.Labels;
+    expect(labels).toEqual({ 'layering.mco.dev/config-hash': a.diffId.slice('sha256:'.length) });
   });
 
   it('writes a gzip with no timestamp and no file name', () => {
