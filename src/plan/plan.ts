@@ -487,7 +487,8 @@ export function plan(snap: Snapshot): Plan {
     notReady,
     renderedName: mcName,
     ignition: mcCheck?.ok ? mcCheck.ignition : undefined,
-    base: base?.ref,
+    // The base through the pool's own stream in the integrated registry (pull-through), whatever registry it came from.
+    base: base ? formatDigestRef(`${config.registry}/${ns}/${S.base}`, base.digest) : undefined,
     maxImageSize: config.maxImageSize ?? DEFAULT_MAX_IMAGE_SIZE,
     existing: snap.handoffMachineConfig,
     machineConfigs: snap.allMachineConfigs ?? [],
