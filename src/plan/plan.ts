@@ -20,8 +20,6 @@ import {
 import { formatDigestRef, parseImageRef, repoOf, safeParseImageRef } from './imageref.ts';
 import { checkRenderedConfig } from './machineconfig.ts';
 import {
-  ANNOTATION_NEWEST_IMAGE,
-  ANNOTATION_NEWEST_IMAGE_CONFIG,
   ANNOTATION_NEWEST_IMAGE_SOURCE,
   ANNOTATION_REBUILD,
   COREOS_STREAM,
