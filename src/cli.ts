@@ -139,6 +139,9 @@ export function renderPlanYaml(p: Plan, changes: (o: KubeObject) => boolean = ()
   for (const o of p.apply) doc(`${o.kind} ${o.metadata.name}: server-side apply: ${changes(o) ? 'WOULD CHANGE' : 'already as desired, nothing sent'}`, o);
   for (const o of p.create) doc(`${o.kind} ${o.metadata.name}: create if absent: ${changes(o) ? 'WOULD CREATE' : 'exists, left to its users'}`, o);
   for (const b of p.createBuilds) doc(`Build ${b.metadata.name}: create (a second create is AlreadyExists)`, b);
+  if (p.checkImage) lines.push(`# verify image ${p.checkImage.image} in the registry before the hand-off (${p.checkImage.files.length} files, at most ${p.checkImage.maxImageSize} bytes)`);
+  for (const n of p.deleteMachineConfigs) lines.push(`# delete hand-off MachineConfig ${n}`);
+  if (p.handoffMachineConfig) doc(`MachineConfig ${p.handoffMachineConfig.metadata.name}: the hand-off (server-side apply): ${changes(p.handoffMachineConfig) ? 'WOULD CHANGE' : 'already as desired'}`, p.handoffMachineConfig);
   if (p.poolAnnotations) doc('pool hand-off (server-side apply of these annotations only)', { metadata: { name: p.pool, annotations: p.poolAnnotations } });
   if (p.status) doc('status subresource of the status object', { status: p.status });
   const bc = p.apply.find((o) => o.kind === 'BuildConfig')?.spec as { source?: { dockerfile?: string } } | undefined;

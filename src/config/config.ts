@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import * as yaml from 'js-yaml';
 import { z } from 'zod';
-import { DEFAULT_NAMESPACE, DEFAULT_OPT_IN_LABEL } from '../plan/names.ts';
+import { DEFAULT_NAMESPACE, DEFAULT_OPT_IN_LABEL, MCO_LAYERING_LABEL } from '../plan/names.ts';
 
 const dns1123Label = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const labelKey = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
@@ -15,7 +15,7 @@ const duration = (what: string) =>
 
 export const ConfigSchema = z.object({
   namespace: z.string().regex(dns1123Label, 'must be a DNS-1123 label (lowercase letters, digits and "-")').max(63),
-  optInLabel: z.string().regex(labelKey, 'must be a Kubernetes label key such as machineconfiguration.openshift.io/layering-enabled'),
+  optInLabel: z.string().regex(labelKey, 'must be a Kubernetes label key such as layering.mco.dev/enabled'),
   registry: z
     .string()
     .regex(registryHost, 'must be a registry host[:port] such as image-registry.openshift-image-registry.svc:5000, without scheme or path'),
@@ -42,6 +42,13 @@ export const ConfigSchema = z.object({
   renewDeadlineMs: duration('renew deadline').min(500),
   retryPeriodMs: duration('retry period').min(100),
   resyncPeriodMs: duration('resync period'),
+  // The hand-off (docs/handoff.md).
+  handoff: z.enum(['machineconfig', 'annotation'], { error: 'must be machineconfig (the MachineConfig 99-<pool>-layered-image) or annotation (pool annotations only)' }),
+  maxImageSize: z.preprocess(
+    byteSize,
+    z.number({ error: 'must be a size in bytes, or with a suffix Ki, Mi, Gi, Ti (e.g. 20Gi)' }).int('must be a whole number of bytes').min(1, 'must be at least 1 byte'),
+  ),
+  registryTokenFile: z.string().min(1).optional(),
 });
 export type Config = z.infer<typeof ConfigSchema>;
 
@@ -65,6 +72,9 @@ export const DEFAULTS: Config = {
   renewDeadlineMs: 10_000,
   retryPeriodMs: 2_000,
   resyncPeriodMs: 600_000,
+  handoff: 'machineconfig',
+  maxImageSize: 20 * 1024 ** 3,
+  registryTokenFile: '/var/run/secrets/kubernetes.io/serviceaccount/token',
 };
 
 /** Flag name (kebab case) and environment variable of each setting. */
@@ -91,7 +101,26 @@ export const SETTINGS: Record<keyof Config, { flag: string; env: string; help: s
   renewDeadlineMs: { flag: 'renew-deadline-ms', env: 'LBC_RENEW_DEADLINE_MS', help: 'leader gives up if it cannot renew within this' },
   retryPeriodMs: { flag: 'retry-period-ms', env: 'LBC_RETRY_PERIOD_MS', help: 'leader election retry period' },
   resyncPeriodMs: { flag: 'resync-period-ms', env: 'LBC_RESYNC_PERIOD_MS', help: 'full relist of every informer as a safety net (0 = never)' },
+  handoff: { flag: 'handoff', env: 'LBC_HANDOFF', help: 'machineconfig (write MachineConfig 99-<pool>-layered-image) or annotation (pool annotations only)' },
+  maxImageSize: { flag: 'max-image-size', env: 'LBC_MAX_IMAGE_SIZE', help: 'largest image handed off (layers + config), bytes or with Ki/Mi/Gi/Ti' },
+  registryTokenFile: {
+    flag: 'registry-token-file',
+    env: 'LBC_REGISTRY_TOKEN_FILE',
+    help: "ServiceAccount token used for the registry's bearer flow when no push secret is configured",
+  },
 };
+
+const SIZE_UNITS: Record<string, number> = { '': 1, k: 1000, m: 1000 ** 2, g: 1000 ** 3, t: 1000 ** 4, ki: 1024, mi: 1024 ** 2, gi: 1024 ** 3, ti: 1024 ** 4 };
+
+/** `20Gi` -> bytes; numbers pass; anything else is left for zod to reject. */
+function byteSize(v: unknown): unknown {
+  if (typeof v === 'number') return v;
+  if (typeof v !== 'string') return v;
+  const m = /^\s*([0-9]+(?:\.[0-9]+)?)\s*([kKmMgGtT]i?)?[bB]?\s*$/.exec(v);
+  if (!m) return v;
+  const unit = SIZE_UNITS[(m[2] ?? '').toLowerCase()];
+  return unit === undefined ? v : Math.round(Number(m[1]) * unit);
+}
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -136,7 +165,7 @@ export function loadConfig(opts: { flags?: Partial<Record<keyof Config, unknown>
   }
   for (const [k, v] of Object.entries(opts.flags ?? {})) if (v !== undefined) merged[k] = v;
   for (const k of BOOLEAN_KEYS) merged[k] = boolish(merged[k]);
-  for (const k of ['pushSecret', 'caBundleFile', 'baseOSImage'] as const) if (merged[k] === '') delete merged[k];
+  for (const k of ['pushSecret', 'caBundleFile', 'baseOSImage', 'registryTokenFile'] as const) if (merged[k] === '') delete merged[k];
 
   const result = ConfigSchema.safeParse(merged);
   if (!result.success) {
@@ -149,6 +178,12 @@ export function loadConfig(opts: { flags?: Partial<Record<keyof Config, unknown>
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   const cfg = result.data;
+  if (cfg.optInLabel === MCO_LAYERING_LABEL) {
+    // One line: this is the mistake an admin coming from MCO's layering makes.
+    throw new ConfigError(
+      `--opt-in-label / LBC_OPT_IN_LABEL = ${MCO_LAYERING_LABEL} is refused: it is MCO's own on-cluster layering opt-in (a pool carrying it without a MachineOSConfig makes the machine-config operator Degraded); use the operator's own label, default ${DEFAULT_OPT_IN_LABEL}`,
+    );
+  }
   if (cfg.renewDeadlineMs >= cfg.leaseDurationMs) {
     throw new ConfigError(`invalid configuration:\n  --renew-deadline-ms (${cfg.renewDeadlineMs}) must be shorter than --lease-duration-ms (${cfg.leaseDurationMs})`);
   }

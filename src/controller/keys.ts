@@ -21,11 +21,16 @@ export function poolKeysFor(kind: WatchedKind, obj: Meta, pools: () => readonly 
   switch (kind) {
     case 'MachineConfigPool':
       return [name];
-    case 'MachineConfig':
-      // The pools whose rendered config this is.
-      return pools()
-        .filter((p) => p.spec?.configuration?.name === name)
-        .map((p) => p.metadata.name);
+    case 'MachineConfig': {
+      // The pool whose hand-off MachineConfig this is, and the pools whose rendered config (target or current) it is.
+      const keys = new Set<string>();
+      const owner = obj.metadata.annotations?.[ANNOTATION_POOL];
+      if (owner) keys.add(owner);
+      for (const p of pools()) {
+        if (p.spec?.configuration?.name === name || p.status?.configuration?.name === name) keys.add(p.metadata.name);
+      }
+      return [...keys];
+    }
     case 'ControllerConfig':
       return name === CONTROLLER_CONFIG_NAME ? pools().map((p) => p.metadata.name) : [];
     case 'Secret':

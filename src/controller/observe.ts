@@ -1,7 +1,8 @@
 // observe: a snapshot of everything one pool's decision depends on, read from
 // the informer caches (never from an event's copy).
 import type { Build, BuildConfig, ControllerConfig, ImageStream, LayeredPool, MachineConfig, MachineConfigPool } from '../kube/types.ts';
-import { ANNOTATION_POOL, CONTROLLER_CONFIG_NAME, COREOS_STREAM, poolBuildConfigs, poolStreams } from '../plan/names.ts';
+import type { ImageCheckOutcome } from '../plan/image-check.ts';
+import { ANNOTATION_POOL, CONTROLLER_CONFIG_NAME, COREOS_STREAM, handoffMachineConfigName, poolBuildConfigs, poolStreams } from '../plan/names.ts';
 import type { PlanConfig, Snapshot } from '../plan/snapshot.ts';
 import type { Secret } from '../kube/informer.ts';
 
@@ -23,7 +24,14 @@ export interface Stores {
   pushSecrets?: Store<Secret>;
 }
 
-export function observe(stores: Stores, config: PlanConfig, poolName: string, now: number, pushSecretFound?: boolean): Snapshot {
+export function observe(
+  stores: Stores,
+  config: PlanConfig,
+  poolName: string,
+  now: number,
+  pushSecretFound?: boolean,
+  imageChecks?: ReadonlyMap<string, ImageCheckOutcome>,
+): Snapshot {
   const ns = config.namespace;
   const pool = stores.pools.get(poolName);
   const mcName = pool?.spec?.configuration?.name;
@@ -50,5 +58,10 @@ export function observe(stores: Stores, config: PlanConfig, poolName: string, no
     builds,
     status: stores.layeredPools.get(poolName, ns),
     pushSecretFound,
+    handoffMachineConfig: stores.machineConfigs.get(handoffMachineConfigName(poolName)),
+    statusMachineConfig: pool?.status?.configuration?.name ? stores.machineConfigs.get(pool.status.configuration.name) : undefined,
+    allMachineConfigs: stores.machineConfigs.list(),
+    allPools: stores.pools.list(),
+    imageChecks,
   };
 }

@@ -13,7 +13,11 @@ import type { Plan } from '../plan/plan.ts';
 import { plan as makePlan } from '../plan/plan.ts';
 import type { KubeObject, PlanConfig } from '../plan/snapshot.ts';
 import { condition } from '../plan/status.ts';
+import type { ImageCheckOutcome, ImageCheckRequest } from '../plan/image-check.ts';
 import { RegistryClient, RegistryError } from '../registry/client.ts';
+import { checkImage, ImageCheckCache, MAX_CHECKED_LAYER_BYTES } from '../registry/image-checker.ts';
+import { RegistryReader } from '../registry/reader.ts';
+import { deleteMachineConfig } from '../kube/machineconfigs.ts';
 import type { Metrics } from '../server/metrics.ts';
 import type { Stores } from './observe.ts';
 import { observe } from './observe.ts';
@@ -41,6 +45,8 @@ export function planConfig(c: Config): PlanConfig {
     retryBackoffMs: c.retryBackoffMs,
     baseOSImage: c.baseOSImage,
     pushSecret: c.pushSecret,
+    handoff: c.handoff,
+    maxImageSize: c.maxImageSize,
   };
 }
 
@@ -58,6 +64,8 @@ export class Reconciler {
   private readonly o: ReconcilerOptions;
   private readonly pc: PlanConfig;
   private readonly caBundle: string | undefined;
+  /** Outcomes of the registry checks before the hand-off, by check key. */
+  readonly imageChecks = new ImageCheckCache();
 
   constructor(o: ReconcilerOptions) {
     this.o = o;
@@ -70,9 +78,45 @@ export class Reconciler {
     return makePlan(this.observe(pool));
   }
 
-  private observe(pool: string) {
+  private observe(pool: string, extraChecks?: ReadonlyMap<string, ImageCheckOutcome>) {
     const secret = this.pushSecret();
-    return observe(this.o.stores, this.pc, pool, (this.o.now ?? Date.now)(), secret === undefined ? undefined : secret !== null);
+    return observe(this.o.stores, this.pc, pool, (this.o.now ?? Date.now)(), secret === undefined ? undefined : secret !== null, this.imageChecks.view(extraChecks));
+  }
+
+  /**
+   * The check before the hand-off, in the I/O layer. Its outcome becomes a
+   * fact of the next snapshot, from which the planner decides the hand-off
+   * and the status. Passed and failed outcomes are remembered per check key.
+   */
+  private async checkImage(req: ImageCheckRequest, log: Logger): Promise<ImageCheckOutcome> {
+    const secret = this.pushSecret() ?? undefined;
+    const reader = new RegistryReader({
+      registry: this.o.config.registry,
+      insecure: this.o.config.registryInsecure,
+      caBundlePem: this.caBundle,
+      dockerConfigJson: secret?.['.dockerconfigjson'] ?? secret?.['.dockercfg'],
+      serviceAccountToken: this.serviceAccountToken(),
+      maxBlobBytes: MAX_CHECKED_LAYER_BYTES,
+    });
+    try {
+      const outcome = await checkImage(req, reader);
+      this.imageChecks.set(req.key, outcome);
+      if (outcome.result === 'passed') log.info({ image: req.image, bytes: outcome.sizeBytes, addedLayers: outcome.addedLayers, files: outcome.files }, 'image passed its check');
+      else log.warn({ image: req.image, result: outcome.result, err: outcome.message }, 'image check did not pass');
+      return outcome;
+    } finally {
+      reader.close();
+    }
+  }
+
+  private serviceAccountToken(): string | undefined {
+    const f = this.o.config.registryTokenFile;
+    if (!f) return undefined;
+    try {
+      return readFileSync(f, 'utf8').trim() || undefined;
+    } catch {
+      return undefined; // not in a pod: anonymous, or the push secret
+    }
   }
 
   /**
@@ -81,9 +125,17 @@ export class Reconciler {
    */
   async reconcile(pool: string, signal?: AbortSignal): Promise<{ requeueAfter?: number }> {
     const log = this.o.log.child({ pool });
-    const snap = this.observe(pool);
-    const p = makePlan(snap);
-    if (!p.managed && !p.status) return {};
+    let snap = this.observe(pool);
+    let p = makePlan(snap);
+    if (!p.managed && !p.status && p.deleteMachineConfigs.length === 0) return {};
+    // 0. An image to verify before the hand-off: check it, then plan again with the outcome as a fact.
+    if (p.checkImage && !this.imageChecks.has(p.checkImage.key)) {
+      signal?.throwIfAborted();
+      const req = p.checkImage;
+      const outcome = await this.checkImage(req, log);
+      snap = this.observe(pool, outcome.result === 'error' ? new Map([[req.key, outcome]]) : undefined);
+      p = makePlan(snap);
+    }
     let failure: Error | undefined;
 
     // 1. The rendered-config image, before the stream tag that names it.
@@ -206,14 +258,25 @@ export class Reconciler {
         }
       });
     }
-    // Hand-off.
+    // Hand-off: the MachineConfig MCO rolls out, then the informational annotations.
+    for (const name of p.deleteMachineConfigs) {
+      await attempt(`deleting MachineConfig ${name}`, () => deleteMachineConfig(this.o.writer, name));
+      log.info({ machineConfig: name }, 'hand-off MachineConfig deleted');
+    }
+    let handed = false;
+    const mc = p.handoffMachineConfig;
+    if (mc && poolExists && this.wouldChange(mc)) {
+      await attempt(`applying MachineConfig ${mc.metadata.name}`, () => this.o.writer.apply(mc));
+      log.info({ machineConfig: mc.metadata.name, image: (mc.spec as { osImageURL?: string }).osImageURL }, 'hand-off MachineConfig written');
+      handed = true;
+    }
     if (p.poolAnnotations && poolExists) {
       const annotations = p.poolAnnotations;
       await attempt(`annotating MachineConfigPool ${p.pool}`, () => this.o.writer.annotatePool(p.pool, annotations));
       log.info({ image: annotations[ANNOTATION_NEWEST_IMAGE] }, 'pool handed its image');
-      return true;
+      handed = true;
     }
-    return false;
+    return handed;
   }
 
   /** Whether applying `obj` would change the cluster (what apply checks before sending). */
@@ -233,6 +296,8 @@ export class Reconciler {
         return s.builds.get(obj.metadata.name, ns);
       case 'LayeredPool':
         return s.layeredPools.get(obj.metadata.name, ns);
+      case 'MachineConfig':
+        return s.machineConfigs.get(obj.metadata.name);
       default:
         return undefined;
     }

@@ -37,6 +37,16 @@ export type ObjectReference = z.infer<typeof ObjectReferenceSchema>;
 
 // ---- machineconfiguration.openshift.io/v1 ----------------------------------
 
+export const LabelSelectorSchema = z.looseObject({
+  matchLabels: z.record(z.string(), z.string()).nullish(),
+  matchExpressions: z
+    .array(z.looseObject({ key: z.string(), operator: z.string(), values: z.array(z.string()).nullish() }))
+    .nullish(),
+});
+export type LabelSelector = z.infer<typeof LabelSelectorSchema>;
+
+const machineCount = z.number().int().min(0).max(1_000_000).optional().catch(undefined);
+
 export const MachineConfigPoolSchema = z.looseObject({
   apiVersion: z.string().optional(),
   kind: z.string().optional(),
@@ -45,11 +55,19 @@ export const MachineConfigPoolSchema = z.looseObject({
     .looseObject({
       configuration: z.looseObject({ name: z.string().optional() }).optional(),
       paused: z.boolean().optional(),
+      // Which MachineConfigs MCC merges into the pool's rendered config (the hand-off MachineConfig must match it).
+      machineConfigSelector: LabelSelectorSchema.nullish().catch(undefined),
     })
     .optional(),
   status: z
     .looseObject({
       configuration: z.looseObject({ name: z.string().optional() }).optional(),
+      // The rollout as MCO reports it; a malformed count is dropped, never trusted.
+      machineCount: machineCount,
+      updatedMachineCount: machineCount,
+      readyMachineCount: machineCount,
+      degradedMachineCount: machineCount,
+      unavailableMachineCount: machineCount,
     })
     .optional(),
 });
@@ -280,6 +298,20 @@ export const BuildAttemptsSchema = z.looseObject({
     .optional(),
 });
 export type BuildAttempts = z.infer<typeof BuildAttemptsSchema>;
+/** The rollout of the handed-off image, as MCO reports it on the pool. */
+export const RolloutStatusSchema = z.looseObject({
+  /** How the image is handed to MCO: machineconfig | annotation. */
+  handoff: z.string().optional(),
+  /** The hand-off MachineConfig (99-<pool>-layered-image), when there is one. */
+  machineConfig: z.string().optional(),
+  /** The pool's status.configuration.name when that rendered config carries our image; else absent. */
+  renderedConfig: z.string().optional(),
+  machineCount: z.number().optional(),
+  updatedMachineCount: z.number().optional(),
+  readyMachineCount: z.number().optional(),
+  degradedMachineCount: z.number().optional(),
+});
+export type RolloutStatus = z.infer<typeof RolloutStatusSchema>;
 
 export const LayeredPoolStatusSchema = z.looseObject({
   observedGeneration: z.number().optional(),
@@ -297,6 +329,7 @@ export const LayeredPoolStatusSchema = z.looseObject({
   history: z.array(BuildHistoryEntrySchema).optional(),
   buildAttempts: z.array(BuildAttemptsSchema).optional(),
   importRetries: z.array(ImportRetrySchema).optional(),
+  rollout: RolloutStatusSchema.optional(),
 });
 export type LayeredPoolStatus = z.infer<typeof LayeredPoolStatusSchema>;
 

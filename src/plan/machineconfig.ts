@@ -28,17 +28,31 @@ const IgnitionSchema = z.looseObject({
     .optional(),
 });
 
-const TOOLING_ANNOTATIONS = new Set(['kubectl.kubernetes.io/last-applied-configuration']);
+/**
+ * The part of a rendered MachineConfig that changes what a node runs, and
+ * nothing else: the Ignition config, kernel arguments, extensions, kernel type
+ * and FIPS. Not its name, labels, annotations (MCC's
+ * `os-image-url-overridden`) or `osImageURL`: our own hand-off changes exactly
+ * those, and a hand-off must not change the build's inputs.
+ */
+export function configThatMatters(mc: MachineConfig): Record<string, unknown> {
+  const spec = mc.spec ?? {};
+  const out: Record<string, unknown> = { config: spec.config ?? {} };
+  if (spec.kernelArguments?.length) out.kernelArguments = spec.kernelArguments;
+  if (spec.extensions?.length) out.extensions = spec.extensions;
+  if (spec.kernelType && spec.kernelType !== 'default') out.kernelType = spec.kernelType;
+  if (spec.fips) out.fips = true;
+  return { apiVersion: 'machineconfiguration.openshift.io/v1', kind: 'MachineConfig', spec: out };
+}
 
 export type RenderedConfigCheck =
   | { ok: true; name: string; ignition: Record<string, unknown>; machineConfig: Record<string, unknown> }
   | { ok: false; message: string };
 
 /**
- * Checks a rendered MachineConfig and returns the stable parts that go into the
- * scratch image: volatile metadata (uid, resourceVersion, managedFields,
- * timestamps, generation, kubectl's last-applied annotation) is dropped so an
- * unchanged config keeps its digest.
+ * Checks a rendered MachineConfig and returns the parts that go into the
+ * scratch image: only the config that matters (configThatMatters), so an
+ * unchanged config keeps its digest whatever its name, metadata or osImageURL.
  */
 export function checkRenderedConfig(mc: MachineConfig): RenderedConfigCheck {
   const name = mc.metadata.name;
@@ -61,20 +75,10 @@ export function checkRenderedConfig(mc: MachineConfig): RenderedConfigCheck {
       message: `MachineConfig ${name} has an invalid Ignition config at spec.config${where ? '.' + where : ''}: ${issue?.message ?? 'invalid'}; fix the MachineConfig that contributes it`,
     };
   }
-  const metadata: Record<string, unknown> = { name };
-  if (mc.metadata.labels && Object.keys(mc.metadata.labels).length) metadata.labels = mc.metadata.labels;
-  // kubectl's client-side bookkeeping is not part of the config: a re-apply must not change the digest.
-  const annotations = Object.fromEntries(Object.entries(mc.metadata.annotations ?? {}).filter(([k]) => !TOOLING_ANNOTATIONS.has(k)));
-  if (Object.keys(annotations).length) metadata.annotations = annotations;
   return {
     ok: true,
     name,
     ignition: config as Record<string, unknown>,
-    machineConfig: {
-      apiVersion: mc.apiVersion ?? 'machineconfiguration.openshift.io/v1',
-      kind: mc.kind ?? 'MachineConfig',
-      metadata,
-      spec: mc.spec,
-    },
+    machineConfig: configThatMatters(mc),
   };
 }

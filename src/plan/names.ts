@@ -2,7 +2,14 @@
 // emulator and the tests. One place, so nothing drifts.
 
 export const DEFAULT_NAMESPACE = 'openshift-machine-config-operator';
-export const DEFAULT_OPT_IN_LABEL = 'machineconfiguration.openshift.io/layering-enabled';
+/** The operator's own opt-in label (never MCO's, below). */
+export const DEFAULT_OPT_IN_LABEL = 'layering.mco.dev/enabled';
+/**
+ * MCO's own opt-in for its on-cluster layering: a pool carrying it without a
+ * MachineOSConfig makes the machine-config operator Degraded, so the operator
+ * refuses to use it as its opt-in label.
+ */
+export const MCO_LAYERING_LABEL = 'machineconfiguration.openshift.io/layering-enabled';
 export const CONTROLLER_CONFIG_NAME = 'machine-config-controller';
 export const FIELD_MANAGER = 'layered-build-controller';
 
@@ -69,3 +76,14 @@ export function buildName(buildConfig: string, fingerprint: string, attempt: num
 export function renderedConfigTag(manifestDigest: string): string {
   return manifestDigest.replace(':', '-');
 }
+// The hand-off to MCO (docs/handoff.md).
+/** The hand-off MachineConfig of a pool: `99-<pool>-layered-image`. */
+export function handoffMachineConfigName(pool: string): string {
+  return `99-${pool}-layered-image`;
+}
+/** MCC marks the MachineConfigs it generates with this; their osImageURL is ignored when merging. */
+export const ANNOTATION_GENERATED_BY_CONTROLLER = 'machineconfiguration.openshift.io/generated-by-controller-version';
+/** MCC sets this on a rendered config whose osImageURL came from a MachineConfig. */
+export const ANNOTATION_OS_IMAGE_URL_OVERRIDDEN = 'machineconfiguration.openshift.io/os-image-url-overridden';
+/** The role label MCC sorts by when merging: worker-role MachineConfigs first, then the others. */
+export const LABEL_MC_ROLE = 'machineconfiguration.openshift.io/role';

@@ -1,12 +1,14 @@
 // The planner: a pure function of a pool's snapshot returning every object and
 // action the pool needs. No I/O. The order follows DESIGN.md "What the plan decides".
-import type { Build, BuildAttempts, Condition, ImportRetry, LayeredPoolStatus, TagReference } from '../kube/types.ts';
+import type { Build, BuildAttempts, Condition, ImageStream, ImportRetry, LayeredPoolStatus, RolloutStatus, TagReference } from '../kube/types.ts';
 import { apiVersionOf, RESOURCES } from '../kube/types.ts';
 import type { ScratchImage } from '../registry/scratch-image.ts';
 import { cachedScratchImage } from '../registry/scratch-image.ts';
 import { canonicalJson } from '../util/canonical-json.ts';
 import type { BuildDecision, BuildRequest } from './builds.ts';
-import { decideBuild, fingerprintOf } from './builds.ts';
+import { buildFingerprint, decideBuild, fingerprintOf } from './builds.ts';
+import { planHandoff, unmanagedHandoff } from './handoff.ts';
+import type { ImageCheckRequest } from './image-check.ts';
 import {
   checkCustomDockerfile,
   contentDockerfile,
@@ -20,8 +22,6 @@ import type { ImportFailure } from './imports.ts';
 import { decideImportRetry, IMPORT_RETRY_BASE_MS, IMPORT_RETRY_MAX_MS, importRetryText } from './imports.ts';
 import { checkRenderedConfig } from './machineconfig.ts';
 import {
-  ANNOTATION_NEWEST_IMAGE,
-  ANNOTATION_NEWEST_IMAGE_CONFIG,
   ANNOTATION_NEWEST_IMAGE_SOURCE,
   ANNOTATION_REBUILD,
   COREOS_STREAM,
@@ -74,6 +74,12 @@ export interface Plan {
   importRequests: KubeObject[];
   /** Hand-off annotations for the pool, when they differ from what it has. */
   poolAnnotations?: Record<string, string> | undefined;
+  /** The hand-off MachineConfig `99-<pool>-layered-image` (server-side applied; written before the annotations). */
+  handoffMachineConfig?: KubeObject | undefined;
+  /** Our hand-off MachineConfigs to delete (unmanaged pool, or annotation-only hand-off). */
+  deleteMachineConfigs: string[];
+  /** An image the I/O layer must verify in the registry before it can be handed off. */
+  checkImage?: ImageCheckRequest | undefined;
   /** The full status of the pool's status object; undefined = leave it alone. */
   status?: LayeredPoolStatus | undefined;
   events: PlanEvent[];
@@ -88,7 +94,23 @@ interface Problem {
 /** How many fingerprints' attempt records the status keeps. */
 const ATTEMPT_RECORDS = 10;
 
-const ISSUE_ORDER = ['InvalidPoolName', 'InvalidMachineConfig', 'InvalidImageReference', 'InvalidCustomDockerfile', 'ObjectConflict', 'PushSecretMissing', 'ImportFailed', 'BuildFailed'];
+const ISSUE_ORDER = [
+  'InvalidPoolName',
+  'InvalidMachineConfig',
+  'InvalidMachineConfigSelector',
+  'InvalidImageReference',
+  'InvalidCustomDockerfile',
+  'ObjectConflict',
+  'PushSecretMissing',
+  'ImportFailed',
+  'BuildFailed',
+  'ImageCheckFailed',
+  'HandOffOverridden',
+  'HandOffSelectsOtherPool',
+  'RegistryError',
+];
+
+export const DEFAULT_MAX_IMAGE_SIZE = 20 * 1024 ** 3;
 
 export function isOptedIn(labels: Record<string, string> | undefined, label: string): boolean {
   const v = labels?.[label];
@@ -98,7 +120,7 @@ export function isOptedIn(labels: Record<string, string> | undefined, label: str
 export function plan(snap: Snapshot): Plan {
   const { config, poolName } = snap;
   const ns = config.namespace;
-  const out: Plan = { pool: poolName, managed: false, apply: [], create: [], createBuilds: [], cancelBuilds: [], importRequests: [], events: [] };
+  const out: Plan = { pool: poolName, managed: false, apply: [], create: [], createBuilds: [], cancelBuilds: [], importRequests: [], deleteMachineConfigs: [], events: [] };
   const pool = snap.pool;
 
   // Delete path: the pool is gone (or going). Owner references let the garbage
@@ -110,12 +132,24 @@ export function plan(snap: Snapshot): Plan {
   const now = snap.now;
 
   if (!isOptedIn(pool.metadata.labels, config.optInLabel)) {
-    // Management stops; the status object (if any) says so. Nothing is deleted.
-    if (snap.status && prevStatus?.phase !== 'Unmanaged') {
+    // Management stops; the status object (if any) says so. Only the hand-off
+    // MachineConfig goes (MCC then restores the rendered config without it).
+    const gone = unmanagedHandoff(poolName, snap.handoffMachineConfig, config.optInLabel);
+    if (gone.delete) out.deleteMachineConfigs.push(gone.delete);
+    out.events.push(...gone.events);
+    if (snap.status && (prevStatus?.phase !== 'Unmanaged' || gone.delete)) {
+      const rest = { ...prevStatus };
+      delete rest.rollout;
+      if (gone.delete) {
+        delete rest.image;
+        delete rest.imageSource;
+      }
       out.status = {
-        ...prevStatus,
+        ...rest,
         phase: 'Unmanaged',
-        message: `label ${config.optInLabel} was removed from pool ${poolName}: the operator no longer manages it; its last image stays`,
+        message: gone.delete
+          ? `label ${config.optInLabel} was removed from pool ${poolName}: the operator no longer manages it and deleted its hand-off MachineConfig ${gone.delete}; MCC restores the previous rendered config`
+          : `label ${config.optInLabel} was removed from pool ${poolName}: the operator no longer manages it`,
         conditions: [
           condition(prevStatus?.conditions, 'Ready', 'False', 'NotOptedIn', `pool ${poolName} is not labelled ${config.optInLabel}`, generation, now),
           condition(prevStatus?.conditions, 'Building', 'False', 'NotOptedIn', 'no builds run for an unmanaged pool', generation, now),
@@ -262,6 +296,8 @@ export function plan(snap: Snapshot): Plan {
       problems.push({ reason: 'InvalidMachineConfig', message: check.message });
     } else {
       const image = scratchImageOf(snap.machineConfig, check);
+      // Tagged by content, not by the rendered config's name: the hand-off re-renders
+      // the pool under a new name with the same content, which must find its tag.
       const contentTag = renderedConfigTag(image.manifestDigest);
       if (!recordsPushes) {
         const ref = formatDigestRef(rcRepo, image.manifestDigest);
@@ -310,7 +346,7 @@ export function plan(snap: Snapshot): Plan {
   let contentReq: BuildRequest | undefined;
   if (base && rendered && mcName) {
     try {
-      contentDf = contentDockerfile({ renderedConfigImage: rendered.ref, renderedConfigName: mcName, baseImage: base.ref, applyCommand: config.applyCommand });
+      contentDf = contentDockerfile({ renderedConfigImage: rendered.ref, baseImage: base.ref, applyCommand: config.applyCommand });
     } catch (e) {
       if (!(e instanceof DockerfileValueError)) throw e;
       problems.push({ reason: 'InvalidImageReference', message: `content build not started: ${e.message}` });
@@ -320,8 +356,8 @@ export function plan(snap: Snapshot): Plan {
         kind: 'content',
         templateVersion: TEMPLATE_VERSION,
         base: base.ref,
+        // The rendered config by content (its image digest), never by name: see "Build identity".
         renderedConfig: rendered.ref,
-        renderedConfigName: mcName,
         applyCommand: config.applyCommand,
         dockerfile: contentDf,
       };
@@ -383,6 +419,7 @@ export function plan(snap: Snapshot): Plan {
   const customDf = customBC?.spec?.source?.dockerfile;
   const customWanted = !!customBC && !isDefaultCustomDockerfile(poolName, customDf);
   let customDecision: BuildDecision | undefined;
+  let customReq: BuildRequest | undefined;
   if (customWanted && customDf !== undefined) {
     const bad = checkCustomDockerfile(customDf);
     if (bad) {
@@ -403,6 +440,7 @@ export function plan(snap: Snapshot): Plan {
         pushSecret: config.pushSecret,
         inputsChangedMs: undefined,
       };
+      customReq = req;
       customDecision = decideBuild(req, { ...ctxBase, outputStreamObj: stream(S.custom), buildConfigObj: customBC });
     } else {
       waiting.push(`custom build waits for the newest ${S.content} image`);
@@ -493,18 +531,40 @@ export function plan(snap: Snapshot): Plan {
   }
 
   // ---- 7. Hand-off ----------------------------------------------------------------------------------------
-  const annotations = pool.metadata.annotations ?? {};
-  if (chosen && mcName) {
-    const want = {
-      [ANNOTATION_NEWEST_IMAGE]: chosen.image,
-      [ANNOTATION_NEWEST_IMAGE_CONFIG]: mcName,
-      [ANNOTATION_NEWEST_IMAGE_SOURCE]: chosen.source,
-    };
-    if (Object.entries(want).some(([k, v]) => annotations[k] !== v)) {
-      out.poolAnnotations = want;
-      out.events.push({ type: 'Normal', reason: 'ImageHandedOff', message: `pool ${poolName} now uses ${chosen.source} image ${chosen.image} (config ${mcName})` });
-    }
+  // Only an image whose Build is Complete (not merely pushed) and that passed the registry check.
+  let notReady: string | undefined;
+  if (chosen?.source === 'mco-content' || chosen?.source === 'custom') {
+    notReady = incomplete('content', contentDecision, contentReq?.fingerprint, snap.builds);
+    if (!notReady && chosen.source === 'custom') notReady = incomplete('custom', customDecision, customReq?.fingerprint, snap.builds);
   }
+  const mcCheck = snap.machineConfig ? checkRenderedConfig(snap.machineConfig) : undefined;
+  const ho = planHandoff({
+    poolName,
+    pool,
+    mode: config.handoff ?? 'machineconfig',
+    optInLabel: config.optInLabel,
+    owner: hasOwner ? owner : undefined,
+    chosen,
+    notReady,
+    renderedName: mcName,
+    ignition: mcCheck?.ok ? mcCheck.ignition : undefined,
+    // The base through the pool's own stream in the integrated registry (pull-through), whatever registry it came from.
+    base: base ? formatDigestRef(`${config.registry}/${ns}/${S.base}`, base.digest) : undefined,
+    maxImageSize: config.maxImageSize ?? DEFAULT_MAX_IMAGE_SIZE,
+    existing: snap.handoffMachineConfig,
+    machineConfigs: snap.allMachineConfigs ?? [],
+    pools: snap.allPools ?? [],
+    statusConfig: snap.statusMachineConfig,
+    checks: snap.imageChecks ?? new Map(),
+  });
+  problems.push(...ho.problems);
+  waiting.push(...ho.waiting);
+  out.poolAnnotations = ho.annotations;
+  out.handoffMachineConfig = ho.apply;
+  if (ho.delete) out.deleteMachineConfigs.push(ho.delete);
+  out.checkImage = ho.check;
+  out.events.push(...ho.events);
+  const annotations = pool.metadata.annotations ?? {};
 
   // ---- Status -----------------------------------------------------------------------------------------------
   out.apply.push({
@@ -516,13 +576,13 @@ export function plan(snap: Snapshot): Plan {
   const history = mergeHistory(prevStatus?.history, snap.builds, config.historySize);
   out.events.unshift(...buildEvents(prevStatus?.history, history, poolName));
   problems.sort((a, b) => ISSUE_ORDER.indexOf(a.reason) - ISSUE_ORDER.indexOf(b.reason));
-  const handedOff = chosen !== undefined && (out.poolAnnotations ?? annotations)[ANNOTATION_NEWEST_IMAGE] === chosen.image;
-  const current = annotations[ANNOTATION_NEWEST_IMAGE];
+  const handedOff = chosen !== undefined && ho.handedOff;
+  const current = ho.current;
   const prev = prevStatus?.conditions;
   const problem = problems[0];
   const conditions: Condition[] = [
     handedOff
-      ? condition(prev, 'Ready', 'True', 'ImageHandedOff', `pool ${poolName} uses ${chosen!.source} image ${chosen!.image}`, generation, now)
+      ? condition(prev, 'Ready', 'True', 'ImageHandedOff', `pool ${poolName} uses ${chosen!.source} image ${chosen!.image}; ${rolloutText(ho.rollout)}`, generation, now)
       : condition(
           prev,
           'Ready',
@@ -550,7 +610,7 @@ export function plan(snap: Snapshot): Plan {
   };
   const img = handedOff ? chosen!.image : current;
   if (img) status.image = img;
-  const src = handedOff ? chosen!.source : annotations[ANNOTATION_NEWEST_IMAGE_SOURCE];
+  const src = handedOff ? chosen!.source : current ? (annotations[ANNOTATION_NEWEST_IMAGE_SOURCE] ?? prevStatus?.imageSource) : undefined;
   if (src) status.imageSource = src;
   if (base) status.base = base.ref;
   else if (wantBase) status.base = wantBase.ref;
@@ -562,6 +622,7 @@ export function plan(snap: Snapshot): Plan {
   const records = [...attemptRecords, ...(prevStatus?.buildAttempts ?? []).filter((r) => !attemptRecords.some((a) => a.kind === r.kind && a.fingerprint === r.fingerprint))].slice(0, ATTEMPT_RECORDS);
   if (records.length) status.buildAttempts = records;
   if (importRetries.length) status.importRetries = importRetries;
+  status.rollout = ho.rollout;
   if (lastBuild) {
     status.lastBuild = lastBuild.build;
     const t = lastBuild.end ?? lastBuild.start;
@@ -577,13 +638,33 @@ export function plan(snap: Snapshot): Plan {
 // so the image (a pure function of it) is remembered per object; a new object
 // still hits the content-keyed memo when its content is unchanged.
 const byObject = new WeakMap<object, ScratchImage>();
-function scratchImageOf(mc: object, check: { name: string; machineConfig: unknown; ignition: unknown }): ScratchImage {
+function scratchImageOf(mc: object, check: { machineConfig: unknown; ignition: unknown }): ScratchImage {
   let image = byObject.get(mc);
   if (!image) {
-    image = cachedScratchImage({ name: check.name, machineConfig: check.machineConfig, ignition: check.ignition });
+    image = cachedScratchImage({ machineConfig: check.machineConfig, ignition: check.ignition });
     byObject.set(mc, image);
   }
   return image;
+}
+
+/** The tag of a rendered-config image: its content hash (the manifest digest), never the rendered config's name. */
+/**
+ * Why an image of `kind` may not be handed off yet: it came from the output
+ * tag while a Build for its inputs is not Complete (the builder pushes before
+ * the Build finishes). A tagged image whose Builds were all pruned is trusted.
+ */
+function incomplete(kind: string, d: BuildDecision | undefined, fingerprint: string | undefined, builds: readonly Build[]): string | undefined {
+  if (d?.state !== 'built' || d.build || !fingerprint) return undefined;
+  const mine = builds.filter((b) => buildFingerprint(b) === fingerprint);
+  if (mine.length === 0) return undefined;
+  const b = mine[0]!;
+  return `${kind} build ${b.metadata.name} pushed its image but is ${b.status?.phase ?? 'New'}; the hand-off waits until it is Complete`;
+}
+
+function rolloutText(r: RolloutStatus): string {
+  const via = r.machineConfig ? `MachineConfig ${r.machineConfig}` : 'pool annotations only';
+  const counts = r.machineCount !== undefined ? `, ${r.updatedMachineCount ?? 0}/${r.machineCount} machines updated` : '';
+  return `handed to MCO by ${via}${r.renderedConfig ? `, rolled out as ${r.renderedConfig}` : ''}${counts}`;
 }
 
 function sameStatus(a: LayeredPoolStatus | undefined, b: LayeredPoolStatus): boolean {

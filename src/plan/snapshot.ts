@@ -1,5 +1,7 @@
 // The observed state one pool's decision depends on. Built by the controller
 // from informer caches; consumed by the pure planner.
+import type { HandoffMode } from './handoff.ts';
+import type { ImageCheckOutcome } from './image-check.ts';
 import type { Build, BuildConfig, ControllerConfig, ImageStream, LayeredPool, MachineConfig, MachineConfigPool } from '../kube/types.ts';
 
 export interface PlanConfig {
@@ -17,6 +19,10 @@ export interface PlanConfig {
   importRetryBackoffMs?: number | undefined;
   /** Cap of that delay. Default 10 minutes. */
   importRetryMaxBackoffMs?: number | undefined;
+  /** How the image reaches MCO (default machineconfig). */
+  handoff?: HandoffMode | undefined;
+  /** Largest image handed off, bytes (default 20 GiB). */
+  maxImageSize?: number | undefined;
 }
 
 export interface Snapshot {
@@ -39,6 +45,15 @@ export interface Snapshot {
   status?: LayeredPool | undefined;
   /** Whether the configured push secret exists; undefined when none is configured. */
   pushSecretFound?: boolean | undefined;
+  /** The pool's hand-off MachineConfig `99-<pool>-layered-image`, when it exists. */
+  handoffMachineConfig?: MachineConfig | undefined;
+  /** The rendered config the pool's status.configuration names (to see whether it carries our image). */
+  statusMachineConfig?: MachineConfig | undefined;
+  /** Every MachineConfig and every pool: what MCC merges, for the hand-off precedence checks. */
+  allMachineConfigs?: readonly MachineConfig[] | undefined;
+  allPools?: readonly MachineConfigPool[] | undefined;
+  /** Outcomes of the registry checks of images, by check key (from the I/O layer). */
+  imageChecks?: ReadonlyMap<string, ImageCheckOutcome> | undefined;
 }
 
 /** A Kubernetes object as the planner wants it (what apply sends). */

@@ -16,16 +16,23 @@ export const MEDIA_TYPE_OCI_LAYER_GZIP = 'application/vnd.oci.image.layer.v1.tar
 /** Paths of the two files inside the image (tar entry names carry no leading slash). */
 export const MACHINE_CONFIG_PATH = '/machine-config.json';
 export const IGNITION_PATH = '/machine-config-ignition.json';
-/** The image config label that names the rendered config. */
-export const MACHINECONFIG_LABEL = 'machineconfig';
+/**
+ * The image config label holding the content hash (sha256 hex of the
+ * uncompressed layer). Not the rendered config's name: the hand-off re-renders
+ * the pool under a new name with the same content, and must find the same image.
+ */
+export const CONFIG_HASH_LABEL = 'layering.mco.dev/config-hash';
 
 /** gzip level used for the layer. Changing it changes every digest: don't. */
 export const GZIP_LEVEL = 9;
 
 export interface ScratchImageInput {
-  /** The rendered MachineConfig's name (becomes the `machineconfig` label). */
-  name: string;
-  /** The whole rendered MachineConfig object (any JSON). */
+  /**
+   * The rendered MachineConfig's name, for callers that still pass it: validated
+   * when given, but no part of the image (its label is the content hash).
+   */
+  name?: string | undefined;
+  /** The config that matters of the rendered MachineConfig (any JSON). */
   machineConfig: unknown;
   /** Its Ignition config; defaults to `machineConfig.spec.config`, else `{}`. */
   ignition?: unknown;
@@ -52,7 +59,7 @@ export class ScratchImageError extends Error {
 export function buildScratchImage(input: ScratchImageInput): ScratchImage {
   const { name } = input;
   // eslint-disable-next-line no-control-regex
-  if (typeof name !== 'string' || name.length === 0 || name.length > 253 || /[\u0000-\u001f\u007f\s]/.test(name)) {
+  if (name !== undefined && (typeof name !== 'string' || name.length === 0 || name.length > 253 || /[\u0000-\u001f\u007f\s]/.test(name))) {
     throw new ScratchImageError(`invalid rendered-config name ${JSON.stringify(String(name).slice(0, 80))}`);
   }
   const ignition = input.ignition !== undefined ? input.ignition : (ignitionOf(input.machineConfig) ?? {});
@@ -69,7 +76,7 @@ export function buildScratchImage(input: ScratchImageInput): ScratchImage {
     canonicalJson({
       architecture: 'amd64',
       os: 'linux',
-      config: { Labels: { [MACHINECONFIG_LABEL]: name } },
+      config: { Labels: { [CONFIG_HASH_LABEL]: diffId.slice('sha256:'.length) } },
       rootfs: { type: 'layers', diff_ids: [diffId] },
     }),
     'utf8',
@@ -190,7 +197,7 @@ const memo = new Map<string, ScratchImage>();
  */
 export function cachedScratchImage(input: ScratchImageInput): ScratchImage {
   const ignition = input.ignition !== undefined ? input.ignition : (ignitionOf(input.machineConfig) ?? {});
-  const key = sha256Hex(`${input.name}\n${canonicalJson(input.machineConfig)}\n${canonicalJson(ignition)}`);
+  const key = sha256Hex(`${canonicalJson(input.machineConfig)}\n${canonicalJson(ignition)}`);
   const hit = memo.get(key);
   if (hit) {
     memo.delete(key);

@@ -35,6 +35,8 @@ describe('loadConfig', () => {
     ['metrics address', { env: { LBC_METRICS_ADDR: '8080' } }, /must be host:port/],
     ['boolean', { env: { LBC_LEADER_ELECT: 'maybe' } }, /LBC_LEADER_ELECT = "maybe"/],
     ['renew deadline vs lease', { flags: { leaseDurationMs: 5000, renewDeadlineMs: 6000 } }, /--renew-deadline-ms \(6000\) must be shorter than --lease-duration-ms \(5000\)/],
+    ['hand-off mode', { env: { LBC_HANDOFF: 'nodes' } }, /--handoff \/ LBC_HANDOFF = "nodes": must be machineconfig .* or annotation/],
+    ['image size', { flags: { maxImageSize: 'huge' } }, /--max-image-size \/ LBC_MAX_IMAGE_SIZE = "huge": must be a size in bytes/],
   ];
   for (const [name, input, message] of bad) {
     it(`refuses a bad ${name} with a message naming it`, () => {
@@ -42,6 +44,37 @@ describe('loadConfig', () => {
       expect(() => loadConfig({ env: {}, ...input })).toThrow(message);
     });
   }
+
+  it("refuses MCO's own layering label as the opt-in label, in one line, from a flag, the environment or the file", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lbc-config-'));
+    const file = join(dir, 'c.yaml');
+    writeFileSync(file, 'optInLabel: machineconfiguration.openshift.io/layering-enabled\n');
+    for (const input of [
+      { env: {}, flags: { optInLabel: 'machineconfiguration.openshift.io/layering-enabled' } },
+      { env: { LBC_OPT_IN_LABEL: 'machineconfiguration.openshift.io/layering-enabled' } },
+      { env: {}, file },
+    ]) {
+      let err: unknown;
+      try {
+        loadConfig(input);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(ConfigError);
+      const msg = (err as Error).message;
+      expect(msg).not.toContain('\n');
+      expect(msg).toMatch(/machineconfiguration.openshift.io\/layering-enabled is refused: it is MCO's own .*MachineOSConfig.*default layering.mco.dev\/enabled/);
+    }
+  });
+
+  it('defaults to the operator label, MachineConfig hand-off and a 20 GiB image budget; sizes take suffixes', () => {
+    expect(DEFAULTS.optInLabel).toBe('layering.mco.dev/enabled');
+    expect(DEFAULTS.handoff).toBe('machineconfig');
+    expect(loadConfig({ env: {} }).maxImageSize).toBe(20 * 1024 ** 3);
+    expect(loadConfig({ env: { LBC_MAX_IMAGE_SIZE: '512Mi' } }).maxImageSize).toBe(512 * 1024 ** 2);
+    expect(loadConfig({ env: {}, flags: { maxImageSize: '1000' } }).maxImageSize).toBe(1000);
+    expect(loadConfig({ env: { LBC_HANDOFF: 'annotation', LBC_OPT_IN_LABEL: 'example.com/layered' } })).toMatchObject({ handoff: 'annotation', optInLabel: 'example.com/layered' });
+  });
 
   it('refuses unknown keys and non-mappings in the file', () => {
     const dir = mkdtempSync(join(tmpdir(), 'lbc-config-'));

@@ -13,7 +13,6 @@ import { isSubset } from '../../src/kube/client.ts';
 const D = (c: string) => 'sha256:' + c.repeat(64);
 const ok = {
   renderedConfigImage: `reg.local:5000/ns/p-rendered-config@${D('a')}`,
-  renderedConfigName: 'rendered-worker-abc',
   baseImage: `quay.io/coreos/base@${D('b')}`,
   applyCommand: 'ignition-apply /etc/machine-config-ignition.json',
 };
@@ -24,7 +23,9 @@ describe('contentDockerfile', () => {
     expect(df).toContain(`FROM ${ok.renderedConfigImage} AS machineconfig\n`);
     expect(df).toContain(`\nFROM ${ok.baseImage}\n`);
     expect(df).toContain(`RUN ${ok.applyCommand}\n`);
-    expect(df).toContain('LABEL machineconfig=rendered-worker-abc\n');
+    // No rendered-config name: the hand-off renames the rendered config without changing its content.
+    expect(df).not.toContain('rendered-worker');
+    expect(df).not.toContain('LABEL machineconfig');
     expect(df.split('\n').filter((l) => l.startsWith('FROM'))).toHaveLength(2);
   });
   const attacks: [string, Partial<typeof ok>][] = [
@@ -32,8 +33,6 @@ describe('contentDockerfile', () => {
     ['a tag instead of a digest', { baseImage: 'quay.io/x:latest' }],
     ['a space', { renderedConfigImage: `reg/x@${D('a')} AS evil` }],
     ['a bad digest', { baseImage: 'quay.io/x@sha256:abc' }],
-    ['an instruction in the config name', { renderedConfigName: 'x\nRUN evil' }],
-    ['an uppercase config name', { renderedConfigName: 'Rendered' }],
     ['a multi-line apply command', { applyCommand: 'true\nRUN evil' }],
     ['a line continuation', { applyCommand: 'true \\' }],
     ['a control character', { applyCommand: 'true\u0000' }],
@@ -68,7 +67,7 @@ describe('checkRenderedConfig', () => {
   it('accepts Ignition 3.x and drops volatile metadata', () => {
     const r = checkRenderedConfig(mc({ ignition: { version: '3.4.0' }, storage: { files: [{ path: '/etc/a', mode: 420 }] } }));
     expect(r.ok).toBe(true);
-    if (r.ok) expect(r.machineConfig.metadata).toEqual({ name: 'rendered-w-1' });
+    if (r.ok) expect(r.machineConfig).toEqual({ apiVersion: 'machineconfiguration.openshift.io/v1', kind: 'MachineConfig', spec: { config: { ignition: { version: '3.4.0' }, storage: { files: [{ path: '/etc/a', mode: 420 }] } } } });
   });
   const bad: [string, unknown, RegExp][] = [
     ['no config', undefined, /has no spec.config/],
@@ -85,10 +84,11 @@ describe('checkRenderedConfig', () => {
       if (!r.ok) expect(r.message).toMatch(msg);
     });
   }
-  it("keeps the config's annotations but not kubectl's last-applied bookkeeping", () => {
+  it("keeps no metadata (annotations, kubectl bookkeeping) in the image", () => {
     const m = { ...mc({ ignition: { version: '3.4.0' } }), metadata: { name: 'rendered-w-1', annotations: { 'kubectl.kubernetes.io/last-applied-configuration': '{}', 'machineconfiguration.openshift.io/generated-by-controller-version': 'v1' } } };
     const r = checkRenderedConfig(m);
-    expect(r.ok && r.machineConfig.metadata).toEqual({ name: 'rendered-w-1', annotations: { 'machineconfiguration.openshift.io/generated-by-controller-version': 'v1' } });
+    // No metadata at all goes into the image: not the name, not MCO's annotations, not kubectl's.
+    expect(r.ok && r.machineConfig.metadata).toBeUndefined();
   });
 
   it('refuses a name that is not a DNS subdomain', () => {

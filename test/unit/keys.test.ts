@@ -17,6 +17,8 @@ describe('poolKeysFor: events map to pool keys', () => {
   it('a MachineConfig maps to the pools rendered from it', () => {
     expect(poolKeysFor('MachineConfig', { metadata: { name: 'rendered-worker-1' } }, list)).toEqual(['worker']);
     expect(poolKeysFor('MachineConfig', { metadata: { name: '99-worker-ssh' } }, list)).toEqual([]);
+    // The hand-off MachineConfig maps to its pool through the pool annotation.
+    expect(poolKeysFor('MachineConfig', { metadata: { name: '99-infra-layered-image', annotations: { 'machineconfiguration.openshift.io/pool': 'infra' } } }, list)).toEqual(['infra']);
   });
   it('the ControllerConfig and the coreos stream concern every pool', () => {
     expect(poolKeysFor('ControllerConfig', { metadata: { name: 'machine-config-controller' } }, list)).toEqual(['worker', 'infra', 'master']);

@@ -5,6 +5,7 @@
 // stands in for nothing in the integration suites, which use the real stack.
 import { createHash } from 'node:crypto';
 import type { Build, BuildConfig, ImageStream, LayeredPool, MachineConfig, MachineConfigPool, TagEvent } from '../../src/kube/types.ts';
+import type { ImageCheckOutcome } from '../../src/plan/image-check.ts';
 import type { Plan } from '../../src/plan/plan.ts';
 import { plan } from '../../src/plan/plan.ts';
 import type { KubeObject, PlanConfig, Snapshot } from '../../src/plan/snapshot.ts';
@@ -42,7 +43,10 @@ export function machineConfig(name: string, files: Record<string, string> = { '/
   };
 }
 
-export function pool(name: string, opts: { rendered?: string; labelled?: boolean; annotations?: Record<string, string> } = {}): MachineConfigPool {
+export function pool(
+  name: string,
+  opts: { rendered?: string; labelled?: boolean; annotations?: Record<string, string>; selector?: MachineConfigPool['spec'] extends infer S ? S extends { machineConfigSelector?: infer L } ? L : never : never } = {},
+): MachineConfigPool {
   return {
     apiVersion: 'machineconfiguration.openshift.io/v1',
     kind: 'MachineConfigPool',
@@ -53,7 +57,10 @@ export function pool(name: string, opts: { rendered?: string; labelled?: boolean
       labels: opts.labelled === false ? {} : { [DEFAULT_OPT_IN_LABEL]: '' },
       annotations: opts.annotations ?? {},
     },
-    spec: opts.rendered ? { configuration: { name: opts.rendered } } : {},
+    spec: {
+      ...(opts.rendered ? { configuration: { name: opts.rendered } } : {}),
+      machineConfigSelector: opts.selector ?? { matchLabels: { 'machineconfiguration.openshift.io/role': name } },
+    },
   };
 }
 
@@ -85,6 +92,11 @@ export class World {
   /** stream:tag -> the `from` whose import failed (not retried until requested). */
   failedImports = new Map<string, string>();
   private importRequested = new Set<string>();
+  /** Registry checks the I/O layer made, by key; `checker` decides new ones (default: every image passes). */
+  imageChecks = new Map<string, ImageCheckOutcome>();
+  checker: (image: string) => ImageCheckOutcome = () => ({ result: 'passed', sizeBytes: 1000, addedLayers: 1, files: 1 });
+  checksRun: string[] = [];
+  machineConfigsDeleted: string[] = [];
   private uid = 0;
 
   constructor(config: Partial<PlanConfig> = {}) {
@@ -111,10 +123,20 @@ export class World {
       builds: structuredClone(builds),
       status: structuredClone(this.statuses.get(poolName)),
       pushSecretFound: this.pushSecretFound,
+      handoffMachineConfig: structuredClone(this.machineConfigs.get(`99-${poolName}-layered-image`)),
+      statusMachineConfig: p?.status?.configuration?.name ? structuredClone(this.machineConfigs.get(p.status.configuration.name)) : undefined,
+      allMachineConfigs: structuredClone([...this.machineConfigs.values()]),
+      allPools: structuredClone([...this.pools.values()]),
+      imageChecks: new Map(this.imageChecks),
     };
   }
 
+  /** Plans as the reconciler does: an image to check is checked (once per key), then planned again. */
   plan(poolName: string): Plan {
+    const p = plan(this.snapshot(poolName));
+    if (!p.checkImage || this.imageChecks.has(p.checkImage.key)) return p;
+    this.checksRun.push(p.checkImage.image);
+    this.imageChecks.set(p.checkImage.key, this.checker(p.checkImage.image));
     return plan(this.snapshot(poolName));
   }
 
@@ -142,7 +164,15 @@ export class World {
         this.cancelled.push(name);
       }
     }
+    for (const name of p.deleteMachineConfigs) {
+      if (this.machineConfigs.delete(name)) this.machineConfigsDeleted.push(name);
+    }
     const pl = this.pools.get(p.pool);
+    if (p.handoffMachineConfig && pl) {
+      const mc = structuredClone(p.handoffMachineConfig) as unknown as MachineConfig;
+      const cur = this.machineConfigs.get(mc.metadata.name);
+      this.machineConfigs.set(mc.metadata.name, cur ? { ...cur, metadata: { ...cur.metadata, ...mc.metadata }, spec: mc.spec } : this.stamp(mc));
+    }
     if (p.poolAnnotations && pl) pl.metadata.annotations = { ...pl.metadata.annotations, ...p.poolAnnotations };
     if (p.status) {
       const st = this.statuses.get(p.pool);
@@ -362,6 +392,30 @@ export class World {
 
   private fingerprint(): string {
     return JSON.stringify([[...this.streams], [...this.builds], [...this.pools], [...this.statuses].map(([k, v]) => [k, v.status?.phase, v.status?.image])]);
+  }
+
+  /** The image handed to a pool through its MachineConfig 99-<pool>-layered-image. */
+  handoffImage(name: string): string | undefined {
+    return this.machineConfigs.get(`99-${name}-layered-image`)?.spec?.osImageURL;
+  }
+
+  /**
+   * What the real machine-config-controller does after a hand-off, as measured
+   * (notes/openshift-in-a-box.md): re-renders the pool; the rendered config
+   * changes ONLY in its name, spec.osImageURL and the os-image-url-overridden
+   * annotation. Returns the new rendered name.
+   */
+  mccRerender(poolName: string): string {
+    const p = this.pools.get(poolName)!;
+    const cur = this.machineConfigs.get(p.spec!.configuration!.name!)!;
+    const image = this.handoffImage(poolName);
+    const name = `rendered-${poolName}-${digestOf(`${cur.metadata.name}/${image ?? ''}`).slice(7, 15)}`;
+    const next = structuredClone(cur);
+    next.metadata = { ...next.metadata, name, uid: `uid-${name}`, annotations: { ...next.metadata.annotations, 'machineconfiguration.openshift.io/os-image-url-overridden': 'true' } };
+    next.spec = { ...next.spec, osImageURL: image ?? '' };
+    this.machineConfigs.set(name, next);
+    p.spec = { ...p.spec, configuration: { name } };
+    return name;
   }
 
   poolImage(name: string): string | undefined {

@@ -111,15 +111,16 @@ describe('buildScratchImage', () => {
     expect(b.layer.equals(a.layer)).toBe(true);
   });
 
-  it('changes digest when the config or the name changes', () => {
+  it('changes digest when the config changes, not when the name does; is labelled with its content hash', () => {
     const a = buildScratchImage({ name: 'rendered-worker-abc', machineConfig: config });
     const other = mc('rendered-worker-abc', [{ path: '/etc/motd', contents: 'hello!\n' }]);
     const b = buildScratchImage({ name: 'rendered-worker-abc', machineConfig: other });
     expect(b.manifestDigest).not.toBe(a.manifestDigest);
     expect(b.layerDigest).not.toBe(a.layerDigest);
     const c = buildScratchImage({ name: 'rendered-worker-def', machineConfig: config });
-    expect(c.manifestDigest).not.toBe(a.manifestDigest);
-    expect(c.layerDigest).toBe(a.layerDigest); // same files, different label
+    expect(c.manifestDigest).toBe(a.manifestDigest); // the name is not part of the image
+    const labels = (JSON.parse(a.config.toString('utf8')) as { config: { Labels: Record<string, string> } }).config.Labels;
+    expect(labels).toEqual({ 'layering.mco.dev/config-hash': a.diffId.slice('sha256:'.length) });
   });
 
   it('writes a gzip with no timestamp and no file name', () => {
@@ -179,7 +180,7 @@ describe('buildScratchImage', () => {
     expect(cfg).toEqual({
       architecture: 'amd64',
       os: 'linux',
-      config: { Labels: { machineconfig: 'rendered-worker-abc' } },
+      config: { Labels: { 'layering.mco.dev/config-hash': a.diffId.slice('sha256:'.length) } },
       rootfs: { type: 'layers', diff_ids: [a.diffId] },
     });
     const man = JSON.parse(a.manifest.toString('utf8'));
@@ -206,7 +207,8 @@ describe('buildScratchImage', () => {
 
   // Pinned digests: if these move (a change here, or a Node/zlib upgrade that
   // compresses differently), every pool's rendered-config image gets a new
-  // digest and a rebuild. Change them only on purpose.
+  // digest and a rebuild. Change them only on purpose (the manifest moved once,
+  // when the image config label became the content hash instead of the name).
   it('matches the pinned golden digests', () => {
     const a = buildScratchImage({
       name: 'rendered-worker-golden',
@@ -214,6 +216,6 @@ describe('buildScratchImage', () => {
     });
     expect(a.diffId).toBe('sha256:8c489eef9f7a27dc2a094cbfec5411024f616a24643942d45b8eeb0263299313');
     expect(a.layerDigest).toBe('sha256:162d35044487f7cf69e51ebdf361db47721790f9aefdddf059b49b402e3b6624');
-    expect(a.manifestDigest).toBe('sha256:6b7866c554939393017625e692286ee7b7a047aa1df829ff59d7b43515451c4a');
+    expect(a.manifestDigest).toBe('sha256:0d5c46977a9774e6be76bfcee9ca27eca66c7adf9802d3bd56d86b293212edb8');
   });
 });

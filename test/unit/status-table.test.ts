@@ -78,6 +78,8 @@ describe('rows', () => {
         imageSource: 'mco-content',
         lastBuild: 'worker-build-mco-content-0123456789-1',
         lastBuildAge: '5m',
+        rolloutConfig: '-',
+        machines: '-',
         message: 'image handed to the pool',
       },
     ]);
@@ -85,7 +87,7 @@ describe('rows', () => {
 
   it('fills what a new status object lacks with "-", Unknown and an empty message', () => {
     expect(rows([lp('fresh')], NOW)).toEqual([
-      { pool: 'fresh', phase: 'Unknown', base: '-', baseSource: '-', renderedConfig: '-', image: '-', imageSource: '-', lastBuild: '-', lastBuildAge: '-', message: '' },
+      { pool: 'fresh', phase: 'Unknown', base: '-', baseSource: '-', renderedConfig: '-', image: '-', imageSource: '-', lastBuild: '-', lastBuildAge: '-', rolloutConfig: '-', machines: '-', message: '' },
     ]);
   });
 
@@ -114,15 +116,15 @@ describe('formatTable', () => {
     const lines = text.split('\n');
     expect(text.endsWith('\n')).toBe(true);
     expect(lines).toHaveLength(4); // header, two pools, '' after the final newline
-    expect(lines[0]).toMatch(/^POOL\s+PHASE\s+BASE \(SOURCE\)\s+RENDERED CONFIG\s+IMAGE \(SOURCE\)\s+LAST BUILD\s+AGE\s+MESSAGE$/);
-    expect(lines[1]).toMatch(/^infra\s+Building\s+- \(external-base\)\s+-\s+- \(-\)\s+-\s+-$/);
+    expect(lines[0]).toMatch(/^POOL\s+PHASE\s+BASE \(SOURCE\)\s+RENDERED CONFIG\s+IMAGE \(SOURCE\)\s+LAST BUILD\s+AGE\s+ROLLED OUT AS\s+MACHINES\s+MESSAGE$/);
+    expect(lines[1]).toMatch(/^infra\s+Building\s+- \(external-base\)\s+-\s+- \(-\)\s+-\s+-\s+-\s+-$/);
     expect(lines[2]).toContain('reg/ns/worker-base@sha256:bbbbbbbbbbbb (coreos)');
     expect(lines[2]).toContain('reg/ns/worker-mco-content@sha256:cccccccccccc (mco-content)');
-    expect(lines[2]).toMatch(/\b90s\s+ok$/);
+    expect(lines[2]).toMatch(/\b90s\s+-\s+-\s+ok$/);
     expect(text).not.toContain('b'.repeat(13));
     // Columns line up: every column starts at the same offset on each line.
     const starts = [...lines[0]!.matchAll(/ {2}(?=\S)/g)].map((m) => m.index + 2);
-    expect(starts).toHaveLength(7);
+    expect(starts).toHaveLength(9);
     for (const l of lines.slice(1, 3)) for (const c of starts.filter((c) => c < l.length)) expect(l.slice(c - 2, c + 1)).toMatch(/^ {2}\S$/);
   });
 
@@ -135,6 +137,28 @@ describe('formatTable', () => {
   });
 
   it('prints only the header for no pools', () => {
-    expect(formatTable([])).toBe('POOL  PHASE  BASE (SOURCE)  RENDERED CONFIG  IMAGE (SOURCE)  LAST BUILD  AGE  MESSAGE\n');
+    expect(formatTable([])).toBe('POOL  PHASE  BASE (SOURCE)  RENDERED CONFIG  IMAGE (SOURCE)  LAST BUILD  AGE  ROLLED OUT AS  MACHINES  MESSAGE\n');
+  });
+
+  it('shows the rollout as MCO reports it, and escapes control characters from the cluster in every cell', () => {
+    const rs = rows(
+      [
+        {
+          metadata: { name: 'w' },
+          spec: { poolName: 'w\nevil' },
+          status: {
+            phase: 'Ready\u001b[31m',
+            message: 'ok\ttab',
+            rollout: { renderedConfig: 'rendered-w-1\r\nFAKE ROW', machineCount: 3, updatedMachineCount: 2, readyMachineCount: 2, degradedMachineCount: 1 },
+          },
+        },
+      ],
+      0,
+    );
+    expect(rs[0]).toMatchObject({ pool: 'w evil', phase: 'Ready [31m', rolloutConfig: 'rendered-w-1 FAKE ROW', machines: '2/3 updated, 2 ready, 1 degraded', message: 'ok tab' });
+    const table = formatTable(rs);
+    expect(table.split('\n')).toHaveLength(3); // header, one row, final newline
+    // eslint-disable-next-line no-control-regex
+    expect(/[\u0000-\u0009\u000b-\u001f]/.test(table)).toBe(false);
   });
 });

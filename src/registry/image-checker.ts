@@ -1,0 +1,117 @@
+// The checks before the hand-off (DESIGN.md "Before the hand-off"), against
+// the registry: the manifest at the digest exists and is complete (every blob
+// present), the image is within the size budget, and the layers the build
+// added above the base contain every file of the MachineConfig with its
+// content and mode. Runs in the I/O layer; its outcome goes into the snapshot.
+import type { ImageCheckOutcome, ImageCheckRequest } from '../plan/image-check.ts';
+import { RegistryError } from './client.ts';
+import { LayerFormatError, layerTar, normalizePath, stackLayers } from './layer-files.ts';
+import type { ImageSource } from './reader.ts';
+
+/** Largest single added layer the check downloads (it is held in memory). */
+export const MAX_CHECKED_LAYER_BYTES = 2 * 1024 ** 3;
+
+const fail = (message: string): ImageCheckOutcome => ({ result: 'failed', message });
+
+export async function checkImage(req: ImageCheckRequest, src: ImageSource, opts: { maxLayerBytes?: number } = {}): Promise<ImageCheckOutcome> {
+  const maxLayer = opts.maxLayerBytes ?? MAX_CHECKED_LAYER_BYTES;
+  try {
+    // 1. The manifest exists, and every blob it names is there.
+    let manifest;
+    try {
+      manifest = await src.manifest(req.image);
+    } catch (e) {
+      if (e instanceof RegistryError && e.reason === 'NotFound') return fail(`the registry has no manifest for ${req.image}`);
+      throw e;
+    }
+    const blobs = [{ what: 'config', ...manifest.config }, ...manifest.layers.map((l, i) => ({ what: `layer ${i + 1}/${manifest.layers.length}`, ...l }))];
+    for (const b of blobs) {
+      if (!(await src.blobExists(req.image, b.digest))) return fail(`the manifest is incomplete: its ${b.what} ${b.digest} is missing from the registry`);
+    }
+    // 2. The size budget.
+    const size = manifest.config.size + manifest.layers.reduce((n, l) => n + l.size, 0);
+    if (size > req.maxImageSize) return fail(`the image is ${size} bytes (layers + config), above the limit --max-image-size ${req.maxImageSize}`);
+    // 3. The layers the build added above the base hold the MachineConfig's files.
+    let baseLayers = new Set<string>();
+    if (req.base) {
+      try {
+        baseLayers = new Set((await src.manifest(req.base)).layers.map((l) => l.digest));
+      } catch (e) {
+        if (e instanceof RegistryError && e.reason === 'NotFound') return fail(`the base image ${req.base} is not in the registry, so the layers the build added cannot be told apart`);
+        throw e;
+      }
+    }
+    const added = manifest.layers.filter((l) => !baseLayers.has(l.digest));
+    if (req.files.length === 0) return { result: 'passed', sizeBytes: size, addedLayers: added.length, files: 0 };
+    if (added.length === 0) return fail(`the image adds no layer above its base ${req.base ?? ''}, so it cannot hold the MachineConfig's ${req.files.length} files`);
+    const tars: Buffer[] = [];
+    for (const l of added) {
+      if (l.size > maxLayer) return fail(`layer ${l.digest} is ${l.size} bytes, more than the ${maxLayer} bytes the check reads`);
+      try {
+        tars.push(layerTar(await src.blob(req.image, l.digest)));
+      } catch (e) {
+        if (e instanceof LayerFormatError) return fail(`layer ${l.digest}: ${e.message}`);
+        if (e instanceof Error && !(e instanceof RegistryError)) return fail(`layer ${l.digest} is not a readable tar or gzip'd tar (${e.message})`);
+        throw e;
+      }
+    }
+    const wanted = new Set(req.files.map((f) => normalizePath(f.path)));
+    let stacked;
+    try {
+      stacked = stackLayers(tars, wanted);
+    } catch (e) {
+      if (e instanceof LayerFormatError) return fail(`a layer the build added is not a valid tar: ${e.message}`);
+      throw e;
+    }
+    for (const f of req.files) {
+      const p = normalizePath(f.path);
+      let entry = stacked.files.get(p);
+      if (!entry) {
+        const by = stacked.whiteouts.get(p);
+        return fail(
+          by !== undefined
+            ? `file ${f.path} of the MachineConfig is deleted (whiteout) by layer ${added[by]!.digest}`
+            : `file ${f.path} of the MachineConfig is not in the ${added.length} layer(s) the build added above the base`,
+        );
+      }
+      if (entry.type === 'hardlink' && entry.link) entry = { ...(stacked.files.get(entry.link) ?? entry), mode: entry.mode };
+      if (entry.type !== 'file' && entry.type !== 'hardlink') return fail(`file ${f.path} of the MachineConfig is a ${entry.type} in the image, not a regular file`);
+      if ((entry.mode & 0o7777) !== f.mode) {
+        return fail(`file ${f.path} has mode ${(entry.mode & 0o7777).toString(8).padStart(4, '0')} in the image, the MachineConfig says ${f.mode.toString(8).padStart(4, '0')}`);
+      }
+      if (f.contents !== undefined && entry.contents !== undefined && !entry.contents.equals(f.contents)) {
+        return fail(`file ${f.path} differs from the MachineConfig's content (${entry.contents.length} bytes in the image, ${f.contents.length} in the MachineConfig)`);
+      }
+    }
+    return { result: 'passed', sizeBytes: size, addedLayers: added.length, files: req.files.length };
+  } catch (e) {
+    if (e instanceof RegistryError) return { result: 'error', message: e.message };
+    throw e;
+  }
+}
+
+/** Outcomes of checks by key: a digest is checked once; a failure is remembered until the digest (or what it is checked against) changes. */
+export class ImageCheckCache {
+  readonly #m = new Map<string, ImageCheckOutcome>();
+  readonly #max: number;
+  constructor(max = 512) {
+    this.#max = max;
+  }
+  get(key: string): ImageCheckOutcome | undefined {
+    return this.#m.get(key);
+  }
+  has(key: string): boolean {
+    return this.#m.has(key);
+  }
+  /** Remembers a passed or failed outcome; an `error` (the check could not be made) is not remembered. */
+  set(key: string, o: ImageCheckOutcome): void {
+    if (o.result === 'error') return;
+    this.#m.delete(key);
+    this.#m.set(key, o);
+    if (this.#m.size > this.#max) this.#m.delete(this.#m.keys().next().value!);
+  }
+  /** The outcomes as the planner reads them, plus `extra` (this reconcile's unremembered ones). */
+  view(extra?: ReadonlyMap<string, ImageCheckOutcome>): ReadonlyMap<string, ImageCheckOutcome> {
+    return extra?.size ? new Map([...this.#m, ...extra]) : this.#m;
+  }
+}
