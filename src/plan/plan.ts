@@ -1,6 +1,6 @@
 // The planner: a pure function of a pool's snapshot returning every object and
 // action the pool needs. No I/O. The order follows DESIGN.md "What the plan decides".
-import type { Build, BuildAttempts, Condition, ImageStream, ImportRetry, LayeredPoolStatus, RolloutStatus, TagReference } from '../kube/types.ts';
+import type { Build, BuildAttempts, Condition, ImportRetry, LayeredPoolStatus, RolloutStatus, TagReference } from '../kube/types.ts';
 import { apiVersionOf, RESOURCES } from '../kube/types.ts';
 import type { ScratchImage } from '../registry/scratch-image.ts';
 import { cachedScratchImage } from '../registry/scratch-image.ts';
