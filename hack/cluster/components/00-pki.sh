@@ -29,3 +29,4 @@ pki_config() {
   [[ -f "$STATE/kubelet.kubeconfig" ]] || write_kubeconfig_for "$STATE/kubelet.kubeconfig" kubelet
 }
 pki_undo() { :; }
+pki_ready() { [[ -f "$PKI/sa.pub" && -f "$KUBECONFIG_FILE" && -f "$STATE/kubelet.kubeconfig" ]]; }

@@ -10,6 +10,7 @@ CRDS_WANTED=(
   config/v1:ingresses config/v1:infrastructures config/v1:clusterversions config/v1:featuregates config/v1:apiservers
   config/v1:nodes config/v1:schedulers config/v1:networks config/v1:dnses config/v1:clusteroperators
   config/v1:imagecontentpolicies config/v1:clusterimagepolicies config/v1:imagepolicies config/v1:projects
+  config/v1:criocredentialproviderconfigs
   operator/v1alpha1:imagecontentsourcepolicies operator/v1:machineconfigurations
   quota/v1:clusterresourcequotas security/v1:securitycontextconstraints
   machineconfiguration/v1:containerruntimeconfigs machineconfiguration/v1:controllerconfigs

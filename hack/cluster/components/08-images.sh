@@ -74,8 +74,8 @@ images_start() {
   build_push coreos-base openshift/coreos-standin "$ctx" "$ROOT"/hack/coreos-base/{Containerfile,os-release,ostree} \
     "$ROOT"/hack/coreos-base/ignition-apply/{main.go,go.mod} /usr/bin/busybox
 
-  ctx="$STATE/ctx-extensions" && rm -rf "$ctx" && mkdir -p "$ctx" && cp "$ROOT/hack/coreos-base/extensions/Containerfile" "$ctx/"
-  build_push extensions openshift/coreos-standin-extensions "$ctx" "$ROOT/hack/coreos-base/extensions/Containerfile"
+  ctx="$STATE/ctx-extensions" && rm -rf "$ctx" && mkdir -p "$ctx" && cp "$ROOT"/hack/coreos-base/extensions/{Containerfile,README} "$ctx/"
+  build_push extensions openshift/coreos-standin-extensions "$ctx" "$ROOT"/hack/coreos-base/extensions/{Containerfile,README}
   stamp_set images-done "$(images_inputs)"
 }
 images_inputs() { cat "$STATE"/{pause,builder,coreos-base,extensions}.digest 2>/dev/null | sha256sum | cut -c1-64; }

@@ -41,7 +41,7 @@ ocm_start() {
   require_free_port "$PORT_OCM" openshift-controller-manager
   POD_NAMESPACE=openshift-controller-manager start openshift-controller-manager "$BIN_DIR/openshift-controller-manager" \
     "$BIN_DIR/openshift-controller-manager" start --config="$STATE/openshift-controller-manager.yaml" \
-    --kubeconfig="$KUBECONFIG_FILE" --v=0
+    --kubeconfig="$KUBECONFIG_FILE" --namespace=openshift-controller-manager --v=0
   stamp_set ocm "$(hash_of "$STATE/openshift-controller-manager.yaml")"
 }
 ocm_wait() { wait_until "openshift-controller-manager /healthz" 90 openshift-controller-manager ocm_healthy; }

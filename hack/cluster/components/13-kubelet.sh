@@ -8,6 +8,7 @@ kubelet_config() {
   local d
   d="$(node_dir)"
   mkdir -p "$d/kubelet" "$d/kubelet-certs"
+  kubelet_cgroups
   cat >"$d/kubelet.yaml" <<YAML
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
@@ -44,6 +45,21 @@ maxPods: 30
 localStorageCapacityIsolation: false
 YAML
 }
+# The node's own cgroup root in every v1 hierarchy (the kubelet requires it to
+# exist); cpuset needs its cpus/mems filled from the parent.
+kubelet_cgroups() {
+  local c dir
+  for c in /sys/fs/cgroup/*/; do
+    c="${c%/}"
+    [[ "$c" == */unified ]] && continue
+    dir="$c/lbc-$BRIDGE"
+    [[ -d "$dir" ]] || mkdir "$dir" 2>/dev/null || continue
+    if [[ "$c" == */cpuset ]]; then
+      [[ -s "$dir/cpuset.cpus" ]] || cat "$c/cpuset.cpus" >"$dir/cpuset.cpus"
+      [[ -s "$dir/cpuset.mems" ]] || cat "$c/cpuset.mems" >"$dir/cpuset.mems"
+    fi
+  done
+}
 kubelet_healthy() { [[ "$(curl -sS --max-time 2 "http://127.0.0.1:$PORT_KUBELET_HEALTHZ/healthz" 2>/dev/null)" == ok ]]; }
 node_is_ready() { [[ "$(kc get node "$NODE_NAME" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" == True ]]; }
 kubelet_ready() { alive kubelet && kubelet_healthy && node_is_ready; }
@@ -56,9 +72,16 @@ kubelet_start() {
     --config="$d/kubelet.yaml" --kubeconfig="$STATE/kubelet.kubeconfig" \
     --root-dir="$d/kubelet" --cert-dir="$d/kubelet-certs" \
     --hostname-override="$NODE_NAME" --node-ip="$NODE_IP" \
-    --node-labels="node-role.kubernetes.io/worker=,lbc.local/node=$NODE_NAME" --v=0
+    --node-labels="lbc.local/node=$NODE_NAME" --v=0
 }
-kubelet_wait() { wait_until "node $NODE_NAME Ready" 120 kubelet kubelet_ready; }
+node_registered() { kc get node "$NODE_NAME" >/dev/null 2>&1; }
+# The role label a kubelet may not set on itself (NodeRestriction): what the
+# installer does for a worker.
+kubelet_wait() {
+  wait_until "node $NODE_NAME registered" 60 kubelet node_registered
+  kc label node "$NODE_NAME" node-role.kubernetes.io/worker= --overwrite >/dev/null
+  wait_until "node $NODE_NAME Ready" 120 kubelet kubelet_ready
+}
 kubelet_stop() {
   stop kubelet
 }

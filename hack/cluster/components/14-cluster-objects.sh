@@ -23,7 +23,6 @@ apiVersion: config.openshift.io/v1
 kind: Image
 metadata: {name: cluster}
 spec:
-  internalRegistryHostname: $int
   registrySources:
     insecureRegistries: ["$ext", "$int"]
 ---
@@ -161,7 +160,7 @@ YAML
   fg="$(node -e 'const d = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); const g = d.status.featureGates[0]; g.version = process.argv[2]; console.log(JSON.stringify({ status: { featureGates: [g] } }))' \
     "$api/payload-manifests/featuregates/featureGate-4-10-SelfManagedHA-Default.yaml" "$release")"
   kc patch featuregate cluster --subresource=status --type=merge -p "$fg" >/dev/null
-  kc patch clusterversion version --subresource=status --type=merge -p "{\"status\":{\"desired\":{\"version\":\"$release\",\"image\":\"$ext/openshift/release:$release\"},\"history\":[{\"state\":\"Completed\",\"version\":\"$release\",\"image\":\"$ext/openshift/release:$release\",\"startedTime\":\"2026-01-01T00:00:00Z\",\"completionTime\":\"2026-01-01T00:00:00Z\",\"verified\":false}],\"observedGeneration\":1,\"versionHash\":\"lbc\",\"availableUpdates\":null,\"capabilities\":{\"enabledCapabilities\":[\"Build\",\"ImageRegistry\",\"MachineAPI\"],\"knownCapabilities\":[\"Build\",\"ImageRegistry\",\"MachineAPI\"]}}}" >/dev/null
+  kc patch clusterversion version --subresource=status --type=merge -p "{\"status\":{\"desired\":{\"version\":\"$release\",\"image\":\"$ext/openshift/release:$release\"},\"history\":[{\"state\":\"Completed\",\"version\":\"$release\",\"image\":\"$ext/openshift/release:$release\",\"startedTime\":\"2026-01-01T00:00:00Z\",\"completionTime\":\"2026-01-01T00:00:00Z\",\"verified\":false}],\"observedGeneration\":1,\"versionHash\":\"lbc\",\"availableUpdates\":[],\"capabilities\":{\"enabledCapabilities\":[\"Build\",\"ImageRegistry\",\"MachineAPI\"],\"knownCapabilities\":[\"Build\",\"ImageRegistry\",\"MachineAPI\"]}}}" >/dev/null
   kc patch infrastructure cluster --subresource=status --type=merge -p "{\"status\":{\"apiServerInternalURI\":\"https://127.0.0.1:$PORT_APISERVER\",\"apiServerURL\":\"https://127.0.0.1:$PORT_APISERVER\",\"infrastructureName\":\"lbc-local\",\"controlPlaneTopology\":\"SingleReplica\",\"infrastructureTopology\":\"SingleReplica\",\"cpuPartitioning\":\"None\",\"platform\":\"None\",\"platformStatus\":{\"type\":\"None\"}}}" >/dev/null
   stamp_set objects "$(objects_inputs)"
 }

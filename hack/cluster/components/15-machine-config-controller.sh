@@ -12,7 +12,7 @@ mcc_build() {
     "-X $MCO_VERSION_PKG.Raw=$OCP_VERSION -X $MCO_VERSION_PKG.Hash=$OCP_COMMIT_MACHINE_CONFIG_OPERATOR -X $MCO_VERSION_PKG.ReleaseVersion=${OCP_VERSION#v}"
 }
 mcc_rendered() {
-  [[ -n "$(kc get machineconfigpool worker -o 'jsonpath={.status.configuration.name}' 2>/dev/null)" ]]
+  [[ -n "$(kc get machineconfigpool worker -o 'jsonpath={.spec.configuration.name}' 2>/dev/null)" ]]
 }
 mcc_ready() { alive machine-config-controller && mcc_rendered; }
 mcc_start() {
@@ -27,4 +27,4 @@ mcc_start() {
 }
 mcc_wait() { wait_until "machine-config-controller rendering the worker pool" 180 machine-config-controller mcc_rendered; }
 mcc_stop() { stop machine-config-controller; }
-mcc_describe() { echo "$OCP_VERSION, worker pool on $(kc get mcp worker -o 'jsonpath={.status.configuration.name}' 2>/dev/null)"; }
+mcc_describe() { echo "$OCP_VERSION, worker pool on $(kc get mcp worker -o 'jsonpath={.spec.configuration.name}' 2>/dev/null)"; }
