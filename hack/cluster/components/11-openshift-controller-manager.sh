@@ -27,6 +27,7 @@ build:
     format: $(builder_image)
 dockerPullSecret:
   internalRegistryHostname: $NODE_IP:$PORT_INT_REGISTRY
+  registryURLs: ["$NODE_IP:$PORT_INT_REGISTRY"]
 imageImport:
   scheduledImageImportMinimumIntervalSeconds: 900
 controllers:

@@ -85,7 +85,16 @@ node_ns_create() {
   mkdir -p "$dir"
   mountpoint -q "$dir" || { mount --bind "$dir" "$dir" && mount --make-private "$dir"; }
   touch "$(node_mntns)"
-  local s f script="set -e"
+  # The node's global pull secret, where build pods mount it from (hostPath
+  # /var/lib/kubelet/config.json): this node's own file, bind-mounted inside
+  # its namespace only (the host keeps whatever /var/lib/kubelet it has).
+  mkdir -p "$(node_dir)/var-lib-kubelet"
+  [[ -f "$(node_dir)/var-lib-kubelet/config.json" ]] || echo '{"auths":{}}' >"$(node_dir)/var-lib-kubelet/config.json"
+  if [[ ! -d /var/lib/kubelet ]]; then
+    mkdir -p /var/lib/kubelet
+    echo /var/lib/kubelet >>"$STATE/host-created-dirs"
+  fi
+  local s f script="set -e; mount --bind $(node_dir)/var-lib-kubelet /var/lib/kubelet"
   for s in "${NODE_SYSCTLS[@]}"; do
     f="${s%%=*}"
     script+="; mount --bind $(node_dir)/sysctl/${f//\//_} /proc/sys/$f"
@@ -121,6 +130,11 @@ containerd_undo() {
   d="$(node_dir)"
   # Mounts the node left (pod volumes, snapshots) live in its namespace; they go with it.
   node_ns_remove
+  if [[ -f "$STATE/host-created-dirs" ]]; then
+    local dir
+    while IFS= read -r dir; do rmdir "$dir" 2>/dev/null || true; done <"$STATE/host-created-dirs"
+    rm -f "$STATE/host-created-dirs"
+  fi
   ip netns list 2>/dev/null | awk '/^cni-/{print $1}' | while read -r ns; do
     ip netns exec "$ns" ip -4 addr 2>/dev/null | grep -q "inet $SUBNET_PREFIX\." && ip netns del "$ns" 2>/dev/null
   done

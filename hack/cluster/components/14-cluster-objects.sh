@@ -7,7 +7,7 @@
 # and the built-in master/worker pools. The CoreOS image is the stand-in.
 # Not a process: applied, then checked.
 objects_inputs() {
-  printf '%s\n' "$NAMESPACE" "$(coreos_image)" "$(extensions_image)" "$OCP_VERSION" "$NODE_IP" "$PORT_EXT_REGISTRY" "$PORT_INT_REGISTRY" "v4" | sha256sum | cut -c1-64
+  printf '%s\n' "$NAMESPACE" "$(coreos_image)" "$(extensions_image)" "$OCP_VERSION" "$NODE_IP" "$PORT_EXT_REGISTRY" "$PORT_INT_REGISTRY" "v6" | sha256sum | cut -c1-64
 }
 objects_ready() { stamp_ok objects "$(objects_inputs)"; }
 objects_start() {
@@ -15,7 +15,8 @@ objects_start() {
   ca="$(base64 -w0 <"$PKI/ca.crt")"
   api="$(third_party_src api)"
   local ns
-  for ns in "$NAMESPACE" openshift-config openshift-config-managed openshift-infra openshift-controller-manager openshift; do
+  for ns in "$NAMESPACE" openshift-config openshift-config-managed openshift-infra openshift-controller-manager openshift \
+    openshift-image-registry openshift-kube-apiserver; do
     printf 'apiVersion: v1\nkind: Namespace\nmetadata: {name: %s}\n---\n' "$ns"
   done | kapply -f - >/dev/null
   kapply -f - >/dev/null <<YAML
@@ -88,6 +89,35 @@ metadata: {name: pull-secret, namespace: openshift-config}
 type: kubernetes.io/dockerconfigjson
 stringData:
   .dockerconfigjson: '{"auths":{}}'
+---
+# The integrated registry's Service (openshift-controller-manager watches it to
+# learn the registry's names; headless here, the registry runs on the node's
+# address, which dockerPullSecret.registryURLs adds).
+apiVersion: v1
+kind: Service
+metadata: {name: image-registry, namespace: openshift-image-registry}
+spec:
+  clusterIP: None
+  ports: [{name: "5000-tcp", port: $PORT_INT_REGISTRY}]
+---
+# The public half of the ServiceAccount token signing key, as the
+# kube-apiserver operator publishes it: the registry pull-secret controller
+# derives its key ids from it.
+apiVersion: v1
+kind: Secret
+metadata: {name: bound-service-account-signing-key, namespace: openshift-kube-apiserver}
+stringData:
+  service-account.pub: |
+$(sed 's/^/    /' "$PKI/sa.pub")
+---
+# What the service-ca operator injects for build pods (the CA of the cluster's
+# serving certificates; here the local cluster CA signs them all).
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: openshift-service-ca, namespace: openshift-controller-manager}
+data:
+  service-ca.crt: |
+$(sed 's/^/    /' "$PKI/ca.crt")
 ---
 apiVersion: v1
 kind: ConfigMap
