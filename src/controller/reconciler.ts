@@ -109,7 +109,13 @@ export class Reconciler {
     }
   }
 
+  /**
+   * The token for the integrated registry: the kubeconfig's (a ServiceAccount's,
+   * in a pod or from `oc create token`), else the --registry-token-file.
+   */
   private serviceAccountToken(): string | undefined {
+    const fromKubeConfig = this.o.registryToken?.();
+    if (fromKubeConfig) return fromKubeConfig;
     const f = this.o.config.registryTokenFile;
     if (!f) return undefined;
     try {
@@ -320,7 +326,7 @@ export class Reconciler {
     const repository = push.repository.slice(registry.length + 1);
     const dockerConfigJson = secret?.['.dockerconfigjson'] ?? secret?.['.dockercfg'];
     // Without a push secret: the integrated registry's bearer flow with the ServiceAccount token.
-    const token = dockerConfigJson ? undefined : this.o.registryToken?.();
+    const token = dockerConfigJson ? undefined : this.serviceAccountToken();
     const client = new RegistryClient({
       registry,
       insecure: this.o.config.registryInsecure,
