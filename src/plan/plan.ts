@@ -8,6 +8,8 @@ import { canonicalJson } from '../util/canonical-json.ts';
 import type { BuildDecision, BuildRequest } from './builds.ts';
 import { buildFingerprint, decideBuild, fingerprintOf } from './builds.ts';
 import { planHandoff, unmanagedHandoff } from './handoff.ts';
+import type { HandoffGateDecision } from './gate.ts';
+import { gateHandoff, gateOf } from './gate.ts';
 import type { ImageCheckRequest } from './image-check.ts';
 import {
   checkCustomDockerfile,
@@ -160,6 +162,7 @@ export function plan(snap: Snapshot): Plan {
     return out;
   }
   out.managed = true;
+  const gate = gateOf(pool);
 
   const owner: Owner = {
     apiVersion: pool.apiVersion ?? apiVersionOf(RESOURCES.machineConfigPool),
@@ -461,14 +464,21 @@ export function plan(snap: Snapshot): Plan {
 
   // Build actions (content first), and what they mean for the status.
   let building: string | undefined;
+  const heldBuilds: string[] = [];
   const attemptRecords: BuildAttempts[] = [];
   for (const [label, d] of [
     ['content', contentDecision],
     ['custom', customDecision],
   ] as const) {
     if (!d) continue;
+    // Paused: nothing starts and nothing is cancelled; a running build runs on.
+    if (gate.paused && (d.state === 'start' || (d.state === 'waiting' && d.reason !== 'RetryBackoff'))) {
+      attemptRecords.push(d.state === 'start' ? { ...d.record, lastAttempt: d.record.lastAttempt - 1 } : d.record);
+      heldBuilds.push(d.state === 'start' ? `${label} build ${d.name}` : `${label} build (inputs settling)`);
+      continue;
+    }
     attemptRecords.push(d.record);
-    out.cancelBuilds.push(...d.cancel);
+    if (!gate.paused) out.cancelBuilds.push(...d.cancel);
     switch (d.state) {
       case 'start':
         out.createBuilds.push(d.create);
@@ -557,6 +567,20 @@ export function plan(snap: Snapshot): Plan {
     statusConfig: snap.statusMachineConfig,
     checks: snap.imageChecks ?? new Map(),
   });
+  // The gate: a paused pool, or a manual hand-off without the right approval, keeps its image.
+  let gateHold: Extract<HandoffGateDecision, { hold: true }> | undefined;
+  if (ho.handedOff && chosen) {
+    const g = gateHandoff(gate, poolName, chosen.image, ho.current);
+    if (g.hold) {
+      gateHold = g;
+      ho.apply = undefined;
+      ho.annotations = undefined;
+      ho.handedOff = false;
+      ho.events = ho.events.filter((e) => e.reason !== 'ImageHandedOff');
+      if (!ho.current) delete ho.rollout.machineConfig;
+    }
+  }
+  if (!gateHold && gate.paused && !(ho.handedOff && chosen)) gateHold = { hold: true, reason: 'Paused', message: gate.paused.message };
   problems.push(...ho.problems);
   waiting.push(...ho.waiting);
   out.poolAnnotations = ho.annotations;
@@ -587,24 +611,26 @@ export function plan(snap: Snapshot): Plan {
           prev,
           'Ready',
           'False',
-          building ? 'Building' : problem ? problem.reason : 'WaitingForInputs',
-          `${building ?? problem?.message ?? waiting[0] ?? 'waiting'}${current ? `; the pool keeps ${current}` : ''}`,
+          gateHold ? gateHold.reason : building ? 'Building' : problem ? problem.reason : 'WaitingForInputs',
+          `${gateHold?.message ?? building ?? problem?.message ?? waiting[0] ?? 'waiting'}${current ? `; the pool keeps ${current}` : ''}`,
           generation,
           now,
         ),
     building
-      ? condition(prev, 'Building', 'True', 'BuildInProgress', building, generation, now)
-      : condition(prev, 'Building', 'False', 'NoBuild', 'no build is running', generation, now),
+      ? condition(prev, 'Building', 'True', 'BuildInProgress', gate.paused ? `${building}; ${gate.paused.message}` : building, generation, now)
+      : gate.paused
+        ? condition(prev, 'Building', 'False', 'Paused', `${heldBuilds.length ? `held: ${heldBuilds.join(', ')}; ` : ''}${gate.paused.message}`, generation, now)
+        : condition(prev, 'Building', 'False', 'NoBuild', 'no build is running', generation, now),
     problem
       ? condition(prev, 'Degraded', 'True', problem.reason, problems.map((p) => p.message).join('\n'), generation, now)
       : condition(prev, 'Degraded', 'False', 'AsExpected', 'no problems', generation, now),
   ];
-  const phase = problem ? 'Degraded' : building ? 'Building' : handedOff ? 'Ready' : 'Pending';
+  const phase = problem ? 'Degraded' : gate.paused ? 'Paused' : building ? 'Building' : gateHold ? 'AwaitingApproval' : handedOff ? 'Ready' : 'Pending';
   const lastBuild = history[0];
   const status: LayeredPoolStatus = {
     observedGeneration: generation,
     phase,
-    message: problem?.message ?? building ?? (handedOff ? `using ${chosen!.source} image` : (waiting[0] ?? '')),
+    message: problem?.message ?? (gate.paused ? gate.paused.message : undefined) ?? building ?? gateHold?.message ?? (handedOff ? `using ${chosen!.source} image` : (waiting[0] ?? '')),
     conditions,
     history,
   };
