@@ -10,6 +10,7 @@ import { createMetrics } from './server/metrics.ts';
 import { loadKubeConfig } from './kube/client.ts';
 import { LayeredPoolSchema, RESOURCES } from './kube/types.ts';
 import { rows, formatTable } from './status/table.ts';
+import { formatExplain } from './status/explain.ts';
 import { createLogger } from './util/log.ts';
 import type { Plan } from './plan/plan.ts';
 import type { KubeObject } from './plan/snapshot.ts';
@@ -109,12 +110,20 @@ program
   .option('-n, --namespace <ns>', 'the operator namespace', process.env.LBC_NAMESPACE ?? DEFAULTS.namespace)
   .option('-o, --output <format>', 'table or json', 'table')
   .option('--kubeconfig <file>', 'kubeconfig to use')
-  .action(async (opts: { namespace: string; output: string; kubeconfig?: string }) => {
+  .option('--explain <pool>', "the decision chain of the pool's last reconcile: inputs, why it waits, builds, is degraded or idle, and what to do")
+  .action(async (opts: { namespace: string; output: string; kubeconfig?: string; explain?: string }) => {
     try {
       if (!['table', 'json'].includes(opts.output)) throw new ConfigError(`-o ${JSON.stringify(opts.output)}: must be table or json`);
       const kc = loadKubeConfig(opts.kubeconfig);
       const api = kc.makeApiClient(k8s.CustomObjectsApi);
       const r = RESOURCES.layeredPool;
+      if (opts.explain !== undefined) {
+        const obj: unknown = await api.getNamespacedCustomObject({ group: r.group, version: r.version, namespace: opts.namespace, plural: r.plural, name: opts.explain });
+        const lp = LayeredPoolSchema.parse(obj);
+        if (opts.output === 'json') process.stdout.write(JSON.stringify({ pool: opts.explain, phase: lp.status?.phase, explain: lp.status?.explain, lastBuild: lp.status?.history?.[0] }, null, 2) + '\n');
+        else process.stdout.write(formatExplain(lp, Date.now()));
+        return;
+      }
       const list = (await api.listNamespacedCustomObject({ group: r.group, version: r.version, namespace: opts.namespace, plural: r.plural })) as { items?: unknown[] };
       const pools = (list.items ?? []).flatMap((i) => {
         const parsed = LayeredPoolSchema.safeParse(i);

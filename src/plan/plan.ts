@@ -10,6 +10,9 @@ import { buildFingerprint, decideBuild, fingerprintOf } from './builds.ts';
 import { planHandoff, unmanagedHandoff } from './handoff.ts';
 import type { HandoffGateDecision } from './gate.ts';
 import { gateHandoff, gateOf } from './gate.ts';
+import { explainHistory, withDockerfileHash } from './why.ts';
+import { explainPlan } from './explain.ts';
+import { sha256Hex } from '../util/canonical-json.ts';
 import type { ImageCheckRequest } from './image-check.ts';
 import {
   checkCustomDockerfile,
@@ -597,7 +600,11 @@ export function plan(snap: Snapshot): Plan {
     metadata: md(poolName),
     spec: { poolName },
   });
-  const history = mergeHistory(prevStatus?.history, snap.builds, config.historySize);
+  const history = explainHistory(prevStatus?.history, withDockerfileHash(mergeHistory(prevStatus?.history, snap.builds, config.historySize), snap.builds), {
+    baseSource,
+    base: base?.ref,
+    builds: snap.builds,
+  });
   out.events.unshift(...buildEvents(prevStatus?.history, history, poolName));
   problems.sort((a, b) => ISSUE_ORDER.indexOf(a.reason) - ISSUE_ORDER.indexOf(b.reason));
   const handedOff = chosen !== undefined && ho.handedOff;
@@ -654,6 +661,33 @@ export function plan(snap: Snapshot): Plan {
     const t = lastBuild.end ?? lastBuild.start;
     if (t) status.lastBuildTime = t;
   }
+  status.explain = explainPlan({
+    pool: poolName,
+    namespace: ns,
+    inputs: [
+      { name: 'base', value: base?.ref ?? wantBase?.ref ?? '-', source: baseSource === 'external-base' ? `ImageStream ${S.externalBase}:${LATEST}` : `ImageStream ${COREOS_STREAM}:${LATEST} (${baseImageSpec ?? 'no base OS image known'})` },
+      { name: 'rendered config', value: mcName ?? '-', source: `MachineConfigPool ${poolName} spec.configuration.name` },
+      { name: 'rendered-config image', value: rendered?.ref ?? '-', source: `ImageStream ${S.renderedConfig}` },
+      { name: 'custom Dockerfile', value: customWanted && customDf !== undefined ? `custom, sha256:${sha256Hex(customDf).slice(0, 16)}` : 'default', source: `BuildConfig ${B.custom}` },
+      { name: 'external content', value: external?.ref ?? '-', source: `ImageStream ${S.external}:${LATEST}` },
+      { name: 'content inputs', value: contentReq?.fingerprint ?? '-', source: 'fingerprint of base, rendered-config image, Dockerfile, apply command' },
+    ],
+    base: base?.ref,
+    baseSource,
+    renderedConfig: mcName,
+    renderedConfigImage: rendered?.ref,
+    content: contentDecision,
+    customWanted,
+    custom: customDecision,
+    chosen,
+    current,
+    handedOff,
+    building,
+    problems,
+    waiting,
+    gate: gateHold,
+    paused: gate.paused !== undefined,
+  });
   out.status = sameStatus(prevStatus, status) ? undefined : status;
   if (!chosen || waiting.length) requeueIn(problem ? 30_000 : 10_000);
   out.requeueAfterMs = requeue;

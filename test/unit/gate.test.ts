@@ -100,8 +100,8 @@ describe('manual hand-off (planner)', () => {
 
 describe('paused pool (planner)', () => {
   it.each([
-    ['annotation', (w: World) => annotate(w, { [ANNOTATION_PAUSED]: 'true' }), (w: World) => annotate(w, { [ANNOTATION_PAUSED]: undefined }), 'layering.mco.dev/paused=true'],
-    ['spec.paused', (w: World) => (w.pools.get(P)!.spec!.paused = true), (w: World) => (w.pools.get(P)!.spec!.paused = false), 'spec.paused: true'],
+    ['annotation', (w: World): void => annotate(w, { [ANNOTATION_PAUSED]: 'true' }), (w: World): void => annotate(w, { [ANNOTATION_PAUSED]: undefined }), 'layering.mco.dev/paused=true'],
+    ['spec.paused', (w: World): void => void (w.pools.get(P)!.spec!.paused = true), (w: World): void => void (w.pools.get(P)!.spec!.paused = false), 'spec.paused: true'],
   ] as const)('by %s: no build starts, nothing is handed off, the status says why; resuming builds and hands off', (_, pause, resume, says) => {
     const w = new World({ debounceMs: 0 });
     setup(w);
