@@ -145,6 +145,7 @@ export function plan(snap: Snapshot): Plan {
     if (snap.status && (prevStatus?.phase !== 'Unmanaged' || gone.delete)) {
       const rest = { ...prevStatus };
       delete rest.rollout;
+      delete rest.explain;
       if (gone.delete) {
         delete rest.image;
         delete rest.imageSource;
