@@ -14,7 +14,7 @@ SUDO=()
 # buildah/skopeo: images; docker-registry: the outside registry; containerd,
 # runc, containernetworking-plugins, iptables: the node; gcc + libsqlite3-dev:
 # the cgo build of openshift-builder; zstd: the third_party tarballs.
-wanted=(buildah docker-registry busybox-static skopeo openssl ca-certificates curl iproute2 util-linux apache2-utils
+wanted=(buildah docker-registry busybox-static skopeo openssl ca-certificates curl iproute2 util-linux apache2-utils prometheus
   containerd runc containernetworking-plugins iptables gcc libc6-dev libsqlite3-dev zstd)
 missing=()
 for p in "${wanted[@]}"; do

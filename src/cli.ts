@@ -8,8 +8,11 @@ import { ConfigError, DEFAULTS, SETTINGS, loadConfig } from './config/config.ts'
 import { Manager } from './controller/manager.ts';
 import { createMetrics } from './server/metrics.ts';
 import { loadKubeConfig } from './kube/client.ts';
-import { LayeredPoolSchema, RESOURCES } from './kube/types.ts';
+import { ImageStreamSchema, LayeredPoolSchema, MachineConfigPoolSchema, MachineConfigSchema, RESOURCES } from './kube/types.ts';
 import { rows, formatTable } from './status/table.ts';
+import { formatExplain } from './status/explain.ts';
+import { DurationSchema, formatPrune, KeepImagesSchema, NodeSchema, prunePlan } from './status/prune.ts';
+import { DEFAULT_KEEP_IMAGES } from './plan/retention.ts';
 import { createLogger } from './util/log.ts';
 import type { Plan } from './plan/plan.ts';
 import type { KubeObject } from './plan/snapshot.ts';
@@ -109,12 +112,20 @@ program
   .option('-n, --namespace <ns>', 'the operator namespace', process.env.LBC_NAMESPACE ?? DEFAULTS.namespace)
   .option('-o, --output <format>', 'table or json', 'table')
   .option('--kubeconfig <file>', 'kubeconfig to use')
-  .action(async (opts: { namespace: string; output: string; kubeconfig?: string }) => {
+  .option('--explain <pool>', "the decision chain of the pool's last reconcile: inputs, why it waits, builds, is degraded or idle, and what to do")
+  .action(async (opts: { namespace: string; output: string; kubeconfig?: string; explain?: string }) => {
     try {
       if (!['table', 'json'].includes(opts.output)) throw new ConfigError(`-o ${JSON.stringify(opts.output)}: must be table or json`);
       const kc = loadKubeConfig(opts.kubeconfig);
       const api = kc.makeApiClient(k8s.CustomObjectsApi);
       const r = RESOURCES.layeredPool;
+      if (opts.explain !== undefined) {
+        const obj: unknown = await api.getNamespacedCustomObject({ group: r.group, version: r.version, namespace: opts.namespace, plural: r.plural, name: opts.explain });
+        const lp = LayeredPoolSchema.parse(obj);
+        if (opts.output === 'json') process.stdout.write(JSON.stringify({ pool: opts.explain, phase: lp.status?.phase, explain: lp.status?.explain, lastBuild: lp.status?.history?.[0] }, null, 2) + '\n');
+        else process.stdout.write(formatExplain(lp, Date.now()));
+        return;
+      }
       const list = (await api.listNamespacedCustomObject({ group: r.group, version: r.version, namespace: opts.namespace, plural: r.plural })) as { items?: unknown[] };
       const pools = (list.items ?? []).flatMap((i) => {
         const parsed = LayeredPoolSchema.safeParse(i);
@@ -124,6 +135,50 @@ program
       if (opts.output === 'json') process.stdout.write(JSON.stringify(rs, null, 2) + '\n');
       else if (rs.length === 0) process.stdout.write(`no layered pools in namespace ${opts.namespace}\n`);
       else process.stdout.write(formatTable(rs));
+    } catch (e) {
+      fail(e);
+    }
+  });
+
+program
+  .command('prune')
+  .description('retention, in-use aware: what would be removed from the pools\' image streams and why, and what stays and why')
+  .option('--dry-run', 'print the decision only (required: removal is not implemented yet)')
+  .option('--pool <name>', 'only this pool')
+  .option('--keep-images <n>', 'good images kept per stream besides those in use', String(DEFAULT_KEEP_IMAGES))
+  .option('--keep-for <duration>', 'images younger than this stay (d, h, m, s)', '7d')
+  .option('-n, --namespace <ns>', 'the operator namespace', process.env.LBC_NAMESPACE ?? DEFAULTS.namespace)
+  .option('--kubeconfig <file>', 'kubeconfig to use')
+  .action(async (opts: { dryRun?: boolean; pool?: string; keepImages: string; keepFor: string; namespace: string; kubeconfig?: string }) => {
+    try {
+      if (!opts.dryRun) throw new ConfigError('prune: only --dry-run is implemented; nothing is removed yet');
+      const keepImages = KeepImagesSchema.safeParse(opts.keepImages);
+      if (!keepImages.success) throw new ConfigError(`--keep-images ${JSON.stringify(opts.keepImages)}: ${keepImages.error.issues[0]!.message}`);
+      const keepFor = DurationSchema.safeParse(opts.keepFor);
+      if (!keepFor.success) throw new ConfigError(`--keep-for ${JSON.stringify(opts.keepFor)}: ${keepFor.error.issues[0]!.message}`);
+      const kc = loadKubeConfig(opts.kubeconfig);
+      const api = kc.makeApiClient(k8s.CustomObjectsApi);
+      const core = kc.makeApiClient(k8s.CoreV1Api);
+      const items = async (r: (typeof RESOURCES)[keyof typeof RESOURCES]) =>
+        ((r.namespaced
+          ? await api.listNamespacedCustomObject({ group: r.group, version: r.version, namespace: opts.namespace, plural: r.plural })
+          : await api.listClusterCustomObject({ group: r.group, version: r.version, plural: r.plural })) as { items?: unknown[] }).items ?? [];
+      const parsed = <T,>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false } }, list: unknown[]): T[] =>
+        list.flatMap((i) => {
+          const p = schema.safeParse(i);
+          return p.success ? [p.data] : [];
+        });
+      const snapshot = {
+        now: Date.now(),
+        keepImages: keepImages.data,
+        keepForMs: keepFor.data,
+        pools: parsed(MachineConfigPoolSchema, await items(RESOURCES.machineConfigPool)),
+        machineConfigs: parsed(MachineConfigSchema, await items(RESOURCES.machineConfig)),
+        streams: parsed(ImageStreamSchema, await items(RESOURCES.imageStream)),
+        layeredPools: parsed(LayeredPoolSchema, await items(RESOURCES.layeredPool)),
+        nodes: parsed(NodeSchema, (await core.listNode()).items),
+      };
+      process.stdout.write(formatPrune(prunePlan(snapshot, opts.pool), opts.namespace));
     } catch (e) {
       fail(e);
     }

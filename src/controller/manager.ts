@@ -115,14 +115,19 @@ export class Manager {
   /** Runs until `signal` aborts; then drains work in flight, releases the Lease and stops. */
   async start(signal: AbortSignal): Promise<void> {
     const { config, log } = this.o;
+    const ready = () => {
+      if (this.stopping) return { ok: false, reason: 'shutting down' };
+      return readiness({ cachesSynced: () => this.synced(), ...(this.elector ? { leader: this.elector } : {}) })();
+    };
+    this.metrics.setReadyProbe(() => {
+      const r = ready();
+      return typeof r === 'boolean' ? r : 'ok' in r ? r.ok : false;
+    });
     this.http = await startHttpServers({
       metricsAddress: config.metricsAddr,
       probeAddress: config.probeAddr,
       metrics: this.metrics,
-      ready: () => {
-        if (this.stopping) return { ok: false, reason: 'shutting down' };
-        return readiness({ cachesSynced: () => this.synced(), ...(this.elector ? { leader: this.elector } : {}) })();
-      },
+      ready,
     });
     log.info({ metrics: this.http.metricsUrl, probes: this.http.probeUrl }, 'serving metrics and probes');
     try {

@@ -19,6 +19,7 @@ import { checkImage, ImageCheckCache, MAX_CHECKED_LAYER_BYTES } from '../registr
 import { RegistryReader } from '../registry/reader.ts';
 import { deleteMachineConfig } from '../kube/machineconfigs.ts';
 import type { Metrics } from '../server/metrics.ts';
+import { poolStateOf } from '../server/pool-state.ts';
 import type { Stores } from './observe.ts';
 import { observe } from './observe.ts';
 
@@ -133,7 +134,10 @@ export class Reconciler {
     const log = this.o.log.child({ pool });
     let snap = this.observe(pool);
     let p = makePlan(snap);
-    if (!p.managed && !p.status && p.deleteMachineConfigs.length === 0) return {};
+    if (!p.managed && !p.status && p.deleteMachineConfigs.length === 0) {
+      this.o.metrics.poolState(pool, undefined);
+      return {};
+    }
     // 0. An image to verify before the hand-off: check it, then plan again with the outcome as a fact.
     if (p.checkImage && !this.imageChecks.has(p.checkImage.key)) {
       signal?.throwIfAborted();
@@ -185,6 +189,8 @@ export class Reconciler {
       // The status object was just created by the apply above; its status goes next time round.
       p.requeueAfterMs = Math.min(p.requeueAfterMs ?? 1000, 1000);
     }
+
+    this.o.metrics.poolState(pool, poolStateOf(p.status ?? snap.status?.status, snap.builds, p.managed));
 
     // 6. Events, and the metrics they imply.
     for (const e of p.events) {

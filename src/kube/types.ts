@@ -255,6 +255,8 @@ export const BuildHistoryEntrySchema = z.looseObject({
   start: z.string().optional(),
   end: z.string().optional(),
   result: z.string(),
+  /** What changed since the previous build of the same kind ("base sha256:a -> sha256:b (external base)", ...). */
+  changes: z.array(z.string()).optional(),
 });
 export type BuildHistoryEntry = z.infer<typeof BuildHistoryEntrySchema>;
 
@@ -313,6 +315,15 @@ export const RolloutStatusSchema = z.looseObject({
 });
 export type RolloutStatus = z.infer<typeof RolloutStatusSchema>;
 
+/** The decision chain of the last reconcile, for `status --explain`. */
+export const ExplainSchema = z.looseObject({
+  state: z.string(),
+  inputs: z.array(z.looseObject({ name: z.string(), value: z.string(), source: z.string().optional() })),
+  steps: z.array(z.string()),
+  why: z.array(z.string()),
+  actions: z.array(z.string()),
+});
+
 export const LayeredPoolStatusSchema = z.looseObject({
   observedGeneration: z.number().optional(),
   phase: z.string().optional(), // Pending | Building | Ready | Degraded
@@ -330,6 +341,7 @@ export const LayeredPoolStatusSchema = z.looseObject({
   buildAttempts: z.array(BuildAttemptsSchema).optional(),
   importRetries: z.array(ImportRetrySchema).optional(),
   rollout: RolloutStatusSchema.optional(),
+  explain: ExplainSchema.optional(),
 });
 export type LayeredPoolStatus = z.infer<typeof LayeredPoolStatusSchema>;
 

@@ -8,6 +8,11 @@ import { canonicalJson } from '../util/canonical-json.ts';
 import type { BuildDecision, BuildRequest } from './builds.ts';
 import { buildFingerprint, decideBuild, fingerprintOf } from './builds.ts';
 import { planHandoff, unmanagedHandoff } from './handoff.ts';
+import type { HandoffGateDecision } from './gate.ts';
+import { gateHandoff, gateOf } from './gate.ts';
+import { explainHistory, withDockerfileHash } from './why.ts';
+import { explainPlan } from './explain.ts';
+import { sha256Hex } from '../util/canonical-json.ts';
 import type { ImageCheckRequest } from './image-check.ts';
 import {
   checkCustomDockerfile,
@@ -140,6 +145,7 @@ export function plan(snap: Snapshot): Plan {
     if (snap.status && (prevStatus?.phase !== 'Unmanaged' || gone.delete)) {
       const rest = { ...prevStatus };
       delete rest.rollout;
+      delete rest.explain;
       if (gone.delete) {
         delete rest.image;
         delete rest.imageSource;
@@ -160,6 +166,7 @@ export function plan(snap: Snapshot): Plan {
     return out;
   }
   out.managed = true;
+  const gate = gateOf(pool);
 
   const owner: Owner = {
     apiVersion: pool.apiVersion ?? apiVersionOf(RESOURCES.machineConfigPool),
@@ -461,14 +468,21 @@ export function plan(snap: Snapshot): Plan {
 
   // Build actions (content first), and what they mean for the status.
   let building: string | undefined;
+  const heldBuilds: string[] = [];
   const attemptRecords: BuildAttempts[] = [];
   for (const [label, d] of [
     ['content', contentDecision],
     ['custom', customDecision],
   ] as const) {
     if (!d) continue;
+    // Paused: nothing starts and nothing is cancelled; a running build runs on.
+    if (gate.paused && (d.state === 'start' || (d.state === 'waiting' && d.reason !== 'RetryBackoff'))) {
+      attemptRecords.push(d.state === 'start' ? { ...d.record, lastAttempt: d.record.lastAttempt - 1 } : d.record);
+      heldBuilds.push(d.state === 'start' ? `${label} build ${d.name}` : `${label} build (inputs settling)`);
+      continue;
+    }
     attemptRecords.push(d.record);
-    out.cancelBuilds.push(...d.cancel);
+    if (!gate.paused) out.cancelBuilds.push(...d.cancel);
     switch (d.state) {
       case 'start':
         out.createBuilds.push(d.create);
@@ -557,6 +571,20 @@ export function plan(snap: Snapshot): Plan {
     statusConfig: snap.statusMachineConfig,
     checks: snap.imageChecks ?? new Map(),
   });
+  // The gate: a paused pool, or a manual hand-off without the right approval, keeps its image.
+  let gateHold: Extract<HandoffGateDecision, { hold: true }> | undefined;
+  if (ho.handedOff && chosen) {
+    const g = gateHandoff(gate, poolName, chosen.image, ho.current);
+    if (g.hold) {
+      gateHold = g;
+      ho.apply = undefined;
+      ho.annotations = undefined;
+      ho.handedOff = false;
+      ho.events = ho.events.filter((e) => e.reason !== 'ImageHandedOff');
+      if (!ho.current) delete ho.rollout.machineConfig;
+    }
+  }
+  if (!gateHold && gate.paused && !(ho.handedOff && chosen)) gateHold = { hold: true, reason: 'Paused', message: gate.paused.message };
   problems.push(...ho.problems);
   waiting.push(...ho.waiting);
   out.poolAnnotations = ho.annotations;
@@ -573,7 +601,11 @@ export function plan(snap: Snapshot): Plan {
     metadata: md(poolName),
     spec: { poolName },
   });
-  const history = mergeHistory(prevStatus?.history, snap.builds, config.historySize);
+  const history = explainHistory(prevStatus?.history, withDockerfileHash(mergeHistory(prevStatus?.history, snap.builds, config.historySize), snap.builds), {
+    baseSource,
+    base: base?.ref,
+    builds: snap.builds,
+  });
   out.events.unshift(...buildEvents(prevStatus?.history, history, poolName));
   problems.sort((a, b) => ISSUE_ORDER.indexOf(a.reason) - ISSUE_ORDER.indexOf(b.reason));
   const handedOff = chosen !== undefined && ho.handedOff;
@@ -587,24 +619,26 @@ export function plan(snap: Snapshot): Plan {
           prev,
           'Ready',
           'False',
-          building ? 'Building' : problem ? problem.reason : 'WaitingForInputs',
-          `${building ?? problem?.message ?? waiting[0] ?? 'waiting'}${current ? `; the pool keeps ${current}` : ''}`,
+          gateHold ? gateHold.reason : building ? 'Building' : problem ? problem.reason : 'WaitingForInputs',
+          `${gateHold?.message ?? building ?? problem?.message ?? waiting[0] ?? 'waiting'}${current ? `; the pool keeps ${current}` : ''}`,
           generation,
           now,
         ),
     building
-      ? condition(prev, 'Building', 'True', 'BuildInProgress', building, generation, now)
-      : condition(prev, 'Building', 'False', 'NoBuild', 'no build is running', generation, now),
+      ? condition(prev, 'Building', 'True', 'BuildInProgress', gate.paused ? `${building}; ${gate.paused.message}` : building, generation, now)
+      : gate.paused
+        ? condition(prev, 'Building', 'False', 'Paused', `${heldBuilds.length ? `held: ${heldBuilds.join(', ')}; ` : ''}${gate.paused.message}`, generation, now)
+        : condition(prev, 'Building', 'False', 'NoBuild', 'no build is running', generation, now),
     problem
       ? condition(prev, 'Degraded', 'True', problem.reason, problems.map((p) => p.message).join('\n'), generation, now)
       : condition(prev, 'Degraded', 'False', 'AsExpected', 'no problems', generation, now),
   ];
-  const phase = problem ? 'Degraded' : building ? 'Building' : handedOff ? 'Ready' : 'Pending';
+  const phase = problem ? 'Degraded' : gate.paused ? 'Paused' : building ? 'Building' : gateHold ? 'AwaitingApproval' : handedOff ? 'Ready' : 'Pending';
   const lastBuild = history[0];
   const status: LayeredPoolStatus = {
     observedGeneration: generation,
     phase,
-    message: problem?.message ?? building ?? (handedOff ? `using ${chosen!.source} image` : (waiting[0] ?? '')),
+    message: problem?.message ?? (gate.paused ? gate.paused.message : undefined) ?? building ?? gateHold?.message ?? (handedOff ? `using ${chosen!.source} image` : (waiting[0] ?? '')),
     conditions,
     history,
   };
@@ -628,6 +662,33 @@ export function plan(snap: Snapshot): Plan {
     const t = lastBuild.end ?? lastBuild.start;
     if (t) status.lastBuildTime = t;
   }
+  status.explain = explainPlan({
+    pool: poolName,
+    namespace: ns,
+    inputs: [
+      { name: 'base', value: base?.ref ?? wantBase?.ref ?? '-', source: baseSource === 'external-base' ? `ImageStream ${S.externalBase}:${LATEST}` : `ImageStream ${COREOS_STREAM}:${LATEST} (${baseImageSpec ?? 'no base OS image known'})` },
+      { name: 'rendered config', value: mcName ?? '-', source: `MachineConfigPool ${poolName} spec.configuration.name` },
+      { name: 'rendered-config image', value: rendered?.ref ?? '-', source: `ImageStream ${S.renderedConfig}` },
+      { name: 'custom Dockerfile', value: customWanted && customDf !== undefined ? `custom, sha256:${sha256Hex(customDf).slice(0, 16)}` : 'default', source: `BuildConfig ${B.custom}` },
+      { name: 'external content', value: external?.ref ?? '-', source: `ImageStream ${S.external}:${LATEST}` },
+      { name: 'content inputs', value: contentReq?.fingerprint ?? '-', source: 'fingerprint of base, rendered-config image, Dockerfile, apply command' },
+    ],
+    base: base?.ref,
+    baseSource,
+    renderedConfig: mcName,
+    renderedConfigImage: rendered?.ref,
+    content: contentDecision,
+    customWanted,
+    custom: customDecision,
+    chosen,
+    current,
+    handedOff,
+    building,
+    problems,
+    waiting,
+    gate: gateHold,
+    paused: gate.paused !== undefined,
+  });
   out.status = sameStatus(prevStatus, status) ? undefined : status;
   if (!chosen || waiting.length) requeueIn(problem ? 30_000 : 10_000);
   out.requeueAfterMs = requeue;

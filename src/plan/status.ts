@@ -71,7 +71,8 @@ export function buildEvents(prev: readonly BuildHistoryEntry[] | undefined, next
     const p = before.get(e.build);
     const short = e.fingerprint.slice(0, 10);
     if (!p) {
-      events.push({ type: 'Normal', reason: 'BuildStarted', message: `pool ${pool}: ${e.kind} build ${e.build} started for inputs ${short}` });
+      const why = e.changes?.length ? `: ${e.changes.join('; ')}` : '';
+      events.push({ type: 'Normal', reason: 'BuildStarted', message: `pool ${pool}: ${e.kind} build ${e.build} started for inputs ${short}${why}` });
     }
     if (TERMINAL.has(e.result) && (!p || !TERMINAL.has(p.result))) {
       if (e.result === 'Complete') {

@@ -25,9 +25,23 @@ export interface Metrics {
   informerRestart(resource: string): void;
   setLeader(isLeader: boolean): void;
   setCacheSynced(synced: boolean): void;
+  /** What /readyz answers, sampled at every scrape into lbc_ready. */
+  setReadyProbe(probe: () => boolean): void;
+  /**
+   * A pool's state after a reconcile: its conditions (lbc_pool_condition, 1 while
+   * True) and the start of each kind's running build (lbc_build_active_start_time_seconds).
+   * `undefined` clears the pool's series (unmanaged or gone).
+   */
+  poolState(pool: string, state: PoolState | undefined): void;
   /** The exposition text (what /metrics serves). */
   text(): Promise<string>;
   readonly contentType: string;
+}
+
+export interface PoolState {
+  conditions: readonly { type: string; status: string; reason: string }[];
+  /** Start (ms since the epoch) of the running build of each kind, if one runs. */
+  activeBuilds: Partial<Record<BuildKindLabel, number>>;
 }
 
 export interface MetricsOptions {
@@ -136,6 +150,36 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     help: '1 once every informer cache has completed its first list, else 0.',
     registers,
   });
+  let readyProbe: (() => boolean) | undefined;
+  new Gauge({
+    name: 'lbc_ready',
+    help: '1 while /readyz answers ready (caches synced, and the leader or a healthy standby), else 0.',
+    registers,
+    collect() {
+      let ok = false;
+      try {
+        ok = readyProbe?.() ?? false;
+      } catch {
+        ok = false;
+      }
+      this.set(ok ? 1 : 0);
+    },
+  });
+  const poolCondition = new Gauge({
+    name: 'lbc_pool_condition',
+    help: "A pool's status conditions (Ready, Building, Degraded): 1 while True, else 0, with the condition's reason.",
+    labelNames: ['pool', 'condition', 'reason'] as const,
+    registers,
+  });
+  const activeStart = new Gauge({
+    name: 'lbc_build_active_start_time_seconds',
+    help: 'Start time (unix seconds) of the running build of a pool and kind; absent while none runs.',
+    labelNames: ['pool', 'kind'] as const,
+    registers,
+  });
+  /** The reason label last exported per pool and condition (a new reason replaces the series). */
+  const conditionReasons = new Map<string, Map<string, string>>();
+  const activeKinds = new Map<string, Set<BuildKindLabel>>();
   leader.set(0);
   cacheSynced.set(0);
   queueDepth.set(0);
@@ -157,12 +201,16 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       reconcileDuration.observe(nonNegative(seconds));
     },
     build(pool, kind, event) {
+      // Every event's series exists (at 0) from the first start, so increase() sees the first failure.
+      if (event === 'started') for (const e of ['succeeded', 'failed', 'cancelled'] as const) builds.inc({ pool, kind, event: e }, 0);
       builds.inc({ pool, kind, event });
     },
     buildDuration(pool, kind, seconds) {
       buildDuration.observe({ pool, kind }, nonNegative(seconds));
     },
     renderedConfigPush(pool, result, bytes = 0) {
+      // Every result's series exists (at 0), so increase() sees the first failure.
+      for (const r of ['pushed', 'skipped', 'failed'] as const) pushes.inc({ pool, result: r }, 0);
       pushes.inc({ pool, result });
       // Touch the series so it exists (at 0) for every pool that pushed.
       pushBytes.inc({ pool }, nonNegative(bytes));
@@ -175,6 +223,40 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     },
     setCacheSynced(synced) {
       cacheSynced.set(synced ? 1 : 0);
+    },
+    setReadyProbe(probe) {
+      readyProbe = probe;
+    },
+    poolState(pool, state) {
+      const reasons = conditionReasons.get(pool) ?? new Map<string, string>();
+      const seen = new Set<string>();
+      for (const c of state?.conditions ?? []) {
+        seen.add(c.type);
+        const old = reasons.get(c.type);
+        if (old !== undefined && old !== c.reason) poolCondition.remove({ pool, condition: c.type, reason: old });
+        reasons.set(c.type, c.reason);
+        poolCondition.set({ pool, condition: c.type, reason: c.reason }, c.status === 'True' ? 1 : 0);
+      }
+      for (const [type, reason] of reasons) {
+        if (seen.has(type)) continue;
+        poolCondition.remove({ pool, condition: type, reason });
+        reasons.delete(type);
+      }
+      if (reasons.size) conditionReasons.set(pool, reasons);
+      else conditionReasons.delete(pool);
+      const kinds = activeKinds.get(pool) ?? new Set<BuildKindLabel>();
+      for (const kind of ['content', 'custom'] as const) {
+        const start = state?.activeBuilds[kind];
+        if (start !== undefined && Number.isFinite(start)) {
+          activeStart.set({ pool, kind }, start / 1000);
+          kinds.add(kind);
+        } else if (kinds.has(kind)) {
+          activeStart.remove({ pool, kind });
+          kinds.delete(kind);
+        }
+      }
+      if (kinds.size) activeKinds.set(pool, kinds);
+      else activeKinds.delete(pool);
     },
     text: () => registry.metrics(),
   };
