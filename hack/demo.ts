@@ -5,7 +5,7 @@
 //   npm run demo -- --exit-when-ready  exits 0 once the pool has its image, non-zero with the reason if not
 //   npm run demo -- --timeout-s 900    gives up after that long (default 900 s)
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, openSync } from 'node:fs';
+import { mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
@@ -45,29 +45,70 @@ async function main(): Promise<number> {
   const ns = env.LBC_NAMESPACE!;
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(env.KUBECONFIG!);
-  const objects = k8s.KubernetesObjectApi.makeApiClient(kc);
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const run = (cmd: string, argv: string[], input?: string) => {
+    const r = spawnSync(cmd, argv, { encoding: 'utf8', input, env: process.env });
+    if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')}: ${r.stderr.trim()}`);
+    return r.stdout;
+  };
+  const kubectl = (...argv: string[]) => run(env.KUBECTL!, argv);
 
-  say(`applying the sample layered pool (${SAMPLE})`);
-  const docs = yaml.loadAll(readFileSync(SAMPLE, 'utf8')) as k8s.KubernetesObject[];
-  for (const d of docs) {
-    await objects.patch(d, undefined, undefined, 'layered-build-demo', true, k8s.PatchStrategy.ServerSideApply);
-  }
-  const pool = docs.find((d) => d.kind === 'MachineConfigPool')!.metadata!.name!;
-
+  // The operator's RBAC from manifests/ (all but the Deployment: the demo runs
+  // the operator as a local process, as that ServiceAccount).
+  say('installing crds/ and manifests/ (RBAC; the Deployment is not started by the demo)');
+  kubectl('apply', '--server-side', '--force-conflicts', '--field-manager=layered-build-demo', '-f', join(ROOT, 'crds'));
+  const manifests = yaml
+    .loadAll(readFileSync(join(ROOT, 'manifests', '00-namespace.yaml'), 'utf8'))
+    .concat(...['01-serviceaccount.yaml', '02-clusterrole.yaml', '03-role.yaml', '03-role-events.yaml'].map((f) => yaml.loadAll(readFileSync(join(ROOT, 'manifests', f), 'utf8'))));
+  run(env.KUBECTL!, ['apply', '--server-side', '--force-conflicts', '--field-manager=layered-build-demo', '-f', '-'], manifests.map((d) => yaml.dump(d)).join('---\n'));
+  const token = kubectl('create', 'token', 'layered-build-controller', '-n', ns, '--duration=24h').trim();
+  const cluster = kc.getCurrentCluster()!;
   const logDir = join(env.LBC_STATE_DIR ?? join(ROOT, '.local'), 'demo');
   mkdirSync(logDir, { recursive: true });
+  const saKubeconfig = join(logDir, 'operator.kubeconfig');
+  writeFileSync(
+    saKubeconfig,
+    yaml.dump({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'local', cluster: { server: cluster.server, 'certificate-authority-data': cluster.caData } }],
+      users: [{ name: 'layered-build-controller', user: { token } }],
+      contexts: [{ name: 'operator', context: { cluster: 'local', user: 'layered-build-controller', namespace: ns } }],
+      'current-context': 'operator',
+    }),
+    { mode: 0o600 },
+  );
+
+  say(`applying the sample layered pool (${SAMPLE}); the machine-config-controller renders it`);
+  run(env.KUBECTL!, ['apply', '--server-side', '--force-conflicts', '--field-manager=layered-build-demo', '-f', SAMPLE]);
+  const docs = yaml.loadAll(readFileSync(SAMPLE, 'utf8')) as k8s.KubernetesObject[];
+  const pool = docs.find((d) => d.kind === 'MachineConfigPool')!.metadata!.name!;
+  const node = env.LBC_NODE_NAME!;
+  say(`node ${node} joins pool ${pool} (kubectl label node ${node} node-role.kubernetes.io/${pool}=)`);
+  kubectl('label', 'node', node, `node-role.kubernetes.io/${pool}=`, '--overwrite');
+
+  // A status object left by an earlier run is judged only once this run's operator rewrote it.
+  const rvBefore = (
+    (await custom
+      .getNamespacedCustomObject({ group: RESOURCES.layeredPool.group, version: RESOURCES.layeredPool.version, namespace: ns, plural: RESOURCES.layeredPool.plural, name: pool })
+      .catch(() => undefined)) as { metadata?: { resourceVersion?: string } } | undefined
+  )?.metadata?.resourceVersion;
   const logFile = join(logDir, 'operator.log');
-  say(`starting the operator (JSON logs in ${logFile})`);
+  say(`starting the operator as ServiceAccount ${ns}/layered-build-controller (JSON logs in ${logFile})`);
   const out = openSync(logFile, 'w');
   const op = spawn(
     process.execPath,
     [
       join(ROOT, 'src/cli.ts'),
       'run',
+      '--kubeconfig',
+      saKubeconfig,
       '--registry',
-      env.LOCAL_REGISTRY!,
+      env.INTERNAL_REGISTRY!,
       '--registry-insecure',
+      '--insecure-registries',
+      env.LOCAL_REGISTRY!,
       '--namespace',
       ns,
       '--leader-elect',
@@ -155,17 +196,35 @@ async function main(): Promise<number> {
     if (status?.phase) once(`phase:${status.phase}:${status.message}`, `pool ${pool}: ${status.phase} — ${status.message?.split('\n')[0] ?? ''}`);
     const image = p.metadata.annotations?.[ANNOTATION_NEWEST_IMAGE];
     if (image && status?.phase === 'Ready') {
-      say(`pool ${pool} has its layered image (${p.metadata.annotations?.[ANNOTATION_NEWEST_IMAGE_SOURCE]}):`);
-      process.stdout.write(`\n  ${image}\n\n`);
-      const st = spawnSync(process.execPath, [join(ROOT, 'src/cli.ts'), 'status', '--namespace', ns], { encoding: 'utf8', env: process.env });
-      process.stdout.write(st.stdout + st.stderr + '\n');
-      result = 0;
-      if (exitWhenReady) break;
-      say('the operator keeps running; press Ctrl-C to stop it');
-      await new Promise<void>((resolve) => op.on('exit', () => resolve()));
-      return 0;
+      once(`image:${image}`, `pool ${pool} has its layered image (${p.metadata.annotations?.[ANNOTATION_NEWEST_IMAGE_SOURCE]}): ${image}`);
+      const handoff = (await custom
+        .getClusterCustomObject({ group: r.machineConfig.group, version: r.machineConfig.version, plural: r.machineConfig.plural, name: `99-${pool}-layered-image` })
+        .catch(() => undefined)) as { spec?: { osImageURL?: string } } | undefined;
+      if (handoff?.spec?.osImageURL) once(`mc:${handoff.spec.osImageURL}`, `hand-off MachineConfig 99-${pool}-layered-image: osImageURL ${handoff.spec.osImageURL}`);
+      const rendered = p.spec?.configuration?.name;
+      const renderedObj = rendered
+        ? ((await custom
+            .getClusterCustomObject({ group: r.machineConfig.group, version: r.machineConfig.version, plural: r.machineConfig.plural, name: rendered })
+            .catch(() => undefined)) as { spec?: { osImageURL?: string } } | undefined)
+        : undefined;
+      const nodeObj = await core.readNode({ name: node });
+      const desired = nodeObj.metadata?.annotations?.['machineconfiguration.openshift.io/desiredConfig'];
+      const current = nodeObj.metadata?.annotations?.['machineconfiguration.openshift.io/currentConfig'];
+      if (renderedObj?.spec?.osImageURL === image && desired === rendered && current === rendered) {
+        say(`the machine-config-controller re-rendered pool ${pool} as ${rendered} (osImageURL = our image), and node ${node} is on it (desiredConfig = currentConfig = ${rendered})`);
+        process.stdout.write('\n' + run(env.OC!, ['get', 'istag', '-n', ns]) + '\n');
+        process.stdout.write(run(env.KUBECTL!, ['get', 'mcp', pool]) + '\n');
+        const st = spawnSync(process.execPath, [join(ROOT, 'src/cli.ts'), 'status', '--namespace', ns], { encoding: 'utf8', env: process.env });
+        process.stdout.write(st.stdout + st.stderr + '\n');
+        result = 0;
+        if (exitWhenReady) break;
+        say('the operator keeps running; press Ctrl-C to stop it');
+        await new Promise<void>((resolve) => op.on('exit', () => resolve()));
+        return 0;
+      }
     }
-    if (status?.phase === 'Degraded' && exitWhenReady) {
+    const rewritten = (lp as { metadata?: { resourceVersion?: string } } | undefined)?.metadata?.resourceVersion !== rvBefore;
+    if (status?.phase === 'Degraded' && exitWhenReady && rewritten) {
       say(`pool ${pool} is Degraded: ${status.message}`);
       result = 1;
       break;

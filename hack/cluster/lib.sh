@@ -77,7 +77,7 @@ alive() {
   pid="$(pid_of "$1")"
   [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 1
   want="$(cat "$STATE/$1.cmd" 2>/dev/null || true)"
-  [[ -z "$want" ]] || tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$want"
+  [[ -z "$want" ]] || [[ "$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" == *"$want"* ]]
 }
 
 # start NAME MATCH CMD...: start CMD detached (own session, no inherited fds),

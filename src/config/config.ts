@@ -49,6 +49,9 @@ export const ConfigSchema = z.object({
     z.number({ error: 'must be a size in bytes, or with a suffix Ki, Mi, Gi, Ti (e.g. 20Gi)' }).int('must be a whole number of bytes').min(1, 'must be at least 1 byte'),
   ),
   registryTokenFile: z.string().min(1).optional(),
+  insecureRegistries: z
+    .string()
+    .refine((s) => s === '' || s.split(',').every((h) => registryHost.test(h.trim())), 'must be a comma-separated list of registry host[:port]'),
 });
 export type Config = z.infer<typeof ConfigSchema>;
 
@@ -75,6 +78,7 @@ export const DEFAULTS: Config = {
   handoff: 'machineconfig',
   maxImageSize: 20 * 1024 ** 3,
   registryTokenFile: '/var/run/secrets/kubernetes.io/serviceaccount/token',
+  insecureRegistries: '',
 };
 
 /** Flag name (kebab case) and environment variable of each setting. */
@@ -103,6 +107,11 @@ export const SETTINGS: Record<keyof Config, { flag: string; env: string; help: s
   resyncPeriodMs: { flag: 'resync-period-ms', env: 'LBC_RESYNC_PERIOD_MS', help: 'full relist of every informer as a safety net (0 = never)' },
   handoff: { flag: 'handoff', env: 'LBC_HANDOFF', help: 'machineconfig (write MachineConfig 99-<pool>-layered-image) or annotation (pool annotations only)' },
   maxImageSize: { flag: 'max-image-size', env: 'LBC_MAX_IMAGE_SIZE', help: 'largest image handed off (layers + config), bytes or with Ki/Mi/Gi/Ti' },
+  insecureRegistries: {
+    flag: 'insecure-registries',
+    env: 'LBC_INSECURE_REGISTRIES',
+    help: 'comma-separated registries (host[:port]) the base images come from over plain http; their ImageStream tags are marked insecure so imports and the integrated registry\'s pull-through work (as images.config.openshift.io registrySources.insecureRegistries)',
+  },
   registryTokenFile: {
     flag: 'registry-token-file',
     env: 'LBC_REGISTRY_TOKEN_FILE',

@@ -45,6 +45,7 @@ export function planConfig(c: Config): PlanConfig {
     retryLimit: c.retryLimit,
     retryBackoffMs: c.retryBackoffMs,
     baseOSImage: c.baseOSImage,
+    insecureRegistries: c.insecureRegistries.split(',').map((h) => h.trim()).filter(Boolean),
     pushSecret: c.pushSecret,
     handoff: c.handoff,
     maxImageSize: c.maxImageSize,

@@ -81,11 +81,12 @@ export const MachineConfigSchema = z.looseObject({
     .looseObject({
       // The Ignition config, kept as an object (validated by the planner).
       config: z.unknown().optional(),
-      osImageURL: z.string().optional(),
-      kernelArguments: z.array(z.string()).optional(),
-      extensions: z.array(z.string()).optional(),
-      fips: z.boolean().optional(),
-      kernelType: z.string().optional(),
+      // The real machine-config-controller writes null for the ones it leaves empty.
+      osImageURL: z.string().nullish(),
+      kernelArguments: z.array(z.string()).nullish(),
+      extensions: z.array(z.string()).nullish(),
+      fips: z.boolean().nullish(),
+      kernelType: z.string().nullish(),
     })
     .optional(),
 });

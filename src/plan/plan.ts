@@ -42,6 +42,7 @@ import type { Owner, ResolvedImage } from './streams.ts';
 import {
   dockerImageTag,
   imageStreamObject,
+  isInsecureRegistry,
   isOurs,
   poolMetadata,
   specTag,
@@ -212,7 +213,7 @@ export function plan(snap: Snapshot): Plan {
   } else {
     // The global coreos stream: no owner and no pool annotation, shared by every pool.
     out.apply.push(
-      imageStreamObject({ name: COREOS_STREAM, namespace: ns, labels: { [LABEL_MANAGED]: FIELD_MANAGER } }, [dockerImageTag(LATEST, baseImageSpec)]),
+      imageStreamObject({ name: COREOS_STREAM, namespace: ns, labels: { [LABEL_MANAGED]: FIELD_MANAGER } }, [dockerImageTag(LATEST, baseImageSpec, { insecure: isInsecureRegistry(baseImageSpec, config.insecureRegistries) })]),
     );
   }
   // Failed imports of the tags the pool depends on are re-requested with backoff
@@ -256,7 +257,10 @@ export function plan(snap: Snapshot): Plan {
     else problems.push({ reason: 'InvalidImageReference', message: `ImageStream ${externalBase ? S.externalBase : COREOS_STREAM}:${LATEST} records ${wantBase.ref}: ${r.error.message}` });
   }
   applyStream(S.externalBase);
-  applyStream(S.base, wantBaseRef ? [dockerImageTag(LATEST, wantBaseRef)] : keepTags(stream(S.base), LATEST));
+  // Pulled through the integrated registry (Local), insecure like its source.
+  const baseSourceTag = specTag(stream(externalBase ? S.externalBase : COREOS_STREAM), LATEST);
+  const baseInsecure = baseSourceTag?.importPolicy?.insecure === true || (wantBaseRef !== undefined && isInsecureRegistry(wantBaseRef, config.insecureRegistries));
+  applyStream(S.base, wantBaseRef ? [dockerImageTag(LATEST, wantBaseRef, { insecure: baseInsecure, local: true })] : keepTags(stream(S.base), LATEST));
   const baseNow = tagImage(stream(S.base), LATEST);
   const baseSpec = specTag(stream(S.base), LATEST)?.from;
   const baseFollows = baseSpec?.kind === 'DockerImage' && baseSpec.name === wantBaseRef;

@@ -14,6 +14,8 @@ export interface PlanConfig {
   retryLimit: number;
   retryBackoffMs: number;
   baseOSImage?: string | undefined;
+  /** Registries reached over plain http (their tags get importPolicy.insecure). */
+  insecureRegistries?: readonly string[] | undefined;
   pushSecret?: string | undefined;
   /** First delay before a failed import is re-requested (doubles per retry). Default 10 s. */
   importRetryBackoffMs?: number | undefined;

@@ -70,13 +70,25 @@ export function poolMetadata(name: string, namespace: string, pool: string, owne
   return md;
 }
 
-export function dockerImageTag(name: string, image: string): TagReference {
+/**
+ * A spec tag importing `image`. `insecure`: its registry speaks plain http.
+ * `local`: pulled through the integrated registry (reference policy Local), so
+ * builds and the checks before the hand-off read it there with one credential.
+ */
+export function dockerImageTag(name: string, image: string, o: { insecure?: boolean; local?: boolean } = {}): TagReference {
   return {
     name,
     from: { kind: 'DockerImage', name: image },
-    importPolicy: { scheduled: false },
-    referencePolicy: { type: 'Source' },
+    importPolicy: o.insecure ? { scheduled: false, insecure: true } : { scheduled: false },
+    referencePolicy: { type: o.local ? 'Local' : 'Source' },
   };
+}
+
+/** Whether `image`'s registry host is one of `insecure` (host[:port]). */
+export function isInsecureRegistry(image: string, insecure: readonly string[] | undefined): boolean {
+  if (!insecure?.length) return false;
+  const host = image.split('/')[0] ?? '';
+  return insecure.includes(host);
 }
 
 export function imageStreamObject(metadata: KubeObject['metadata'], tags?: TagReference[]): KubeObject {

@@ -396,7 +396,7 @@ export class World {
 
   /** The image handed to a pool through its MachineConfig 99-<pool>-layered-image. */
   handoffImage(name: string): string | undefined {
-    return this.machineConfigs.get(`99-${name}-layered-image`)?.spec?.osImageURL;
+    return this.machineConfigs.get(`99-${name}-layered-image`)?.spec?.osImageURL ?? undefined;
   }
 
   /**

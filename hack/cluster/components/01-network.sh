@@ -14,13 +14,14 @@ network_config() {
   if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
     ip link add "$BRIDGE" type bridge
   fi
-  ip addr show dev "$BRIDGE" | grep -q "inet $NODE_IP/" || ip addr add "$NODE_IP/24" dev "$BRIDGE"
+  network_ready || ip addr add "$NODE_IP/24" dev "$BRIDGE"
   ip link set "$BRIDGE" up
   echo 1 >"/proc/sys/net/ipv4/conf/$BRIDGE/route_localnet"
   # shellcheck disable=SC2046
   iptables -t nat -C $(network_rule) 2>/dev/null || iptables -t nat -A $(network_rule)
 }
-network_ready() { ip addr show dev "$BRIDGE" 2>/dev/null | grep -q "inet $NODE_IP/"; }
+# (No `| grep -q` under pipefail: grep's early exit would fail the pipeline.)
+network_ready() { [[ "$(ip -4 -o addr show dev "$BRIDGE" 2>/dev/null)" == *"inet $NODE_IP/"* ]]; }
 network_describe() { echo "bridge $BRIDGE $NODE_IP/24, kubernetes Service 10.0.0.1:443 -> 127.0.0.1:$PORT_APISERVER"; }
 network_undo() {
   # shellcheck disable=SC2046

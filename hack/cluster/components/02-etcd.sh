@@ -3,7 +3,7 @@
 etcd_build() { with_build_lock build_etcd; }
 etcd_healthy() {
   curl -fsS --max-time 2 --cacert "$PKI/ca.crt" --cert "$PKI/etcd-client.crt" --key "$PKI/etcd-client.key" \
-    "https://127.0.0.1:$PORT_ETCD/health" | grep -q '"health":"true"'
+    "https://127.0.0.1:$PORT_ETCD/health" 2>/dev/null | grep -c '"health":"true"' >/dev/null
 }
 etcd_ready() { alive etcd && etcd_healthy; }
 etcd_start() {

@@ -136,7 +136,7 @@ containerd_undo() {
     rm -f "$STATE/host-created-dirs"
   fi
   ip netns list 2>/dev/null | awk '/^cni-/{print $1}' | while read -r ns; do
-    ip netns exec "$ns" ip -4 addr 2>/dev/null | grep -q "inet $SUBNET_PREFIX\." && ip netns del "$ns" 2>/dev/null
+    [[ "$(ip netns exec "$ns" ip -4 addr 2>/dev/null)" == *"inet $SUBNET_PREFIX."* ]] && ip netns del "$ns" 2>/dev/null
   done
   [[ ! -d "$d" ]] || find "$d" -xdev -depth -type d -empty -delete 2>/dev/null || true
 }
