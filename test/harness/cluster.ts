@@ -58,11 +58,27 @@ export function registryHost(): string {
   return host;
 }
 
-/** Base URL of the registry's HTTP API (the local one is plain http on loopback). */
-export function registryUrl(): string {
-  const host = registryHost();
-  const loopback = /^(127\.|localhost[:]|\[::1\])/.test(host);
-  return `${loopback ? 'http' : 'https'}://${host}`;
+/** host:port of the integrated registry (where the operator pushes and builds go). */
+export function internalRegistryHost(): string {
+  const host = clusterEnv().INTERNAL_REGISTRY;
+  if (!host) throw new Error('INTERNAL_REGISTRY is not set');
+  return host;
+}
+
+/** Whether `host` is one of the local control plane's registries (plain http on the node's bridge or loopback). */
+export function isPlainHttpRegistry(host: string): boolean {
+  const local = inject('localClusterEnv');
+  return /^(127\.|localhost[:]|\[::1\])/.test(host) || host === local.LOCAL_REGISTRY || host === local.INTERNAL_REGISTRY;
+}
+
+/** Base URL of a registry's HTTP API (default the outside one; the local ones are plain http). */
+export function registryUrl(host = registryHost()): string {
+  return `${isPlainHttpRegistry(host) ? 'http' : 'https'}://${host}`;
+}
+
+/** Runs the cluster's `oc` (the admin's tool). Rejects on a non-zero exit unless allowFailure. */
+export function oc(args: string[], opts: { input?: string; allowFailure?: boolean; timeoutMs?: number } = {}): Promise<KubectlResult> {
+  return runTool(clusterEnv().OC, 'oc', args, opts);
 }
 
 export interface KubectlResult {
@@ -76,16 +92,20 @@ export function kubectl(
   args: string[],
   opts: { input?: string; allowFailure?: boolean; timeoutMs?: number } = {},
 ): Promise<KubectlResult> {
+  return runTool(clusterEnv().KUBECTL, 'kubectl', args, opts);
+}
+
+function runTool(bin: string, name: string, args: string[], opts: { input?: string; allowFailure?: boolean; timeoutMs?: number }): Promise<KubectlResult> {
   const env = clusterEnv();
   return new Promise((resolve, reject) => {
     const child = execFile(
-      env.KUBECTL,
+      bin,
       args,
       { env: { ...process.env, KUBECONFIG: env.KUBECONFIG }, timeout: opts.timeoutMs ?? 60_000, maxBuffer: 64 * 1024 * 1024 },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
         if (code !== 0 && !opts.allowFailure) {
-          reject(new Error(`kubectl ${args.join(' ')} failed (${code}): ${stderr.trim()}`));
+          reject(new Error(`${name} ${args.join(' ')} failed (${code}): ${stderr.trim()}`));
           return;
         }
         resolve({ stdout, stderr, code });

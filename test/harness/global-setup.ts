@@ -1,17 +1,20 @@
 // vitest globalSetup for the integration and e2e projects.
 //
 // With KUBECONFIG in the environment the tests run against that cluster as is
-// (it must already have the CRDs and the emulator; LOCAL_REGISTRY must name
-// the registry it builds into). Otherwise the local control plane is brought
-// up (hack/local-cluster.sh up: the first time builds Kubernetes and etcd,
-// which takes minutes; its progress is printed) and left running afterwards,
-// so the next run reuses it, unless LBC_TEARDOWN=1.
+// (an OpenShift cluster with the product's CRDs; INTERNAL_REGISTRY names its
+// integrated registry, LOCAL_REGISTRY a registry the tests may push "outside"
+// images to, OC the oc binary). Otherwise the local control plane is brought
+// up (hack/local-cluster.sh up: the real OpenShift components; the first time
+// builds them, which takes minutes; its progress is printed) and left running
+// afterwards, so the next run reuses it, unless LBC_TEARDOWN=1.
 import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
 
-export const CLUSTER_ENV_KEYS = ['KUBECONFIG', 'KUBECTL', 'LOCAL_REGISTRY', 'LBC_NAMESPACE'] as const;
+export const CLUSTER_ENV_KEYS = ['KUBECONFIG', 'KUBECTL', 'OC', 'LOCAL_REGISTRY', 'INTERNAL_REGISTRY', 'LBC_NAMESPACE', 'LBC_NODE_NAME', 'LBC_COREOS_IMAGE'] as const;
 export type ClusterEnv = Record<(typeof CLUSTER_ENV_KEYS)[number], string>;
 
 declare module 'vitest' {
@@ -48,6 +51,26 @@ function runUp(): Promise<void> {
   });
 }
 
+/**
+ * The product's CRD and the operator's RBAC (manifests/ but the Deployment) in
+ * the default operator namespace, and a file with a token of its
+ * ServiceAccount: an operator a test runs on the admin's credentials uses it
+ * for the integrated registry, which accepts only ServiceAccount/user tokens.
+ */
+function installOperatorRbac(): string {
+  const kubectl = process.env.KUBECTL || 'kubectl';
+  const run = (args: string[]) => execFileSync(kubectl, args, { cwd: ROOT, encoding: 'utf8', env: process.env });
+  run(['apply', '--server-side', '--force-conflicts', '--field-manager=lbc-tests', '-f', path.join(ROOT, 'crds')]);
+  for (const f of readdirSync(path.join(ROOT, 'manifests')).filter((n) => n.endsWith('.yaml') && !/deployment/.test(n)).sort()) {
+    run(['apply', '--server-side', '--force-conflicts', '--field-manager=lbc-tests', '-f', path.join(ROOT, 'manifests', f)]);
+  }
+  const ns = process.env.LBC_NAMESPACE || 'openshift-machine-config-operator';
+  const token = run(['create', 'token', 'layered-build-controller', '-n', ns, '--duration=24h']).trim();
+  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'lbc-token-')), 'token');
+  writeFileSync(file, token, { mode: 0o600 });
+  return file;
+}
+
 export default async function setup(project: TestProject): Promise<(() => void) | undefined> {
   let local: Record<string, string> = {};
   let teardown: (() => void) | undefined;
@@ -63,12 +86,14 @@ export default async function setup(project: TestProject): Promise<(() => void) 
       };
     }
   }
+  local.LBC_TEST_REGISTRY_TOKEN_FILE = installOperatorRbac();
   const env = {} as ClusterEnv;
   for (const key of CLUSTER_ENV_KEYS) {
     env[key] = process.env[key] ?? '';
   }
   env.LBC_NAMESPACE ||= 'openshift-machine-config-operator';
   env.KUBECTL ||= 'kubectl';
+  env.OC ||= 'oc';
   if (!env.LOCAL_REGISTRY) {
     console.warn('[global-setup] LOCAL_REGISTRY is not set: tests that need the registry will fail');
   }

@@ -38,7 +38,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as yaml from 'js-yaml';
-import { childEnv, clusterEnv, getJson, kubeConfig, kubectl, listJson, objectApi, waitFor, type KObj } from './cluster.ts';
+import { inject } from 'vitest';
+import { childEnv, clusterEnv, getJson, isPlainHttpRegistry, kubeConfig, kubectl, listJson, objectApi, waitFor, type KObj } from './cluster.ts';
 import {
   ANNOTATION_FINGERPRINT,
   ANNOTATION_NEWEST_IMAGE,
@@ -75,9 +76,9 @@ export interface OperatorOptions {
   namespace?: string;
   /** --kubeconfig; default the cluster's KUBECONFIG. */
   kubeconfig?: string;
-  /** --registry; default LOCAL_REGISTRY. */
+  /** --registry; default INTERNAL_REGISTRY (the integrated registry). */
   registry?: string;
-  /** --registry-insecure; default true when `registry` is the default (the local registry is plain http). */
+  /** --registry-insecure; default true when `registry` is one of the local control plane's (plain http). */
   registryInsecure?: boolean;
   /** --opt-in-label; default the product's (machineconfiguration.openshift.io/layering-enabled). */
   optInLabel?: string;
@@ -158,7 +159,11 @@ function matcher(match: string | RegExp | ((l: LogLine) => boolean)): (l: LogLin
 /** The `node src/cli.ts run ...` argv for these options. */
 export function operatorArgs(o: OperatorOptions = {}): string[] {
   const env = clusterEnv();
-  const registry = o.registry ?? env.LOCAL_REGISTRY;
+  const registry = o.registry ?? env.INTERNAL_REGISTRY;
+  const local = inject('localClusterEnv');
+  // An operator on the admin's credentials still needs a ServiceAccount token for
+  // the integrated registry (global setup made one for the default namespace).
+  const tokenFile = !o.kubeconfig && (o.namespace ?? env.LBC_NAMESPACE) === env.LBC_NAMESPACE ? local.LBC_TEST_REGISTRY_TOKEN_FILE : undefined;
   const args = [
     path.join(ROOT, 'src', 'cli.ts'),
     'run',
@@ -168,7 +173,9 @@ export function operatorArgs(o: OperatorOptions = {}): string[] {
     o.namespace ?? env.LBC_NAMESPACE,
     '--registry',
     registry,
-    ...((o.registryInsecure ?? o.registry === undefined) ? ['--registry-insecure'] : []),
+    ...((o.registryInsecure ?? isPlainHttpRegistry(registry)) ? ['--registry-insecure'] : []),
+    ...(env.LOCAL_REGISTRY ? ['--insecure-registries', env.LOCAL_REGISTRY] : []),
+    ...(tokenFile ? ['--registry-token-file', tokenFile] : []),
     '--opt-in-label',
     o.optInLabel ?? DEFAULT_OPT_IN_LABEL,
     '--apply-command',
@@ -339,7 +346,10 @@ export interface PoolOptions {
 
 export interface TestPool {
   pool: string;
+  /** The rendered MachineConfig (by the machine-config-controller). */
   machineConfig: string;
+  /** The source MachineConfig the test created. */
+  source: string;
   file: { path: string; contents: string; mode: number };
   /** Deletes the pool and its MachineConfig (the operator's objects go by owner reference). */
   cleanup(): Promise<void>;
@@ -358,7 +368,7 @@ export function ignitionOf(files: Files, mode = 420): Record<string, unknown> {
   };
 }
 
-/** Creates a rendered MachineConfig with the given Ignition config (what MCO's render controller does). */
+/** Creates a (source) MachineConfig with the given Ignition config; the machine-config-controller renders the pools that select it. */
 export async function createMachineConfig(name: string, config: Record<string, unknown>, labels?: Record<string, string>): Promise<void> {
   await objectApi().create({
     apiVersion: 'machineconfiguration.openshift.io/v1',
@@ -368,36 +378,60 @@ export async function createMachineConfig(name: string, config: Record<string, u
   } as never);
 }
 
-/** Creates a MachineConfigPool labelled `optInLabel` whose rendered config (spec.configuration.name) is `renderedConfig`. */
-export async function createPool(name: string, o: { renderedConfig: string; optInLabel?: string }): Promise<void> {
+/** The role label the harness's pools select their MachineConfigs by. */
+export const ROLE_LABEL = 'machineconfiguration.openshift.io/role';
+
+/**
+ * Creates a MachineConfigPool labelled `optInLabel` that selects the
+ * MachineConfigs of role `name` (and nodes labelled node-role.kubernetes.io/<name>,
+ * which none is unless a test labels one). The real machine-config-controller
+ * renders it: see renderedConfigOf().
+ */
+export async function createPool(name: string, o: { optInLabel?: string } = {}): Promise<void> {
   await objectApi().create({
     apiVersion: 'machineconfiguration.openshift.io/v1',
     kind: 'MachineConfigPool',
     metadata: { name, labels: { [o.optInLabel ?? DEFAULT_OPT_IN_LABEL]: '' } },
     spec: {
-      machineConfigSelector: { matchLabels: { 'machineconfiguration.openshift.io/role': name } },
+      machineConfigSelector: { matchLabels: { [ROLE_LABEL]: name } },
       nodeSelector: { matchLabels: { [`node-role.kubernetes.io/${name}`]: '' } },
-      configuration: { name: o.renderedConfig },
     },
   } as never);
+}
+
+/**
+ * The pool's rendered MachineConfig once the machine-config-controller has
+ * rendered it (spec.configuration.name), waiting until it differs from `not`
+ * (a previous rendering) when given.
+ */
+export async function renderedConfigOf(pool: string, o: { not?: string; timeoutMs?: number } = {}): Promise<string> {
+  return waitFor(
+    async () => {
+      const name = ((await readPool(pool))?.spec?.configuration as { name?: string } | undefined)?.name;
+      return name && name !== o.not ? name : undefined;
+    },
+    { timeoutMs: o.timeoutMs ?? 60_000, intervalMs: 300, what: `machine-config-controller rendering pool ${pool}${o.not ? ` anew (after ${o.not})` : ''}` },
+  );
 }
 
 /** A MachineConfig whose Ignition config writes one file, and an opted-in pool pointing at it. */
 export async function makePool(o: PoolOptions = {}): Promise<TestPool> {
   const pool = o.name ?? uniqueName('lbc');
-  const machineConfig = `rendered-${pool}-${randomBytes(4).toString('hex')}`;
+  const source = `50-${pool}-files`;
   const file = { mode: 420, ...(o.file ?? { path: `/etc/${pool}/hello.conf`, contents: `hello from ${pool}\n` }) };
-  await createMachineConfig(machineConfig, ignitionOf({ [file.path]: file.contents }, file.mode), { 'machineconfiguration.openshift.io/role': pool });
-  await createPool(pool, { renderedConfig: machineConfig, optInLabel: o.optInLabel });
+  await createMachineConfig(source, ignitionOf({ [file.path]: file.contents }, file.mode), { [ROLE_LABEL]: pool });
+  await createPool(pool, { optInLabel: o.optInLabel });
+  const machineConfig = await renderedConfigOf(pool);
   return {
     pool,
     machineConfig,
+    source,
     file,
     async cleanup() {
       const api = objectApi();
       for (const [kind, name] of [
         ['MachineConfigPool', pool],
-        ['MachineConfig', machineConfig],
+        ['MachineConfig', source],
       ] as const) {
         try {
           await api.delete({ apiVersion: 'machineconfiguration.openshift.io/v1', kind, metadata: { name } });
