@@ -5,6 +5,7 @@ import { apiVersionOf, RESOURCES } from '../kube/types.ts';
 import type { ScratchImage } from '../registry/scratch-image.ts';
 import { cachedScratchImage } from '../registry/scratch-image.ts';
 import { canonicalJson } from '../util/canonical-json.ts';
+import { DEFAULT_VALUES } from '../config/defaults.ts';
 import type { BuildDecision, BuildRequest } from './builds.ts';
 import { buildFingerprint, decideBuild, fingerprintOf } from './builds.ts';
 import { planHandoff, unmanagedHandoff } from './handoff.ts';
@@ -110,7 +111,7 @@ const ISSUE_ORDER = [
   'RegistryError',
 ];
 
-export const DEFAULT_MAX_IMAGE_SIZE = 20 * 1024 ** 3;
+export const DEFAULT_MAX_IMAGE_SIZE = DEFAULT_VALUES.maxImageSize;
 
 export function isOptedIn(labels: Record<string, string> | undefined, label: string): boolean {
   const v = labels?.[label];
@@ -541,7 +542,7 @@ export function plan(snap: Snapshot): Plan {
   const ho = planHandoff({
     poolName,
     pool,
-    mode: config.handoff ?? 'machineconfig',
+    mode: config.handoff ?? DEFAULT_VALUES.handoff,
     optInLabel: config.optInLabel,
     owner: hasOwner ? owner : undefined,
     chosen,
