@@ -6,6 +6,7 @@ import type { ScratchImage } from '../registry/scratch-image.ts';
 import { cachedScratchImage } from '../registry/scratch-image.ts';
 import { canonicalJson } from '../util/canonical-json.ts';
 import { DEFAULT_VALUES } from '../config/defaults.ts';
+import { escapeText } from '../util/escape.ts';
 import type { BuildDecision, BuildRequest } from './builds.ts';
 import { buildFingerprint, decideBuild, fingerprintOf } from './builds.ts';
 import { planHandoff, unmanagedHandoff } from './handoff.ts';
@@ -25,6 +26,7 @@ import { checkRenderedConfig } from './machineconfig.ts';
 import {
   ANNOTATION_NEWEST_IMAGE_SOURCE,
   ANNOTATION_REBUILD,
+  CONTROLLER_CONFIG_NAME,
   COREOS_STREAM,
   FIELD_MANAGER,
   LABEL_MANAGED,
@@ -102,7 +104,9 @@ const ISSUE_ORDER = [
   'InvalidImageReference',
   'InvalidCustomDockerfile',
   'ObjectConflict',
+  'BaseOSImageMissing',
   'PushSecretMissing',
+  'PushSecretInvalid',
   'ImportFailed',
   'BuildFailed',
   'ImageCheckFailed',
@@ -196,9 +200,20 @@ export function plan(snap: Snapshot): Plan {
     out.apply.push(imageStreamObject(md(name), tags));
   };
 
+  // A push secret of the wrong shape: named, with what is wrong (never its content).
+  if (config.pushSecret && snap.pushSecretFound !== false && snap.pushSecretProblem) {
+    problems.push({ reason: 'PushSecretInvalid', message: `push secret ${ns}/${config.pushSecret}: ${escapeText(snap.pushSecretProblem)}` });
+  }
+
   // ---- 1+2. Base selection -------------------------------------------------------
   const baseImageSpec = snap.controllerConfig?.spec?.baseOSContainerImage || config.baseOSImage;
-  if (!baseImageSpec) {
+  if (!baseImageSpec && (prevStatus?.base || tagImage(stream(COREOS_STREAM), LATEST))) {
+    // It was known before (the pool was built from it): removing it must not be silent.
+    problems.push({
+      reason: 'BaseOSImageMissing',
+      message: `ControllerConfig ${CONTROLLER_CONFIG_NAME} no longer has spec.baseOSContainerImage (and --base-os-image is not set): the pool keeps its current image and base, but nothing new is built until the base OS image is restored`,
+    });
+  } else if (!baseImageSpec) {
     waiting.push(`the cluster's base OS image is unknown: ControllerConfig has no spec.baseOSContainerImage and --base-os-image is not set`);
   } else if (!safeParseImageRef(baseImageSpec).ok) {
     const r = safeParseImageRef(baseImageSpec);
@@ -247,7 +262,7 @@ export function plan(snap: Snapshot): Plan {
   if (wantBase) {
     const r = safeParseImageRef(wantBase.ref);
     if (r.ok) wantBaseRef = formatDigestRef(repoOf(r.ref), wantBase.digest);
-    else problems.push({ reason: 'InvalidImageReference', message: `ImageStream ${externalBase ? S.externalBase : COREOS_STREAM}:${LATEST} records ${wantBase.ref}: ${r.error.message}` });
+    else problems.push({ reason: 'InvalidImageReference', message: `ImageStream ${externalBase ? S.externalBase : COREOS_STREAM}:${LATEST} records ${r.error.message}` });
   }
   applyStream(S.externalBase);
   applyStream(S.base, wantBaseRef ? [dockerImageTag(LATEST, wantBaseRef)] : keepTags(stream(S.base), LATEST));
@@ -311,7 +326,9 @@ export function plan(snap: Snapshot): Plan {
         rendered = recorded;
       } else {
         out.push = { repository: rcRepo, renderedConfig: mcName, image, tags: [contentTag, LATEST] };
-        if (config.pushSecret && snap.pushSecretFound === false) {
+        if (config.pushSecret && snap.pushSecretProblem) {
+          out.push = undefined; // reported above (PushSecretInvalid)
+        } else if (config.pushSecret && snap.pushSecretFound === false) {
           problems.push({
             reason: 'PushSecretMissing',
             message: `push secret ${ns}/${config.pushSecret} was not found: create a kubernetes.io/dockerconfigjson Secret with that name, or fix --push-secret`,
@@ -482,14 +499,15 @@ export function plan(snap: Snapshot): Plan {
       case 'waiting':
         requeueIn(d.requeueAfterMs);
         if (d.reason === 'RetryBackoff' && d.failure) {
-          problems.push(buildFailure(label, d.failure, `retrying after backoff (${Math.ceil(d.requeueAfterMs / 1000)} s)`));
+          // Not Degraded yet: attempts are left. Building says which one failed and when the next starts.
+          building ??= `${label} build attempt ${d.failures ?? 1} of ${config.retryLimit} failed: ${failureReason(d.failure)}, retrying at ${new Date(now + d.requeueAfterMs).toISOString()}`;
         } else {
           building ??= d.reason === 'Debounce' ? `${label} build waits ${d.requeueAfterMs} ms for its inputs to settle` : `${label} build waits for a stale build to stop`;
         }
         break;
       case 'failed':
         problems.push(
-          buildFailure(label, d.failure, `gave up after ${d.attempts} attempts; fix the cause, change the inputs, or annotate the pool with ${ANNOTATION_REBUILD}=<new value> to retry`),
+          buildFailure(label, d.failure, `gave up after ${d.attempts} of ${config.retryLimit} attempts; fix the cause, change the inputs, or annotate the pool with ${ANNOTATION_REBUILD}=<new value> to retry`),
         );
         break;
       case 'built':
@@ -613,8 +631,9 @@ export function plan(snap: Snapshot): Plan {
   if (img) status.image = img;
   const src = handedOff ? chosen!.source : current ? (annotations[ANNOTATION_NEWEST_IMAGE_SOURCE] ?? prevStatus?.imageSource) : undefined;
   if (src) status.imageSource = src;
+  // Only a valid reference goes into status.base; an invalid one is named, quoted, in the message.
   if (base) status.base = base.ref;
-  else if (wantBase) status.base = wantBase.ref;
+  else if (wantBase && safeParseImageRef(wantBase.ref).ok) status.base = wantBase.ref;
   status.baseSource = baseSource;
   if (mcName) status.renderedConfig = mcName;
   if (rendered) status.renderedConfigImage = rendered.ref;
@@ -684,8 +703,12 @@ function keepTags(stream: { spec?: { tags?: TagReference[] | null | undefined } 
   return [dockerImageTag(tag, t.from.name)];
 }
 
+function failureReason(b: Build): string {
+  return escapeText([b.status?.reason, b.status?.message].filter(Boolean).join(': ') || 'the build failed');
+}
+
 function buildFailure(kind: string, b: Build, tail: string): Problem {
-  const why = [b.status?.reason, b.status?.message].filter(Boolean).join(': ') || 'the build failed';
+  const why = failureReason(b);
   const log = logExcerpt(b.status?.logSnippet);
   return {
     reason: 'BuildFailed',

@@ -346,7 +346,7 @@ describe('S6 inputs change while a build runs', () => {
 
 describe('S7 a build fails', () => {
   it('keeps the previous image, Degraded with the reason, bounded retries, cleared by new inputs', () => {
-    const w = new World({ debounceMs: 0, retryLimit: 2, retryBackoffMs: 10_000 });
+    const w = new World({ debounceMs: 0, retryLimit: 3, retryBackoffMs: 10_000 });
     firstSetup(w);
     w.settle();
     const good = w.poolImage(P);
@@ -355,7 +355,7 @@ describe('S7 a build fails', () => {
     w.pools.get(P)!.spec = { ...w.pools.get(P)!.spec, configuration: { name: 'rendered-worker-2' } };
     w.settle({ maxSteps: 300, ms: 5000 });
     const failed = w.buildsOf('content').filter((b) => b.status?.phase === 'Failed');
-    expect(failed).toHaveLength(3); // one attempt + retryLimit retries
+    expect(failed).toHaveLength(3); // --retry-limit 3: three attempts in all
     expect(w.poolImage(P)).toBe(good);
     const st = w.statuses.get(P)!.status!;
     expect(st.phase).toBe('Degraded');
@@ -380,7 +380,7 @@ describe('S7 a build fails', () => {
   });
 
   it('a rebuild request retries a fingerprint that gave up', () => {
-    const w = new World({ debounceMs: 0, retryLimit: 0 });
+    const w = new World({ debounceMs: 0, retryLimit: 1 });
     firstSetup(w);
     w.outcome = () => 'fail';
     w.settle();
