@@ -19,6 +19,7 @@ import {
   LABEL_FINGERPRINT,
   LABEL_MANAGED,
   buildName,
+  buildNamePrefix,
   fingerprintTag,
 } from './names.ts';
 import type { KubeObject } from './snapshot.ts';
@@ -116,7 +117,7 @@ export type BuildDecision = (
 
 /** The attempt number in a Build name `<buildConfig>-<fp10>-<n>`, if it has one. */
 export function attemptOf(name: string, buildConfig: string, fingerprint: string): number | undefined {
-  const prefix = `${buildConfig}-${fingerprint.slice(0, 10)}-`;
+  const prefix = buildNamePrefix(buildConfig, fingerprint);
   if (!name.startsWith(prefix)) return undefined;
   const n = Number(name.slice(prefix.length));
   return Number.isInteger(n) && n > 0 ? n : undefined;

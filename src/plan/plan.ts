@@ -34,6 +34,7 @@ import {
   poolBuildConfigs,
   poolStreams,
   renderedConfigTag,
+  shortenedNames,
 } from './names.ts';
 import type { KubeObject, Snapshot } from './snapshot.ts';
 import type { Owner, ResolvedImage } from './streams.ts';
@@ -98,7 +99,6 @@ interface Problem {
 const ATTEMPT_RECORDS = 10;
 
 const ISSUE_ORDER = [
-  'InvalidPoolName',
   'InvalidMachineConfig',
   'InvalidMachineConfigSelector',
   'InvalidImageReference',
@@ -468,15 +468,6 @@ export function plan(snap: Snapshot): Plan {
   applyStream(S.custom, customImage ? [dockerImageTag(LATEST, customImage.ref)] : customWanted ? keepTags(stream(S.custom), LATEST) : []);
   applyStream(S.external);
 
-  // A Build carries its BuildConfig's name as a label value (at most 63 characters).
-  if (B.custom.length > 63) {
-    problems.push({
-      reason: 'InvalidPoolName',
-      message: `pool name ${poolName} is ${poolName.length} characters; its BuildConfig name ${B.custom} would exceed the 63 characters a label value may have, so no build can start: use a pool name of at most ${63 - (B.custom.length - poolName.length)} characters`,
-    });
-    contentDecision = customDecision = undefined;
-  }
-
   // Build actions (content first), and what they mean for the status.
   let building: string | undefined;
   const attemptRecords: BuildAttempts[] = [];
@@ -641,6 +632,9 @@ export function plan(snap: Snapshot): Plan {
   // to earlier inputs keeps its count), bounded.
   const records = [...attemptRecords, ...(prevStatus?.buildAttempts ?? []).filter((r) => !attemptRecords.some((a) => a.kind === r.kind && a.fingerprint === r.fingerprint))].slice(0, ATTEMPT_RECORDS);
   if (records.length) status.buildAttempts = records;
+  // Names derived from a long pool name that were shortened (a prefix plus a hash), so an admin can find the objects.
+  const shortened = shortenedNames(poolName);
+  if (Object.keys(shortened).length) status.shortenedNames = shortened;
   if (importRetries.length) status.importRetries = importRetries;
   status.rollout = ho.rollout;
   if (lastBuild) {

@@ -541,23 +541,6 @@ describe('S10 bad input', () => {
     expect(w.buildsOf('content')[0]!.spec?.output?.pushSecret).toEqual({ name: 'builder-push' });
   });
 
-  it('a pool name too long for the derived label values: Degraded InvalidPoolName, no build', () => {
-    const w = new World({ debounceMs: 0 });
-    const long = 'a'.repeat(39);
-    w.machineConfigs.set('rendered-long-1', machineConfig('rendered-long-1'));
-    w.pools.set(long, pool(long, { rendered: 'rendered-long-1' }));
-    w.settle({ maxSteps: 20 });
-    expect(w.buildsCreated).toEqual([]);
-    const d = w.statuses.get(long)!.status!.conditions!.find((c) => c.type === 'Degraded')!;
-    expect(d).toMatchObject({ status: 'True', reason: 'InvalidPoolName' });
-    expect(d.message).toContain('at most 38 characters');
-    const ok = 'b'.repeat(38);
-    w.machineConfigs.set('rendered-ok-1', machineConfig('rendered-ok-1'));
-    w.pools.set(ok, pool(ok, { rendered: 'rendered-ok-1' }));
-    w.settle();
-    expect(w.buildsCreated).toHaveLength(1);
-  });
-
   it('an object of the same name that is not ours is not touched', () => {
     const w = new World({ debounceMs: 0 });
     firstSetup(w);
