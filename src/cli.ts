@@ -7,13 +7,16 @@ import type { Config } from './config/config.ts';
 import { ConfigError, DEFAULTS, SETTINGS, loadConfig } from './config/config.ts';
 import { Manager } from './controller/manager.ts';
 import { createMetrics } from './server/metrics.ts';
-import { loadKubeConfig } from './kube/client.ts';
+import { kubeTarget, loadKubeConfig, statusCode } from './kube/client.ts';
+import { ConfigSchema } from './config/config.ts';
 import { ImageStreamSchema, LayeredPoolSchema, MachineConfigPoolSchema, MachineConfigSchema, RESOURCES } from './kube/types.ts';
+import { isOptedIn } from './plan/plan.ts';
+import { describeFailure, ignoreClosedStdio, safeWrite, UsageError } from './util/failure.ts';
 import { rows, formatTable } from './status/table.ts';
 import { formatExplain } from './status/explain.ts';
 import { DurationSchema, formatPrune, KeepImagesSchema, NodeSchema, prunePlan } from './status/prune.ts';
 import { DEFAULT_KEEP_IMAGES } from './plan/retention.ts';
-import { createLogger } from './util/log.ts';
+import { createLogger, flushLogs } from './util/log.ts';
 import type { Plan } from './plan/plan.ts';
 import type { KubeObject } from './plan/snapshot.ts';
 import * as k8s from '@kubernetes/client-node';
@@ -40,13 +43,38 @@ function configFrom(opts: Record<string, unknown>): Config {
   return loadConfig({ flags, env: process.env, ...(typeof opts.config === 'string' ? { file: opts.config } : {}) });
 }
 
-function fail(e: unknown): never {
-  if (e instanceof ConfigError) {
-    process.stderr.write(`layered-build-controller: ${e.message}\n`);
-    process.exit(2);
+/** One line on stderr, exit 2 for bad input and 1 for a failure (src/util/failure.ts). */
+function fail(e: unknown, kc?: k8s.KubeConfig): never {
+  const f = describeFailure(e, kc ? kubeTarget(kc) : {});
+  safeWrite(process.stderr, `layered-build-controller: ${f.line}\n`);
+  process.exit(f.exitCode);
+}
+
+type PoolState = 'missing' | 'not-opted-in' | 'opted-in';
+
+/** Whether the MachineConfigPool exists and is opted in, read from the API server (UsageError when it does not exist). */
+async function poolState(kc: k8s.KubeConfig, name: string, optInLabel: string): Promise<PoolState> {
+  const api = kc.makeApiClient(k8s.CustomObjectsApi);
+  const r = RESOURCES.machineConfigPool;
+  try {
+    const raw: unknown = await api.getClusterCustomObject({ group: r.group, version: r.version, plural: r.plural, name });
+    const pool = MachineConfigPoolSchema.safeParse(raw);
+    return pool.success && isOptedIn(pool.data.metadata.labels, optInLabel) ? 'opted-in' : 'not-opted-in';
+  } catch (e) {
+    if (statusCode(e) !== 404) throw e;
   }
-  process.stderr.write(`layered-build-controller: ${e instanceof Error ? e.message : String(e)}\n`);
-  process.exit(1);
+  let names: string[] = [];
+  try {
+    const list = (await api.listClusterCustomObject({ group: r.group, version: r.version, plural: r.plural })) as { items?: { metadata?: { name?: string } }[] };
+    names = (list.items ?? []).flatMap((i) => (i.metadata?.name ? [i.metadata.name] : []));
+  } catch {
+    /* the name alone is enough */
+  }
+  throw new UsageError(`MachineConfigPool ${JSON.stringify(name)} does not exist (${names.length ? `pools: ${names.map((n) => JSON.stringify(n)).join(', ')}` : 'no pools found'})`);
+}
+
+function notOptedInText(name: string, optInLabel: string): string {
+  return `MachineConfigPool ${JSON.stringify(name)} exists but is not opted in: it has no label ${optInLabel} (oc label mcp/${name} ${optInLabel}=)`;
 }
 
 const program = new Command('layered-build-controller')
@@ -54,24 +82,39 @@ const program = new Command('layered-build-controller')
   .showHelpAfterError();
 
 addConfigOptions(program.command('run').description('run the operator against the current kubeconfig or in-cluster')).action(async (opts: Record<string, unknown>) => {
+  // A closed stdout/stderr (the parent went away) must not crash the process or keep it from stopping.
+  ignoreClosedStdio();
   let config: Config;
+  let kc: k8s.KubeConfig;
   try {
     config = configFrom(opts);
+    kc = loadKubeConfig(typeof opts.kubeconfig === 'string' ? opts.kubeconfig : undefined);
   } catch (e) {
     fail(e);
   }
   const log = createLogger(config.logLevel);
-  const kc = loadKubeConfig(typeof opts.kubeconfig === 'string' ? opts.kubeconfig : undefined);
-  const manager = new Manager({ config, kubeConfig: kc, log });
+  let manager: Manager;
+  try {
+    manager = new Manager({ config, kubeConfig: kc, log });
+  } catch (e) {
+    fail(e, kc);
+  }
   const abort = new AbortController();
   let signals = 0;
   const onSignal = (sig: string) => {
     signals++;
     if (signals > 1) {
       log.warn({ signal: sig }, 'second signal: exiting now');
-      process.exit(1);
+      void flushLogs().then(() => process.exit(1));
+      return;
     }
-    log.info({ signal: sig }, 'stopping');
+    // The drain (work in flight, releasing the Lease) is bounded: an API server
+    // that does not answer must not keep the process alive until SIGKILL.
+    setTimeout(() => {
+      log.error({ signal: sig, shutdownTimeoutMs: config.shutdownTimeoutMs }, 'shutdown did not finish within --shutdown-timeout-ms: exiting anyway');
+      void flushLogs().then(() => process.exit(1));
+    }, config.shutdownTimeoutMs).unref();
+    log.info({ signal: sig, shutdownTimeoutMs: config.shutdownTimeoutMs }, 'stopping');
     abort.abort();
   };
   process.on('SIGTERM', () => onSignal('SIGTERM'));
@@ -80,10 +123,13 @@ addConfigOptions(program.command('run').description('run the operator against th
   log.info({ namespace: config.namespace, registry: config.registry, leaderElect: config.leaderElect }, 'starting');
   try {
     await manager.start(abort.signal);
+    await flushLogs();
     process.exit(0);
   } catch (e) {
-    log.fatal({ err: e instanceof Error ? e.message : String(e) }, 'operator failed');
-    process.exit(1);
+    const f = describeFailure(e, kubeTarget(kc));
+    log.fatal({ err: f.line }, `operator failed: ${f.line}`);
+    await flushLogs();
+    process.exit(f.exitCode);
   }
 });
 
@@ -93,16 +139,20 @@ addConfigOptions(
     .description('print, as YAML, every object the operator would create or change for a pool, and the Dockerfile; writes nothing')
     .requiredOption('--pool <name>', 'the MachineConfigPool'),
 ).action(async (opts: Record<string, unknown>) => {
+  let kc: k8s.KubeConfig | undefined;
   try {
     const config = configFrom({ ...opts, leaderElect: 'false' });
     const log = createLogger('silent');
-    const kc = loadKubeConfig(typeof opts.kubeconfig === 'string' ? opts.kubeconfig : undefined);
+    kc = loadKubeConfig(typeof opts.kubeconfig === 'string' ? opts.kubeconfig : undefined);
+    const pool = String(opts.pool);
+    // A pool that does not exist is a typo, not an unlabelled pool: exit 2 before syncing anything.
+    const state = await poolState(kc, pool, config.optInLabel);
     const manager = new Manager({ config, kubeConfig: kc, log, metrics: createMetrics({ processMetrics: false }) });
-    const { plan: p, changes } = await manager.renderOnce(String(opts.pool));
-    process.stdout.write(renderPlanYaml(p, changes));
+    const { plan: p, changes } = await manager.renderOnce(pool);
+    safeWrite(process.stdout, renderPlanYaml(p, changes, state === 'not-opted-in' ? notOptedInText(pool, config.optInLabel) : undefined));
     process.exit(0);
   } catch (e) {
-    fail(e);
+    fail(e, kc);
   }
 });
 
@@ -113,10 +163,15 @@ program
   .option('-o, --output <format>', 'table or json', 'table')
   .option('--kubeconfig <file>', 'kubeconfig to use')
   .option('--explain <pool>', "the decision chain of the pool's last reconcile: inputs, why it waits, builds, is degraded or idle, and what to do")
-  .action(async (opts: { namespace: string; output: string; kubeconfig?: string; explain?: string }) => {
+  .option('--pool <name>', 'only this pool (exits 2 when the pool does not exist, 1 when it is not layered)')
+  .action(async (opts: { namespace: string; output: string; kubeconfig?: string; explain?: string; pool?: string }) => {
+    let kc: k8s.KubeConfig | undefined;
     try {
       if (!['table', 'json'].includes(opts.output)) throw new ConfigError(`-o ${JSON.stringify(opts.output)}: must be table or json`);
-      const kc = loadKubeConfig(opts.kubeconfig);
+      if (!ConfigSchema.shape.namespace.safeParse(opts.namespace).success) {
+        throw new ConfigError(`-n / LBC_NAMESPACE = ${JSON.stringify(opts.namespace)}: must be a DNS-1123 label (lowercase letters, digits and "-")`);
+      }
+      kc = loadKubeConfig(opts.kubeconfig);
       const api = kc.makeApiClient(k8s.CustomObjectsApi);
       const r = RESOURCES.layeredPool;
       if (opts.explain !== undefined) {
@@ -129,14 +184,23 @@ program
       const list = (await api.listNamespacedCustomObject({ group: r.group, version: r.version, namespace: opts.namespace, plural: r.plural })) as { items?: unknown[] };
       const pools = (list.items ?? []).flatMap((i) => {
         const parsed = LayeredPoolSchema.safeParse(i);
-        return parsed.success ? [parsed.data] : [];
+        return parsed.success && (opts.pool === undefined || parsed.data.metadata.name === opts.pool) ? [parsed.data] : [];
       });
+      if (opts.pool !== undefined && pools.length === 0) {
+        const label = process.env.LBC_OPT_IN_LABEL || DEFAULTS.optInLabel;
+        const state = await poolState(kc, opts.pool, label);
+        throw new Error(
+          state === 'not-opted-in'
+            ? notOptedInText(opts.pool, label)
+            : `MachineConfigPool ${JSON.stringify(opts.pool)} is opted in but has no status object in namespace ${opts.namespace} yet: is the operator running?`,
+        );
+      }
       const rs = rows(pools, Date.now());
       if (opts.output === 'json') process.stdout.write(JSON.stringify(rs, null, 2) + '\n');
       else if (rs.length === 0) process.stdout.write(`no layered pools in namespace ${opts.namespace}\n`);
       else process.stdout.write(formatTable(rs));
     } catch (e) {
-      fail(e);
+      fail(e, kc);
     }
   });
 
@@ -184,8 +248,8 @@ program
     }
   });
 
-export function renderPlanYaml(p: Plan, changes: (o: KubeObject) => boolean = () => true): string {
-  const lines: string[] = [`# pool ${p.pool}: ${p.managed ? 'managed' : 'not managed (not opted in, or gone): nothing is written'}`];
+export function renderPlanYaml(p: Plan, changes: (o: KubeObject) => boolean = () => true, notManaged?: string): string {
+  const lines: string[] = [`# pool ${p.pool}: ${p.managed ? 'managed' : `not managed (${notManaged ?? 'not opted in, or gone'}): nothing is written`}`];
   if (p.push) lines.push(`# push rendered-config image ${p.push.repository}@${p.push.image.manifestDigest} (${p.push.image.size} bytes) for ${p.push.renderedConfig}, by tag: ${p.push.tags.join(', ')}`);
   for (const r of p.importRequests) lines.push(`# re-request the import of ImageStream ${r.metadata.name} (ImageStreamImport)`);
   for (const c of p.cancelBuilds) lines.push(`# cancel stale build ${c}`);

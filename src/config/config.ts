@@ -1,9 +1,13 @@
 // Operator configuration: defaults < optional YAML/JSON file < environment < flags.
 // Every value is validated with zod; a bad value is reported by name with what is allowed.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import * as yaml from 'js-yaml';
 import { z } from 'zod';
-import { DEFAULT_NAMESPACE, DEFAULT_OPT_IN_LABEL, MCO_LAYERING_LABEL } from '../plan/names.ts';
+import { DEFAULT_OPT_IN_LABEL, MCO_LAYERING_LABEL } from '../plan/names.ts';
+import { safeParseImageRef } from '../plan/imageref.ts';
+import { DEFAULT_VALUES, leaseTimingProblems } from './defaults.ts';
+
+export { DEFAULT_VALUES, LEADER_JITTER, leaseTimingProblems } from './defaults.ts';
 
 const dns1123Label = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const labelKey = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
@@ -14,20 +18,37 @@ const duration = (what: string) =>
   z.coerce.number({ error: `${what} must be a number of milliseconds` }).int(`${what} must be a whole number of milliseconds`).min(0, `${what} must not be negative`);
 
 export const ConfigSchema = z.object({
-  namespace: z.string().regex(dns1123Label, 'must be a DNS-1123 label (lowercase letters, digits and "-")').max(63),
+  namespace: z.string().regex(dns1123Label, 'must be a DNS-1123 label (lowercase letters, digits and "-")').max(63, 'must be at most 63 characters'),
   optInLabel: z.string().regex(labelKey, 'must be a Kubernetes label key such as layering.mco.dev/enabled'),
   registry: z
     .string()
     .regex(registryHost, 'must be a registry host[:port] such as image-registry.openshift-image-registry.svc:5000, without scheme or path'),
   registryInsecure: z.boolean({ error: 'must be true or false' }),
   pushSecret: z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be the name of a Secret in the operator namespace').optional(),
-  caBundleFile: z.string().min(1).optional(),
-  baseOSImage: z.string().optional(),
+  caBundleFile: z
+    .string()
+    .min(1)
+    .superRefine((f, ctx) => {
+      const problem = readablePem(f);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .optional(),
+  baseOSImage: z
+    .string()
+    .superRefine((ref, ctx) => {
+      const r = safeParseImageRef(ref);
+      if (!r.ok) ctx.addIssue({ code: 'custom', message: `must be an image reference such as quay.io/org/os@sha256:<hex>: ${r.error.message}` });
+    })
+    .optional(),
   debounceMs: duration('debounce'),
-  historySize: z.coerce.number().int().min(1, 'history size must be at least 1').max(100, 'history size must be at most 100'),
-  retryLimit: z.coerce.number().int().min(0, 'retry limit must be 0 or more').max(20, 'retry limit must be at most 20'),
+  historySize: z.coerce.number({ error: 'history size must be a whole number' }).int('history size must be a whole number').min(1, 'history size must be at least 1').max(100, 'history size must be at most 100'),
+  retryLimit: z.coerce
+    .number({ error: 'retry limit must be a whole number of attempts' })
+    .int('retry limit must be a whole number of attempts')
+    .min(1, 'retry limit is the number of attempts in all: at least 1 (1 = no retry)')
+    .max(20, 'retry limit must be at most 20'),
   retryBackoffMs: duration('retry backoff'),
-  concurrency: z.coerce.number().int().min(1, 'concurrency must be at least 1').max(64, 'concurrency must be at most 64'),
+  concurrency: z.coerce.number({ error: 'concurrency must be a whole number' }).int('concurrency must be a whole number').min(1, 'concurrency must be at least 1').max(64, 'concurrency must be at most 64'),
   applyCommand: z
     .string()
     .min(1, 'apply command must not be empty')
@@ -37,49 +58,37 @@ export const ConfigSchema = z.object({
   metricsAddr: z.string().regex(hostPort, 'must be host:port, e.g. 0.0.0.0:8080 (port 0 picks a free one)'),
   probeAddr: z.string().regex(hostPort, 'must be host:port, e.g. 0.0.0.0:8081'),
   leaderElect: z.boolean({ error: 'must be true or false' }),
-  leaseName: z.string().regex(dns1123Label).max(63),
-  leaseDurationMs: duration('lease duration').min(1000),
-  renewDeadlineMs: duration('renew deadline').min(500),
-  retryPeriodMs: duration('retry period').min(100),
+  leaseName: z.string().regex(dns1123Label, 'must be a DNS-1123 label (lowercase letters, digits and "-")').max(63, 'must be at most 63 characters'),
+  leaseDurationMs: duration('lease duration').min(1000, 'lease duration must be at least 1000 ms (the Lease counts whole seconds)'),
+  renewDeadlineMs: duration('renew deadline').min(500, 'renew deadline must be at least 500 ms'),
+  retryPeriodMs: duration('retry period').min(100, 'retry period must be at least 100 ms'),
   resyncPeriodMs: duration('resync period'),
+  shutdownTimeoutMs: duration('shutdown timeout').min(1000, 'shutdown timeout must be at least 1000 ms'),
   // The hand-off (docs/handoff.md).
   handoff: z.enum(['machineconfig', 'annotation'], { error: 'must be machineconfig (the MachineConfig 99-<pool>-layered-image) or annotation (pool annotations only)' }),
   maxImageSize: z.preprocess(
     byteSize,
     z.number({ error: 'must be a size in bytes, or with a suffix Ki, Mi, Gi, Ti (e.g. 20Gi)' }).int('must be a whole number of bytes').min(1, 'must be at least 1 byte'),
   ),
-  registryTokenFile: z.string().min(1).optional(),
+  registryTokenFile: z
+    .string()
+    .min(1)
+    .superRefine((f, ctx) => {
+      // Absent is fine (not in a pod: anonymous, or the push secret); a directory is a mistake.
+      try {
+        if (statSync(f).isDirectory()) ctx.addIssue({ code: 'custom', message: 'is a directory; must be the file holding a ServiceAccount token' });
+      } catch {
+        /* absent */
+      }
+    })
+    .optional(),
   insecureRegistries: z
     .string()
     .refine((s) => s === '' || s.split(',').every((h) => registryHost.test(h.trim())), 'must be a comma-separated list of registry host[:port]'),
 });
 export type Config = z.infer<typeof ConfigSchema>;
 
-export const DEFAULTS: Config = {
-  namespace: DEFAULT_NAMESPACE,
-  optInLabel: DEFAULT_OPT_IN_LABEL,
-  registry: 'image-registry.openshift-image-registry.svc:5000',
-  registryInsecure: false,
-  debounceMs: 3000,
-  historySize: 10,
-  retryLimit: 3,
-  retryBackoffMs: 10_000,
-  concurrency: 2,
-  applyCommand: 'ignition-apply /etc/machine-config-ignition.json && ostree container commit',
-  logLevel: 'info',
-  metricsAddr: '0.0.0.0:8080',
-  probeAddr: '0.0.0.0:8081',
-  leaderElect: true,
-  leaseName: 'layered-build-controller',
-  leaseDurationMs: 15_000,
-  renewDeadlineMs: 10_000,
-  retryPeriodMs: 2_000,
-  resyncPeriodMs: 600_000,
-  handoff: 'machineconfig',
-  maxImageSize: 20 * 1024 ** 3,
-  registryTokenFile: '/var/run/secrets/kubernetes.io/serviceaccount/token',
-  insecureRegistries: '',
-};
+export const DEFAULTS: Config = { ...DEFAULT_VALUES };
 
 /** Flag name (kebab case) and environment variable of each setting. */
 export const SETTINGS: Record<keyof Config, { flag: string; env: string; help: string }> = {
@@ -92,7 +101,7 @@ export const SETTINGS: Record<keyof Config, { flag: string; env: string; help: s
   baseOSImage: { flag: 'base-os-image', env: 'LBC_BASE_OS_IMAGE', help: 'base OS image used when ControllerConfig has no baseOSContainerImage' },
   debounceMs: { flag: 'debounce-ms', env: 'LBC_DEBOUNCE_MS', help: 'quiet time after an input changes before a build starts' },
   historySize: { flag: 'history-size', env: 'LBC_HISTORY_SIZE', help: 'builds kept in each status object history' },
-  retryLimit: { flag: 'retry-limit', env: 'LBC_RETRY_LIMIT', help: 'attempts at one failed set of inputs before the pool is Degraded' },
+  retryLimit: { flag: 'retry-limit', env: 'LBC_RETRY_LIMIT', help: 'build attempts in all at one set of inputs; the pool is Degraded when the last one fails (1 = no retry)' },
   retryBackoffMs: { flag: 'retry-backoff-ms', env: 'LBC_RETRY_BACKOFF_MS', help: 'first wait before retrying a failed build (doubles each attempt)' },
   concurrency: { flag: 'concurrency', env: 'LBC_CONCURRENCY', help: 'pools reconciled at once' },
   applyCommand: { flag: 'apply-command', env: 'LBC_APPLY_COMMAND', help: 'command the content build runs on the base to apply the config' },
@@ -104,6 +113,11 @@ export const SETTINGS: Record<keyof Config, { flag: string; env: string; help: s
   leaseDurationMs: { flag: 'lease-duration-ms', env: 'LBC_LEASE_DURATION_MS', help: 'leader lease duration' },
   renewDeadlineMs: { flag: 'renew-deadline-ms', env: 'LBC_RENEW_DEADLINE_MS', help: 'leader gives up if it cannot renew within this' },
   retryPeriodMs: { flag: 'retry-period-ms', env: 'LBC_RETRY_PERIOD_MS', help: 'leader election retry period' },
+  shutdownTimeoutMs: {
+    flag: 'shutdown-timeout-ms',
+    env: 'LBC_SHUTDOWN_TIMEOUT_MS',
+    help: 'after SIGTERM/SIGINT, the longest the operator drains work in flight and releases its Lease before it exits anyway',
+  },
   resyncPeriodMs: { flag: 'resync-period-ms', env: 'LBC_RESYNC_PERIOD_MS', help: 'full relist of every informer as a safety net (0 = never)' },
   handoff: { flag: 'handoff', env: 'LBC_HANDOFF', help: 'machineconfig (write MachineConfig 99-<pool>-layered-image) or annotation (pool annotations only)' },
   maxImageSize: { flag: 'max-image-size', env: 'LBC_MAX_IMAGE_SIZE', help: 'largest image handed off (layers + config), bytes or with Ki/Mi/Gi/Ti' },
@@ -143,6 +157,18 @@ function boolish(v: unknown): unknown {
   return v; // left for zod to reject
 }
 
+/** A problem with a CA bundle file, or undefined when it is a readable PEM file. */
+function readablePem(file: string): string | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return `cannot read the file (${code === 'ENOENT' ? 'it does not exist' : code === 'EISDIR' ? 'it is a directory' : (code ?? (e as Error).message)})`;
+  }
+  return text.includes('-----BEGIN CERTIFICATE-----') ? undefined : 'must be a PEM file of CA certificates (no "-----BEGIN CERTIFICATE-----" in it)';
+}
+
 const BOOLEAN_KEYS = new Set<keyof Config>(['registryInsecure', 'leaderElect']);
 
 /**
@@ -177,14 +203,16 @@ export function loadConfig(opts: { flags?: Partial<Record<keyof Config, unknown>
   for (const k of ['pushSecret', 'caBundleFile', 'baseOSImage', 'registryTokenFile'] as const) if (merged[k] === '') delete merged[k];
 
   const result = ConfigSchema.safeParse(merged);
+  const where = (key: keyof Config) => {
+    const s = SETTINGS[key];
+    return s ? `--${s.flag} / ${s.env}` : String(key);
+  };
   if (!result.success) {
-    const lines = result.error.issues.map((i) => {
+    const problems = result.error.issues.map((i) => {
       const key = String(i.path[0] ?? '') as keyof Config;
-      const s = SETTINGS[key];
-      const where = s ? `--${s.flag} / ${s.env}` : key;
-      return `  ${where} = ${JSON.stringify(merged[key])}: ${i.message}`;
+      return `${where(key)} = ${JSON.stringify(merged[key])}: ${i.message}`;
     });
-    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+    throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   }
   const cfg = result.data;
   if (cfg.optInLabel === MCO_LAYERING_LABEL) {
@@ -193,11 +221,8 @@ export function loadConfig(opts: { flags?: Partial<Record<keyof Config, unknown>
       `--opt-in-label / LBC_OPT_IN_LABEL = ${MCO_LAYERING_LABEL} is refused: it is MCO's own on-cluster layering opt-in (a pool carrying it without a MachineOSConfig makes the machine-config operator Degraded); use the operator's own label, default ${DEFAULT_OPT_IN_LABEL}`,
     );
   }
-  if (cfg.renewDeadlineMs >= cfg.leaseDurationMs) {
-    throw new ConfigError(`invalid configuration:\n  --renew-deadline-ms (${cfg.renewDeadlineMs}) must be shorter than --lease-duration-ms (${cfg.leaseDurationMs})`);
-  }
-  if (cfg.retryPeriodMs >= cfg.renewDeadlineMs) {
-    throw new ConfigError(`invalid configuration:\n  --retry-period-ms (${cfg.retryPeriodMs}) must be shorter than --renew-deadline-ms (${cfg.renewDeadlineMs})`);
-  }
+  // The leader elector's rule, checked here (and only here) so that a bad combination exits 2 before anything starts.
+  const timing = leaseTimingProblems(cfg);
+  if (timing.length) throw new ConfigError(`invalid configuration: ${timing.map(([, text]) => text).join('; ')}`);
   return cfg;
 }

@@ -1,7 +1,7 @@
 // Mapping an event on any watched object to the pool keys it concerns. Pure:
 // handlers call it and enqueue, nothing else.
 import type { MachineConfigPool } from '../kube/types.ts';
-import { ANNOTATION_POOL, COREOS_STREAM, CONTROLLER_CONFIG_NAME } from '../plan/names.ts';
+import { ANNOTATION_POOL, COREOS_STREAM, CONTROLLER_CONFIG_NAME, poolStreams } from '../plan/names.ts';
 
 export type WatchedKind = 'MachineConfigPool' | 'MachineConfig' | 'ControllerConfig' | 'ImageStream' | 'BuildConfig' | 'Build' | 'LayeredPool' | 'Secret';
 
@@ -48,6 +48,12 @@ export function poolKeysFor(kind: WatchedKind, obj: Meta, pools: () => readonly 
         for (const suffix of ADMIN_STREAM_SUFFIXES) {
           if (name.endsWith(suffix) && name.length > suffix.length) return [name.slice(0, -suffix.length)];
         }
+        // A long pool's streams are shortened (a prefix plus a hash): match them by the pools' derived names.
+        const owners = pools().filter((p) => {
+          const s = poolStreams(p.metadata.name);
+          return s.externalBase === name || s.external === name;
+        });
+        if (owners.length) return owners.map((p) => p.metadata.name);
       }
       return [];
     }

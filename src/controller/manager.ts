@@ -98,15 +98,24 @@ export class Manager {
     return this.queue !== undefined;
   }
 
-  /** Syncs the caches once, plans one pool without writing anything, and stops. */
-  async renderOnce(pool: string): Promise<{ plan: Plan; changes: (o: KubeObject) => boolean }> {
+  /** Syncs the caches once (within `syncTimeoutMs`), plans one pool without writing anything, and stops. */
+  async renderOnce(pool: string, syncTimeoutMs = 60_000): Promise<{ plan: Plan; changes: (o: KubeObject) => boolean }> {
     const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), syncTimeoutMs);
     try {
       await Promise.all(this.informers.map((i) => i.start()));
       await Promise.all(this.informers.map((i) => i.waitForSync(abort.signal)));
+      const unsynced = this.informers.filter((i) => !i.hasSynced());
+      if (unsynced.length) {
+        const why = unsynced.map((i) => i.lastError()).find((e) => e !== undefined);
+        throw new Error(
+          `the caches did not sync within ${syncTimeoutMs / 1000} s (${unsynced.map((i) => i.name).join(', ')}) from ${this.o.kubeConfig.getCurrentCluster()?.server ?? 'the API server'}${why ? `: ${why}` : ''}`,
+        );
+      }
       const plan = await this.reconciler.plan(pool);
       return { plan, changes: (o) => this.reconciler.wouldChange(o) };
     } finally {
+      clearTimeout(timer);
       abort.abort();
       await Promise.all(this.informers.map((i) => i.stop()));
     }

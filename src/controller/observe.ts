@@ -31,6 +31,7 @@ export function observe(
   now: number,
   pushSecretFound?: boolean,
   imageChecks?: ReadonlyMap<string, ImageCheckOutcome>,
+  pushSecretProblem?: string,
 ): Snapshot {
   const ns = config.namespace;
   const pool = stores.pools.get(poolName);
@@ -58,6 +59,7 @@ export function observe(
     builds,
     status: stores.layeredPools.get(poolName, ns),
     pushSecretFound,
+    pushSecretProblem,
     handoffMachineConfig: stores.machineConfigs.get(handoffMachineConfigName(poolName)),
     statusMachineConfig: pool?.status?.configuration?.name ? stores.machineConfigs.get(pool.status.configuration.name) : undefined,
     allMachineConfigs: stores.machineConfigs.list(),

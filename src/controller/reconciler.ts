@@ -14,6 +14,7 @@ import { plan as makePlan } from '../plan/plan.ts';
 import type { KubeObject, PlanConfig } from '../plan/snapshot.ts';
 import { condition } from '../plan/status.ts';
 import type { ImageCheckOutcome, ImageCheckRequest } from '../plan/image-check.ts';
+import { pushSecretProblem } from '../registry/auth.ts';
 import { RegistryClient, RegistryError } from '../registry/client.ts';
 import { checkImage, ImageCheckCache, MAX_CHECKED_LAYER_BYTES } from '../registry/image-checker.ts';
 import { RegistryReader } from '../registry/reader.ts';
@@ -82,7 +83,8 @@ export class Reconciler {
 
   private observe(pool: string, extraChecks?: ReadonlyMap<string, ImageCheckOutcome>) {
     const secret = this.pushSecret();
-    return observe(this.o.stores, this.pc, pool, (this.o.now ?? Date.now)(), secret === undefined ? undefined : secret !== null, this.imageChecks.view(extraChecks));
+    const problem = secret ? pushSecretProblem(secret, this.o.config.registry) : undefined;
+    return observe(this.o.stores, this.pc, pool, (this.o.now ?? Date.now)(), secret === undefined ? undefined : secret !== null, this.imageChecks.view(extraChecks), problem);
   }
 
   /**

@@ -11,17 +11,42 @@ import * as k8s from '@kubernetes/client-node';
 import { z } from 'zod';
 import { statusCode } from './errors.ts';
 
-export { describeApiError, statusCode } from './errors.ts';
+export { describeApiError, describeApiFailure, statusCode } from './errors.ts';
 import type { ResourceCoords } from './types.ts';
 import { apiVersionOf, RESOURCES } from './types.ts';
 import { FIELD_MANAGER } from '../plan/names.ts';
 import type { KubeObject } from '../plan/snapshot.ts';
 
+/** A kubeconfig that cannot be read or used: bad input (the CLI exits 2). */
+export class KubeconfigError extends Error {
+  override name = 'KubeconfigError';
+}
+
+/**
+ * The kubeconfig given, else $KUBECONFIG, ~/.kube/config or in-cluster.
+ * Throws KubeconfigError naming the file and the cause (never a stack trace).
+ */
 export function loadKubeConfig(kubeconfig?: string): k8s.KubeConfig {
   const kc = new k8s.KubeConfig();
-  if (kubeconfig) kc.loadFromFile(kubeconfig);
-  else kc.loadFromDefault();
+  const what = kubeconfig ? `--kubeconfig ${kubeconfig}` : process.env.KUBECONFIG ? `KUBECONFIG=${process.env.KUBECONFIG}` : 'the default kubeconfig';
+  try {
+    if (kubeconfig) kc.loadFromFile(kubeconfig);
+    else kc.loadFromDefault();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'the file does not exist' : code === 'EACCES' ? 'the file is not readable' : code === 'EISDIR' ? 'it is a directory' : ((e as Error).message.split('\n')[0] ?? String(e));
+    throw new KubeconfigError(`${what}: cannot load it: ${why}`);
+  }
+  const cluster = kc.getCurrentCluster();
+  if (!cluster?.server) throw new KubeconfigError(`${what}: its current context ${JSON.stringify(kc.getCurrentContext())} names no cluster with a server address`);
   return kc;
+}
+
+/** The API server address and kubeconfig user, for error messages. */
+export function kubeTarget(kc: k8s.KubeConfig): { server?: string; user?: string } {
+  const server = kc.getCurrentCluster()?.server;
+  const user = kc.getCurrentUser()?.name;
+  return { ...(server ? { server } : {}), ...(user ? { user } : {}) };
 }
 
 export interface EventSpec {

@@ -127,6 +127,7 @@ export class Informer<T extends Named> {
   private restarts = 0;
   private consecutiveErrors = 0;
   private lastErrorAt: number | undefined;
+  private lastErrorText: string | undefined;
 
   constructor(opts: InformerOptions<T>) {
     this.opts = opts;
@@ -206,6 +207,11 @@ export class Informer<T extends Named> {
     return this.cache.get(objectKey({ name, namespace }));
   }
 
+  /** The last error that stopped the list/watch (one line, with its cause), until the next successful list. */
+  lastError(): string | undefined {
+    return this.lastErrorText;
+  }
+
   /** Restarts after errors so far. */
   restartCount(): number {
     return this.restarts;
@@ -251,7 +257,9 @@ export class Informer<T extends Named> {
     const max = this.opts.restartMaxMs ?? INFORMER_DEFAULTS.restartMaxMs;
     const delay = Math.min(base * 2 ** this.consecutiveErrors, max);
     this.consecutiveErrors++;
-    this.log.warn({ err: errorFields(err), restartInMs: delay }, 'informer stopped on an error; restarting');
+    const fields = errorFields(err);
+    this.lastErrorText = fields.code !== undefined ? `HTTP ${fields.code}: ${fields.message}` : fields.message;
+    this.log.warn({ err: fields, server: this.opts.kubeConfig.getCurrentCluster()?.server, restartInMs: delay }, 'informer stopped on an error; restarting');
     this.restartTimer = this.clock.setTimeout(() => {
       this.restartTimer = undefined;
       if (this.stopped) return;

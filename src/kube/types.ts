@@ -343,6 +343,8 @@ export const LayeredPoolStatusSchema = z.looseObject({
   importRetries: z.array(ImportRetrySchema).optional(),
   rollout: RolloutStatusSchema.optional(),
   explain: ExplainSchema.optional(),
+  /** Derived names that were shortened for a long pool name: full name -> name used. */
+  shortenedNames: z.record(z.string(), z.string()).optional(),
 });
 export type LayeredPoolStatus = z.infer<typeof LayeredPoolStatusSchema>;
 

@@ -23,6 +23,7 @@ import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@
 import { pino, type Logger } from 'pino';
 import { realClock, sleep, type Clock } from '../util/clock.ts';
 import { describeApiError, statusCode } from '../kube/errors.ts';
+import { DEFAULT_VALUES, LEADER_JITTER, leaseTimingProblems } from '../config/defaults.ts';
 
 // ---- the pure decision ------------------------------------------------------
 
@@ -138,11 +139,11 @@ export interface LeaderElectionOptions {
 }
 
 export const LEADER_ELECTION_DEFAULTS = {
-  name: 'layered-build-controller',
-  leaseDurationMs: 15_000,
-  renewDeadlineMs: 10_000,
-  retryPeriodMs: 2_000,
-  jitter: 0.2,
+  name: DEFAULT_VALUES.leaseName,
+  leaseDurationMs: DEFAULT_VALUES.leaseDurationMs,
+  renewDeadlineMs: DEFAULT_VALUES.renewDeadlineMs,
+  retryPeriodMs: DEFAULT_VALUES.retryPeriodMs,
+  jitter: LEADER_JITTER,
   releaseOnCancel: true,
 } as const;
 
@@ -456,11 +457,8 @@ function validateDurations(o: { leaseDurationMs: number; renewDeadlineMs: number
   positive(o.renewDeadlineMs, 'renewDeadlineMs');
   positive(o.retryPeriodMs, 'retryPeriodMs');
   if (o.leaseDurationMs < 1000) throw new RangeError(`leaseDurationMs must be at least 1000 (the Lease counts whole seconds), got ${o.leaseDurationMs}`);
-  if (o.leaseDurationMs <= o.renewDeadlineMs) {
-    throw new RangeError(`leaseDurationMs (${o.leaseDurationMs}) must be greater than renewDeadlineMs (${o.renewDeadlineMs})`);
-  }
-  if (o.renewDeadlineMs <= o.retryPeriodMs * (1 + o.jitter)) {
-    throw new RangeError(`renewDeadlineMs (${o.renewDeadlineMs}) must be greater than retryPeriodMs * (1 + jitter) (${o.retryPeriodMs * (1 + o.jitter)})`);
-  }
+  // The same rule the configuration validates (src/config/defaults.ts): a Config never gets here with a bad one.
+  const timing = leaseTimingProblems(o, o.jitter);
+  if (timing.length) throw new RangeError(timing.map(([, text]) => text).join('; '));
   if (o.jitter < 0) throw new RangeError(`jitter must be >= 0, got ${o.jitter}`);
 }

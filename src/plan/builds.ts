@@ -19,6 +19,7 @@ import {
   LABEL_FINGERPRINT,
   LABEL_MANAGED,
   buildName,
+  buildNamePrefix,
   fingerprintTag,
 } from './names.ts';
 import type { KubeObject } from './snapshot.ts';
@@ -83,6 +84,7 @@ export interface BuildRequest {
 export interface BuildContext {
   now: number;
   debounceMs: number;
+  /** Attempts in all at one fingerprint (under one rebuild token) before it is given up. */
   retryLimit: number;
   retryBackoffMs: number;
   rebuildToken: string;
@@ -98,7 +100,15 @@ export type BuildDecision = (
   | { state: 'built'; image: ResolvedImage; build?: Build | undefined; cancel: string[] }
   | { state: 'building'; build: Build; cancel: string[] }
   | { state: 'start'; create: KubeObject; name: string; cancel: string[] }
-  | { state: 'waiting'; reason: 'Debounce' | 'StaleBuildStopping' | 'RetryBackoff'; requeueAfterMs: number; cancel: string[]; failure?: Build | undefined }
+  | {
+      state: 'waiting';
+      reason: 'Debounce' | 'StaleBuildStopping' | 'RetryBackoff';
+      requeueAfterMs: number;
+      cancel: string[];
+      failure?: Build | undefined;
+      /** RetryBackoff: how many attempts failed so far (of retryLimit in all). */
+      failures?: number | undefined;
+    }
   | { state: 'failed'; failure: Build; attempts: number; cancel: string[] }
 ) & {
   /** The fingerprint's attempt record after this decision (goes into the status). */
@@ -107,7 +117,7 @@ export type BuildDecision = (
 
 /** The attempt number in a Build name `<buildConfig>-<fp10>-<n>`, if it has one. */
 export function attemptOf(name: string, buildConfig: string, fingerprint: string): number | undefined {
-  const prefix = `${buildConfig}-${fingerprint.slice(0, 10)}-`;
+  const prefix = buildNamePrefix(buildConfig, fingerprint);
   if (!name.startsWith(prefix)) return undefined;
   const n = Number(name.slice(prefix.length));
   return Number.isInteger(n) && n > 0 ? n : undefined;
@@ -178,15 +188,15 @@ export function decideBuild(req: BuildRequest, ctx: BuildContext): BuildDecision
   const running = forFp.find((b) => isActive(b) && !b.status?.cancelled);
   if (running) return { state: 'building', build: running, cancel, record: keep };
 
-  // 3. Failures under the current rebuild token: bounded retries with backoff.
+  // 3. Failures under the current rebuild token: at most retryLimit attempts in all, spaced by the backoff.
   const failures = failedNames.length;
-  if (lastFailure && failures >= ctx.retryLimit + 1) {
+  if (lastFailure && failures >= ctx.retryLimit) {
     return { state: 'failed', failure: lastFailure, attempts: failures, cancel, record: keep };
   }
   if (lastFailure) {
     const retryAt = failedAtOf(lastFailure) + ctx.retryBackoffMs * 2 ** (failures - 1);
     if (ctx.now < retryAt) {
-      return { state: 'waiting', reason: 'RetryBackoff', requeueAfterMs: retryAt - ctx.now, cancel, failure: lastFailure, record: keep };
+      return { state: 'waiting', reason: 'RetryBackoff', requeueAfterMs: retryAt - ctx.now, cancel, failure: lastFailure, failures, record: keep };
     }
   }
 

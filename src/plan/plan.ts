@@ -5,6 +5,8 @@ import { apiVersionOf, RESOURCES } from '../kube/types.ts';
 import type { ScratchImage } from '../registry/scratch-image.ts';
 import { cachedScratchImage } from '../registry/scratch-image.ts';
 import { canonicalJson } from '../util/canonical-json.ts';
+import { DEFAULT_VALUES } from '../config/defaults.ts';
+import { escapeText } from '../util/escape.ts';
 import type { BuildDecision, BuildRequest } from './builds.ts';
 import { buildFingerprint, decideBuild, fingerprintOf } from './builds.ts';
 import { planHandoff, unmanagedHandoff } from './handoff.ts';
@@ -29,6 +31,7 @@ import { checkRenderedConfig } from './machineconfig.ts';
 import {
   ANNOTATION_NEWEST_IMAGE_SOURCE,
   ANNOTATION_REBUILD,
+  CONTROLLER_CONFIG_NAME,
   COREOS_STREAM,
   FIELD_MANAGER,
   LABEL_MANAGED,
@@ -36,6 +39,7 @@ import {
   poolBuildConfigs,
   poolStreams,
   renderedConfigTag,
+  shortenedNames,
 } from './names.ts';
 import type { KubeObject, Snapshot } from './snapshot.ts';
 import type { Owner, ResolvedImage } from './streams.ts';
@@ -101,13 +105,14 @@ interface Problem {
 const ATTEMPT_RECORDS = 10;
 
 const ISSUE_ORDER = [
-  'InvalidPoolName',
   'InvalidMachineConfig',
   'InvalidMachineConfigSelector',
   'InvalidImageReference',
   'InvalidCustomDockerfile',
   'ObjectConflict',
+  'BaseOSImageMissing',
   'PushSecretMissing',
+  'PushSecretInvalid',
   'ImportFailed',
   'BuildFailed',
   'ImageCheckFailed',
@@ -116,7 +121,7 @@ const ISSUE_ORDER = [
   'RegistryError',
 ];
 
-export const DEFAULT_MAX_IMAGE_SIZE = 20 * 1024 ** 3;
+export const DEFAULT_MAX_IMAGE_SIZE = DEFAULT_VALUES.maxImageSize;
 
 export function isOptedIn(labels: Record<string, string> | undefined, label: string): boolean {
   const v = labels?.[label];
@@ -203,9 +208,20 @@ export function plan(snap: Snapshot): Plan {
     out.apply.push(imageStreamObject(md(name), tags));
   };
 
+  // A push secret of the wrong shape: named, with what is wrong (never its content).
+  if (config.pushSecret && snap.pushSecretFound !== false && snap.pushSecretProblem) {
+    problems.push({ reason: 'PushSecretInvalid', message: `push secret ${ns}/${config.pushSecret}: ${escapeText(snap.pushSecretProblem)}` });
+  }
+
   // ---- 1+2. Base selection -------------------------------------------------------
   const baseImageSpec = snap.controllerConfig?.spec?.baseOSContainerImage || config.baseOSImage;
-  if (!baseImageSpec) {
+  if (!baseImageSpec && (prevStatus?.base || tagImage(stream(COREOS_STREAM), LATEST))) {
+    // It was known before (the pool was built from it): removing it must not be silent.
+    problems.push({
+      reason: 'BaseOSImageMissing',
+      message: `ControllerConfig ${CONTROLLER_CONFIG_NAME} no longer has spec.baseOSContainerImage (and --base-os-image is not set): the pool keeps its current image and base, but nothing new is built until the base OS image is restored`,
+    });
+  } else if (!baseImageSpec) {
     waiting.push(`the cluster's base OS image is unknown: ControllerConfig has no spec.baseOSContainerImage and --base-os-image is not set`);
   } else if (!safeParseImageRef(baseImageSpec).ok) {
     const r = safeParseImageRef(baseImageSpec);
@@ -254,7 +270,7 @@ export function plan(snap: Snapshot): Plan {
   if (wantBase) {
     const r = safeParseImageRef(wantBase.ref);
     if (r.ok) wantBaseRef = formatDigestRef(repoOf(r.ref), wantBase.digest);
-    else problems.push({ reason: 'InvalidImageReference', message: `ImageStream ${externalBase ? S.externalBase : COREOS_STREAM}:${LATEST} records ${wantBase.ref}: ${r.error.message}` });
+    else problems.push({ reason: 'InvalidImageReference', message: `ImageStream ${externalBase ? S.externalBase : COREOS_STREAM}:${LATEST} records ${r.error.message}` });
   }
   applyStream(S.externalBase);
   // Pulled through the integrated registry (Local), insecure like its source.
@@ -321,7 +337,9 @@ export function plan(snap: Snapshot): Plan {
         rendered = recorded;
       } else {
         out.push = { repository: rcRepo, renderedConfig: mcName, image, tags: [contentTag, LATEST] };
-        if (config.pushSecret && snap.pushSecretFound === false) {
+        if (config.pushSecret && snap.pushSecretProblem) {
+          out.push = undefined; // reported above (PushSecretInvalid)
+        } else if (config.pushSecret && snap.pushSecretFound === false) {
           problems.push({
             reason: 'PushSecretMissing',
             message: `push secret ${ns}/${config.pushSecret} was not found: create a kubernetes.io/dockerconfigjson Secret with that name, or fix --push-secret`,
@@ -461,15 +479,6 @@ export function plan(snap: Snapshot): Plan {
   applyStream(S.custom, customImage ? [dockerImageTag(LATEST, customImage.ref)] : customWanted ? keepTags(stream(S.custom), LATEST) : []);
   applyStream(S.external);
 
-  // A Build carries its BuildConfig's name as a label value (at most 63 characters).
-  if (B.custom.length > 63) {
-    problems.push({
-      reason: 'InvalidPoolName',
-      message: `pool name ${poolName} is ${poolName.length} characters; its BuildConfig name ${B.custom} would exceed the 63 characters a label value may have, so no build can start: use a pool name of at most ${63 - (B.custom.length - poolName.length)} characters`,
-    });
-    contentDecision = customDecision = undefined;
-  }
-
   // Build actions (content first), and what they mean for the status.
   let building: string | undefined;
   const heldBuilds: string[] = [];
@@ -499,14 +508,15 @@ export function plan(snap: Snapshot): Plan {
       case 'waiting':
         requeueIn(d.requeueAfterMs);
         if (d.reason === 'RetryBackoff' && d.failure) {
-          problems.push(buildFailure(label, d.failure, `retrying after backoff (${Math.ceil(d.requeueAfterMs / 1000)} s)`));
+          // Not Degraded yet: attempts are left. Building says which one failed and when the next starts.
+          building ??= `${label} build attempt ${d.failures ?? 1} of ${config.retryLimit} failed: ${failureReason(d.failure)}, retrying at ${new Date(now + d.requeueAfterMs).toISOString()}`;
         } else {
           building ??= d.reason === 'Debounce' ? `${label} build waits ${d.requeueAfterMs} ms for its inputs to settle` : `${label} build waits for a stale build to stop`;
         }
         break;
       case 'failed':
         problems.push(
-          buildFailure(label, d.failure, `gave up after ${d.attempts} attempts; fix the cause, change the inputs, or annotate the pool with ${ANNOTATION_REBUILD}=<new value> to retry`),
+          buildFailure(label, d.failure, `gave up after ${d.attempts} of ${config.retryLimit} attempts; fix the cause, change the inputs, or annotate the pool with ${ANNOTATION_REBUILD}=<new value> to retry`),
         );
         break;
       case 'built':
@@ -559,7 +569,7 @@ export function plan(snap: Snapshot): Plan {
   const ho = planHandoff({
     poolName,
     pool,
-    mode: config.handoff ?? 'machineconfig',
+    mode: config.handoff ?? DEFAULT_VALUES.handoff,
     optInLabel: config.optInLabel,
     owner: hasOwner ? owner : undefined,
     chosen,
@@ -650,8 +660,9 @@ export function plan(snap: Snapshot): Plan {
   if (img) status.image = img;
   const src = handedOff ? chosen!.source : current ? (annotations[ANNOTATION_NEWEST_IMAGE_SOURCE] ?? prevStatus?.imageSource) : undefined;
   if (src) status.imageSource = src;
+  // Only a valid reference goes into status.base; an invalid one is named, quoted, in the message.
   if (base) status.base = base.ref;
-  else if (wantBase) status.base = wantBase.ref;
+  else if (wantBase && safeParseImageRef(wantBase.ref).ok) status.base = wantBase.ref;
   status.baseSource = baseSource;
   if (mcName) status.renderedConfig = mcName;
   if (rendered) status.renderedConfigImage = rendered.ref;
@@ -659,6 +670,9 @@ export function plan(snap: Snapshot): Plan {
   // to earlier inputs keeps its count), bounded.
   const records = [...attemptRecords, ...(prevStatus?.buildAttempts ?? []).filter((r) => !attemptRecords.some((a) => a.kind === r.kind && a.fingerprint === r.fingerprint))].slice(0, ATTEMPT_RECORDS);
   if (records.length) status.buildAttempts = records;
+  // Names derived from a long pool name that were shortened (a prefix plus a hash), so an admin can find the objects.
+  const shortened = shortenedNames(poolName);
+  if (Object.keys(shortened).length) status.shortenedNames = shortened;
   if (importRetries.length) status.importRetries = importRetries;
   status.rollout = ho.rollout;
   if (lastBuild) {
@@ -748,8 +762,12 @@ function keepTags(stream: { spec?: { tags?: TagReference[] | null | undefined } 
   return [dockerImageTag(tag, t.from.name)];
 }
 
+function failureReason(b: Build): string {
+  return escapeText([b.status?.reason, b.status?.message].filter(Boolean).join(': ') || 'the build failed');
+}
+
 function buildFailure(kind: string, b: Build, tail: string): Problem {
-  const why = [b.status?.reason, b.status?.message].filter(Boolean).join(': ') || 'the build failed';
+  const why = failureReason(b);
   const log = logExcerpt(b.status?.logSnippet);
   return {
     reason: 'BuildFailed',

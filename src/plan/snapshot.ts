@@ -47,6 +47,8 @@ export interface Snapshot {
   status?: LayeredPool | undefined;
   /** Whether the configured push secret exists; undefined when none is configured. */
   pushSecretFound?: boolean | undefined;
+  /** What is wrong with the push secret's content (its shape, never its values); undefined when usable or absent. */
+  pushSecretProblem?: string | undefined;
   /** The pool's hand-off MachineConfig `99-<pool>-layered-image`, when it exists. */
   handoffMachineConfig?: MachineConfig | undefined;
   /** The rendered config the pool's status.configuration names (to see whether it carries our image). */

@@ -69,16 +69,49 @@ export function credentialsFromDockerConfig(dockerConfig: string | unknown, regi
       return { username: entry.username, password: entry.password };
     }
     if (entry.auth !== undefined && entry.auth !== '') {
+      if (!/^[A-Za-z0-9+/]+={0,2}$/.test(entry.auth.trim())) {
+        throw new DockerConfigError(`the push secret's entry for ${want} has an "auth" field that is not base64 (expected base64 of "user:password")`);
+      }
       const decoded = Buffer.from(entry.auth, 'base64').toString('utf8');
       const colon = decoded.indexOf(':');
       if (colon <= 0) {
-        throw new DockerConfigError(`the push secret's entry for ${want} has an "auth" field that is not base64 of "user:password"`);
+        throw new DockerConfigError(`the push secret's entry for ${want} has an "auth" field whose base64 decodes to no "user:" part (expected base64 of "user:password")`);
       }
       return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
     }
     throw new DockerConfigError(`the push secret's entry for ${want} has neither "auth" nor "username" and "password"`);
   }
   return undefined;
+}
+
+/**
+ * What is wrong with a push secret's decoded data for pushing to `registry`,
+ * or undefined when it gives credentials for it. Names keys and registries,
+ * never values.
+ */
+export function pushSecretProblem(data: Record<string, string>, registry: string): string | undefined {
+  const content = data['.dockerconfigjson'] ?? data['.dockercfg'];
+  if (content === undefined) {
+    const keys = Object.keys(data).sort();
+    return `has no .dockerconfigjson (or .dockercfg) key (keys: ${keys.length ? keys.map((k) => JSON.stringify(k)).join(', ') : 'none'}); create it with oc create secret docker-registry`;
+  }
+  const key = data['.dockerconfigjson'] !== undefined ? '.dockerconfigjson' : '.dockercfg';
+  let creds: BasicCredentials | undefined;
+  try {
+    creds = credentialsFromDockerConfig(content, registry);
+  } catch (e) {
+    if (!(e instanceof DockerConfigError)) throw e;
+    return `${key}: ${e.message.replace("the push secret's entry", 'the entry').replace('the push secret is', 'it is')}`;
+  }
+  if (creds) return undefined;
+  let hosts: string[] = [];
+  try {
+    const raw = JSON.parse(content) as { auths?: Record<string, unknown> } & Record<string, unknown>;
+    hosts = Object.keys(raw.auths ?? raw).map(normalizeRegistryHost);
+  } catch {
+    /* parsed above */
+  }
+  return `${key} has no entry for registry ${normalizeRegistryHost(registry)} (entries: ${hosts.length ? hosts.join(', ') : 'none'})`;
 }
 
 export function basicAuthHeader(c: BasicCredentials): string {

@@ -5,6 +5,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Metrics } from './metrics.ts';
+import { DEFAULT_VALUES } from '../config/defaults.ts';
 
 /** What a probe callback returns: true/false, or an object with the reason it is not ok. */
 export type ProbeResult = boolean | { ok: boolean; reason?: string };
@@ -23,8 +24,8 @@ export interface HttpServerOptions {
 }
 
 export const HTTP_DEFAULTS = {
-  metricsAddress: '0.0.0.0:8080',
-  probeAddress: '0.0.0.0:8081',
+  metricsAddress: DEFAULT_VALUES.metricsAddr,
+  probeAddress: DEFAULT_VALUES.probeAddr,
 } as const;
 
 export interface HttpServers {

@@ -43,7 +43,7 @@ function build(name: string, fp: string, phase: NonNullable<Build['status']>['ph
 }
 
 function ctx(builds: Build[], o: Partial<BuildContext> = {}): BuildContext {
-  return { now: NOW, debounceMs: 0, retryLimit: 2, retryBackoffMs: 10_000, rebuildToken: '', builds, outputStreamObj: undefined, buildConfigObj: undefined, ...o };
+  return { now: NOW, debounceMs: 0, retryLimit: 3, retryBackoffMs: 10_000, rebuildToken: '', builds, outputStreamObj: undefined, buildConfigObj: undefined, ...o };
 }
 
 describe('decideBuild', () => {
@@ -85,10 +85,13 @@ describe('decideBuild', () => {
     const f2 = build('f2', FP, 'Error', { created: NOW - 20_000, done: NOW - 1_000 });
     expect(decideBuild(req, ctx([f1, f2]))).toMatchObject({ state: 'waiting', reason: 'RetryBackoff', requeueAfterMs: 19_000 });
   });
-  it('gives up after retryLimit retries, until a new rebuild token', () => {
+  it('gives up when retryLimit attempts in all failed, until a new rebuild token', () => {
     const fs = [1, 2, 3].map((i) => build(`f${i}`, FP, 'Failed', { created: NOW - 100_000 + i, done: NOW - 90_000 + i }));
     expect(decideBuild(req, ctx(fs))).toMatchObject({ state: 'failed', attempts: 3, failure: { metadata: { name: 'f3' } } });
-    expect(decideBuild(req, ctx(fs, { retryLimit: 0 }))).toMatchObject({ state: 'failed', attempts: 3 });
+    // --retry-limit 2 = 2 attempts: after 2 failures it gives up, after 1 it waits to retry.
+    expect(decideBuild(req, ctx(fs.slice(0, 2), { retryLimit: 2 }))).toMatchObject({ state: 'failed', attempts: 2 });
+    expect(decideBuild(req, ctx(fs.slice(0, 1), { retryLimit: 2 }))).toMatchObject({ state: 'start' });
+    expect(decideBuild(req, ctx(fs.slice(0, 1), { retryLimit: 1 }))).toMatchObject({ state: 'failed', attempts: 1 });
     expect(decideBuild(req, ctx(fs, { rebuildToken: 'again' }))).toMatchObject({ state: 'start', name: `w-build-mco-content-${FP.slice(0, 10)}-4` });
   });
   it('a cancelled build of the fingerprint does not count as a failure but takes an attempt number', () => {

@@ -2,7 +2,12 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, DEFAULTS, loadConfig } from '../../src/config/config.ts';
+import { ConfigError, DEFAULTS, SETTINGS, loadConfig } from '../../src/config/config.ts';
+import type { Config } from '../../src/config/config.ts';
+import { LEADER_ELECTION_DEFAULTS } from '../../src/leader/lease.ts';
+import { HTTP_DEFAULTS } from '../../src/server/http.ts';
+import { DEFAULT_MAX_IMAGE_SIZE } from '../../src/plan/plan.ts';
+import { describeFailure } from '../../src/util/failure.ts';
 
 describe('loadConfig', () => {
   it('gives the documented defaults', () => {
@@ -28,7 +33,7 @@ describe('loadConfig', () => {
     ['namespace', { env: { LBC_NAMESPACE: 'Bad_NS' } }, /--namespace \/ LBC_NAMESPACE = "Bad_NS": must be a DNS-1123 label/],
     ['registry with scheme', { env: { LBC_REGISTRY: 'https://quay.io' } }, /--registry \/ LBC_REGISTRY = "https:\/\/quay.io": must be a registry host\[:port\]/],
     ['debounce not a number', { env: { LBC_DEBOUNCE_MS: 'soon' } }, /--debounce-ms \/ LBC_DEBOUNCE_MS = "soon"/],
-    ['negative retry limit', { flags: { retryLimit: '-1' } }, /retry limit must be 0 or more/],
+    ['retry limit 0', { flags: { retryLimit: '-1' } }, /--retry-limit \/ LBC_RETRY_LIMIT = "-1": retry limit is the number of attempts in all: at least 1/],
     ['concurrency 0', { flags: { concurrency: 0 } }, /concurrency must be at least 1/],
     ['multi-line apply command', { flags: { applyCommand: 'true\nRUN evil' } }, /apply command must be a single line/],
     ['log level', { env: { LBC_LOG_LEVEL: 'loud' } }, /--log-level \/ LBC_LOG_LEVEL = "loud"/],
@@ -85,5 +90,84 @@ describe('loadConfig', () => {
     writeFileSync(f2, '- a\n- b\n');
     expect(() => loadConfig({ file: f2, env: {} })).toThrow(/must be a mapping/);
     expect(() => loadConfig({ file: join(dir, 'missing.yaml'), env: {} })).toThrow(/config file .*missing.yaml/);
+  });
+
+  // One bad value per setting: each is refused with exit 2 and a one-line message naming its flag.
+  const dir = mkdtempSync(join(tmpdir(), 'lbc-config-bad-'));
+  const notPem = join(dir, 'not-a-ca.txt');
+  writeFileSync(notPem, 'hello\n');
+  const BAD: Record<keyof Config, unknown> = {
+    namespace: 'Bad_NS',
+    optInLabel: 'no spaces allowed',
+    registry: 'https://quay.io/path',
+    registryInsecure: 'maybe',
+    insecureRegistries: 'http://quay.io, ',
+    pushSecret: 'Not A Secret',
+    caBundleFile: notPem,
+    baseOSImage: 'quay.io/os:bad tag\nwith newline',
+    debounceMs: 'soon',
+    historySize: 0,
+    retryLimit: 0,
+    retryBackoffMs: -1,
+    concurrency: 'many',
+    applyCommand: 'true\nRUN evil',
+    logLevel: 'loud',
+    metricsAddr: '8080',
+    probeAddr: 'localhost',
+    leaderElect: 'perhaps',
+    leaseName: 'Lease_Name',
+    leaseDurationMs: 500,
+    renewDeadlineMs: 'x',
+    retryPeriodMs: 10,
+    resyncPeriodMs: -5,
+    shutdownTimeoutMs: 5,
+    handoff: 'carrier-pigeon',
+    maxImageSize: '12 parsecs',
+    registryTokenFile: dir,
+  };
+  for (const key of Object.keys(SETTINGS) as (keyof Config)[]) {
+    it(`--${SETTINGS[key].flag}: a bad value exits 2 naming the flag`, () => {
+      let err: unknown;
+      try {
+        loadConfig({ env: {}, flags: { [key]: BAD[key] } });
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(ConfigError);
+      const f = describeFailure(err);
+      expect(f.exitCode).toBe(2);
+      expect(f.line).toContain(`--${SETTINGS[key].flag}`);
+      expect(f.line).not.toContain('\n');
+    });
+  }
+
+  it('has a bad value for every setting in the test above', () => {
+    expect(Object.keys(BAD).sort()).toEqual(Object.keys(SETTINGS).sort());
+  });
+
+  it('checks the lease durations as the elector does, naming both flags (exit 2 before anything starts)', () => {
+    let err: unknown;
+    try {
+      loadConfig({ env: {}, flags: { renewDeadlineMs: '2000', retryPeriodMs: '1800' } });
+    } catch (e) {
+      err = e;
+    }
+    const f = describeFailure(err);
+    expect(f.exitCode).toBe(2);
+    expect(f.line).toBe('invalid configuration: --renew-deadline-ms (2000) must be longer than --retry-period-ms (1800) plus its 20% jitter (2160)');
+    expect(loadConfig({ env: {}, flags: { renewDeadlineMs: '2200', retryPeriodMs: '1800' } }).renewDeadlineMs).toBe(2200);
+  });
+
+  it('reports every bad value of one invocation on one line', () => {
+    expect(() => loadConfig({ env: { LBC_LOG_LEVEL: 'loud' }, flags: { concurrency: 0 } })).toThrow(
+      /^invalid configuration: --concurrency \/ LBC_CONCURRENCY = 0: concurrency must be at least 1; --log-level \/ LBC_LOG_LEVEL = "loud": .*$/,
+    );
+  });
+
+  it('is the one set of defaults: the elector, the HTTP servers and the planner read the same values', () => {
+    expect(LEADER_ELECTION_DEFAULTS).toMatchObject({ name: DEFAULTS.leaseName, leaseDurationMs: DEFAULTS.leaseDurationMs, renewDeadlineMs: DEFAULTS.renewDeadlineMs, retryPeriodMs: DEFAULTS.retryPeriodMs });
+    expect(HTTP_DEFAULTS).toEqual({ metricsAddress: DEFAULTS.metricsAddr, probeAddress: DEFAULTS.probeAddr });
+    expect(DEFAULT_MAX_IMAGE_SIZE).toBe(DEFAULTS.maxImageSize);
+    expect(DEFAULTS.retryLimit).toBe(3);
   });
 });

@@ -164,8 +164,8 @@ describe('LeaderElector options', () => {
   });
 
   it('refuses inconsistent durations with a message naming them', () => {
-    expect(() => new LeaderElector({ ...base, leaseDurationMs: 10_000, renewDeadlineMs: 10_000 })).toThrow(/leaseDurationMs \(10000\) must be greater than renewDeadlineMs/);
-    expect(() => new LeaderElector({ ...base, renewDeadlineMs: 2_000, retryPeriodMs: 2_000 })).toThrow(/renewDeadlineMs \(2000\) must be greater than retryPeriodMs/);
+    expect(() => new LeaderElector({ ...base, leaseDurationMs: 10_000, renewDeadlineMs: 10_000 })).toThrow(/--renew-deadline-ms \(10000\) must be shorter than --lease-duration-ms \(10000\)/);
+    expect(() => new LeaderElector({ ...base, renewDeadlineMs: 2_000, retryPeriodMs: 2_000 })).toThrow(/--renew-deadline-ms \(2000\) must be longer than --retry-period-ms \(2000\) plus its 20% jitter/);
     expect(() => new LeaderElector({ ...base, retryPeriodMs: 0 })).toThrow(/retryPeriodMs must be a positive/);
     expect(() => new LeaderElector({ ...base, leaseDurationMs: 900, renewDeadlineMs: 500, retryPeriodMs: 100 })).toThrow(/at least 1000/);
     expect(() => new LeaderElector({ namespace: 'ns', onStartedLeading: () => {} })).toThrow(/kubeConfig or an api/);

@@ -133,7 +133,7 @@ describe('build attempts outlive pruned Builds', () => {
   const ctx = (builds: Build[], attempts?: ReturnType<typeof decideBuild>['record'][]) => ({
     now: NOW,
     debounceMs: 0,
-    retryLimit: 2,
+    retryLimit: 3,
     retryBackoffMs: 1000,
     rebuildToken: '',
     builds,
@@ -151,7 +151,7 @@ describe('build attempts outlive pruned Builds', () => {
     const d2 = decideBuild(req, ctx([b2], [{ ...r1, lastAttempt: 2 }]));
     expect(d2).toMatchObject({ state: 'start', name: `w-build-mco-content-${FP.slice(0, 10)}-3` });
     expect(d2.record.failedBuilds.sort()).toEqual([b1.metadata.name, b2.metadata.name].sort());
-    // Attempt 3 failed; every Build pruned: still given up (3 failures = 1 + retryLimit), naming the last.
+    // Attempt 3 failed; every Build pruned: still given up (3 failures = retryLimit attempts in all), naming the last.
     const b3 = failedBuild(3, NOW - 30_000);
     const r3 = decideBuild(req, ctx([b3], [d2.record])).record;
     const gone = decideBuild(req, ctx([], [r3]));
@@ -166,7 +166,7 @@ describe('build attempts outlive pruned Builds', () => {
   });
 
   it('in the world: Builds pruned to the history limit never make a fingerprint build forever', () => {
-    const w = new World({ debounceMs: 0, retryLimit: 6, retryBackoffMs: 1000 });
+    const w = new World({ debounceMs: 0, retryLimit: 7, retryBackoffMs: 1000 });
     setup(w);
     w.outcome = () => 'fail';
     for (let i = 0; i < 200; i++) {
@@ -178,7 +178,7 @@ describe('build attempts outlive pruned Builds', () => {
     expect(w.buildsCreated).toHaveLength(7);
     expect(new Set(w.buildsCreated).size).toBe(7);
     const st = w.statuses.get(P)!.status!;
-    expect(st.conditions!.find((c) => c.type === 'Degraded')!.message).toMatch(/gave up after 7 attempts/);
+    expect(st.conditions!.find((c) => c.type === 'Degraded')!.message).toMatch(/gave up after 7 of 7 attempts/);
     expect(st.history!.length).toBe(7);
   });
 });

@@ -86,6 +86,7 @@ export class World {
   cancelled: string[] = [];
   events: string[] = [];
   pushSecretFound: boolean | undefined = undefined;
+  pushSecretProblem: string | undefined = undefined;
   /** Decides each build's fate when it runs (default: completes). */
   outcome: (b: Build) => BuildOutcome = () => 'complete';
   importsEnabled = true;
@@ -123,6 +124,7 @@ export class World {
       builds: structuredClone(builds),
       status: structuredClone(this.statuses.get(poolName)),
       pushSecretFound: this.pushSecretFound,
+      pushSecretProblem: this.pushSecretProblem,
       handoffMachineConfig: structuredClone(this.machineConfigs.get(`99-${poolName}-layered-image`)),
       statusMachineConfig: p?.status?.configuration?.name ? structuredClone(this.machineConfigs.get(p.status.configuration.name)) : undefined,
       allMachineConfigs: structuredClone([...this.machineConfigs.values()]),

@@ -346,7 +346,7 @@ describe('S6 inputs change while a build runs', () => {
 
 describe('S7 a build fails', () => {
   it('keeps the previous image, Degraded with the reason, bounded retries, cleared by new inputs', () => {
-    const w = new World({ debounceMs: 0, retryLimit: 2, retryBackoffMs: 10_000 });
+    const w = new World({ debounceMs: 0, retryLimit: 3, retryBackoffMs: 10_000 });
     firstSetup(w);
     w.settle();
     const good = w.poolImage(P);
@@ -355,7 +355,7 @@ describe('S7 a build fails', () => {
     w.pools.get(P)!.spec = { ...w.pools.get(P)!.spec, configuration: { name: 'rendered-worker-2' } };
     w.settle({ maxSteps: 300, ms: 5000 });
     const failed = w.buildsOf('content').filter((b) => b.status?.phase === 'Failed');
-    expect(failed).toHaveLength(3); // one attempt + retryLimit retries
+    expect(failed).toHaveLength(3); // --retry-limit 3: three attempts in all
     expect(w.poolImage(P)).toBe(good);
     const st = w.statuses.get(P)!.status!;
     expect(st.phase).toBe('Degraded');
@@ -380,7 +380,7 @@ describe('S7 a build fails', () => {
   });
 
   it('a rebuild request retries a fingerprint that gave up', () => {
-    const w = new World({ debounceMs: 0, retryLimit: 0 });
+    const w = new World({ debounceMs: 0, retryLimit: 1 });
     firstSetup(w);
     w.outcome = () => 'fail';
     w.settle();
@@ -539,23 +539,6 @@ describe('S10 bad input', () => {
     w.settle();
     expect(w.poolImage(P)).toBeDefined();
     expect(w.buildsOf('content')[0]!.spec?.output?.pushSecret).toEqual({ name: 'builder-push' });
-  });
-
-  it('a pool name too long for the derived label values: Degraded InvalidPoolName, no build', () => {
-    const w = new World({ debounceMs: 0 });
-    const long = 'a'.repeat(39);
-    w.machineConfigs.set('rendered-long-1', machineConfig('rendered-long-1'));
-    w.pools.set(long, pool(long, { rendered: 'rendered-long-1' }));
-    w.settle({ maxSteps: 20 });
-    expect(w.buildsCreated).toEqual([]);
-    const d = w.statuses.get(long)!.status!.conditions!.find((c) => c.type === 'Degraded')!;
-    expect(d).toMatchObject({ status: 'True', reason: 'InvalidPoolName' });
-    expect(d.message).toContain('at most 38 characters');
-    const ok = 'b'.repeat(38);
-    w.machineConfigs.set('rendered-ok-1', machineConfig('rendered-ok-1'));
-    w.pools.set(ok, pool(ok, { rendered: 'rendered-ok-1' }));
-    w.settle();
-    expect(w.buildsCreated).toHaveLength(1);
   });
 
   it('an object of the same name that is not ours is not touched', () => {

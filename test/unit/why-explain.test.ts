@@ -57,7 +57,8 @@ describe('why did it build: history changes and the BuildStarted Event', () => {
   });
 
   it('a failed attempt, then a requested rebuild, say so', () => {
-    const w = new World({ debounceMs: 0, retryLimit: 1, retryBackoffMs: 1000 });
+    // --retry-limit is the number of attempts in all: 2 = one retry.
+    const w = new World({ debounceMs: 0, retryLimit: 2, retryBackoffMs: 1000 });
     setup(w);
     w.outcome = () => 'fail';
     w.settle({ maxSteps: 100, ms: 2000 });
