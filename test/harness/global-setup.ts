@@ -76,6 +76,12 @@ export default async function setup(project: TestProject): Promise<(() => void) 
   let teardown: (() => void) | undefined;
   if (process.env.KUBECONFIG) {
     console.log(`[global-setup] using the cluster in KUBECONFIG=${process.env.KUBECONFIG}`);
+    // `eval "$(hack/local-cluster.sh env)"` of another checkout's local cluster: its variables count as local.
+    if (process.env.LBC_STATE_DIR) {
+      for (const [k, v] of Object.entries(process.env)) {
+        if (v !== undefined && /^(LBC_|LOCAL_REGISTRY|INTERNAL_REGISTRY|KUBECTL|OC|CONTAINERS_|STORAGE_DRIVER|BUILDAH_)/.test(k)) local[k] = v;
+      }
+    }
   } else {
     await runUp();
     local = parseEnvExports(execFileSync(SCRIPT, ['env'], { cwd: ROOT, encoding: 'utf8' }));

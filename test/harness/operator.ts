@@ -623,7 +623,7 @@ export function renderManifests(opts: { namespace: string; suffix?: string; dir?
   const docs: Record<string, unknown>[] = [];
   for (const f of readdirSync(dir).filter((n) => n.endsWith('.yaml')).sort()) {
     for (const d of yaml.loadAll(readFileSync(path.join(dir, f), 'utf8'))) {
-      if (!d || typeof d !== 'object') continue;
+      if (!d || typeof d !== 'object' || (d as { kind?: string }).kind === 'Kustomization') continue;
       const text = JSON.stringify(d).replaceAll(`"${MANIFEST_NAMESPACE}"`, JSON.stringify(opts.namespace));
       const doc = JSON.parse(text) as Record<string, unknown> & { kind: string; metadata: { name: string; namespace?: string }; roleRef?: { kind: string; name: string } };
       // Cluster-scoped objects, and objects in namespaces other than the operator's (the
