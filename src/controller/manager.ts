@@ -58,6 +58,22 @@ export class Manager {
     const { config, kubeConfig, log } = o;
     this.metrics = o.metrics ?? createMetrics();
     const ns = config.namespace;
+    // Predicate (as controller-runtime's GenerationChanged/AnnotationChanged): the
+    // operator's own status writes on a LayeredPool wake nothing; a change of its
+    // spec (generation), annotations, deletion or the object going does.
+    const seen = new Map<string, string>();
+    const wakes = (kind: WatchedKind, obj: Named, type: string): boolean => {
+      if (kind !== 'LayeredPool') return true;
+      const m = (obj as { metadata: { name: string; generation?: number; annotations?: unknown; deletionTimestamp?: unknown } }).metadata;
+      if (type === 'delete') {
+        seen.delete(m.name);
+        return true;
+      }
+      const sig = JSON.stringify([m.generation ?? 0, m.annotations ?? {}, m.deletionTimestamp ?? null]);
+      const before = seen.get(m.name);
+      seen.set(m.name, sig);
+      return before !== sig;
+    };
     const mk = <T extends Named>(kind: WatchedKind, r: ResourceCoords, schema: z.ZodType<T>, namespace?: string, fieldSelector?: string): Informer<T> => {
       const inf = new Informer<T>({
         kubeConfig,
@@ -69,7 +85,8 @@ export class Manager {
         logger: log.child({ informer: r.plural }),
         metrics: this.metrics,
         // Handlers only map the event to pool keys and enqueue them.
-        onEvent: (obj) => {
+        onEvent: (obj, type) => {
+          if (!wakes(kind, obj, type)) return;
           for (const key of poolKeysFor(kind, obj as never, () => this.stores.pools.list())) this.queue?.add(key);
         },
       });
