@@ -27,7 +27,7 @@ import { readiness, startHttpServers } from '../server/http.ts';
 import type { Metrics } from '../server/metrics.ts';
 import { createMetrics } from '../server/metrics.ts';
 import type { WatchedKind } from './keys.ts';
-import { poolKeysFor } from './keys.ts';
+import { eventPredicate, poolKeysFor } from './keys.ts';
 import type { Stores } from './observe.ts';
 import { Reconciler, ReportedError } from './reconciler.ts';
 
@@ -58,22 +58,7 @@ export class Manager {
     const { config, kubeConfig, log } = o;
     this.metrics = o.metrics ?? createMetrics();
     const ns = config.namespace;
-    // Predicate (as controller-runtime's GenerationChanged/AnnotationChanged): the
-    // operator's own status writes on a LayeredPool wake nothing; a change of its
-    // spec (generation), annotations, deletion or the object going does.
-    const seen = new Map<string, string>();
-    const wakes = (kind: WatchedKind, obj: Named, type: string): boolean => {
-      if (kind !== 'LayeredPool') return true;
-      const m = (obj as { metadata: { name: string; generation?: number; annotations?: unknown; deletionTimestamp?: unknown } }).metadata;
-      if (type === 'delete') {
-        seen.delete(m.name);
-        return true;
-      }
-      const sig = JSON.stringify([m.generation ?? 0, m.annotations ?? {}, m.deletionTimestamp ?? null]);
-      const before = seen.get(m.name);
-      seen.set(m.name, sig);
-      return before !== sig;
-    };
+    const wakes = eventPredicate();
     const mk = <T extends Named>(kind: WatchedKind, r: ResourceCoords, schema: z.ZodType<T>, namespace?: string, fieldSelector?: string): Informer<T> => {
       const inf = new Informer<T>({
         kubeConfig,
