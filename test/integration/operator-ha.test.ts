@@ -15,6 +15,7 @@ import {
   metricValue,
   probe,
   readLease,
+  registryTokenFile,
   scrape,
   startOperator,
   uniqueName,
@@ -31,9 +32,11 @@ const FAST = { leaseDurationMs: 4000, renewDeadlineMs: 3000, retryPeriodMs: 500 
 
 const started: OperatorProcess[] = [];
 let pool: TestPool | undefined;
+/** The integrated registry takes only ServiceAccount tokens, authorized per namespace. */
+let tokenFile = '';
 
 function replica(name: string): OperatorProcess {
-  const o: OperatorOptions = { name, namespace: ns, optInLabel, leaderElect: true, leaseName: LEASE, ...FAST };
+  const o: OperatorOptions = { name, namespace: ns, optInLabel, leaderElect: true, leaseName: LEASE, registryTokenFile: tokenFile, ...FAST };
   const p = startOperator(o);
   started.push(p);
   return p;
@@ -81,6 +84,7 @@ let standby: Replica;
 
 beforeAll(async () => {
   await kubectl(['create', 'namespace', ns]);
+  tokenFile = await registryTokenFile(ns);
   [a, b] = await Promise.all([ready(replica('replica-a')), ready(replica('replica-b'))]);
 }, 180_000);
 
