@@ -214,7 +214,8 @@ describe('the operator under its ServiceAccount', () => {
       ['bind itself cluster-admin', ['create', 'clusterrolebinding', `${ns}-escalate`, '--clusterrole=cluster-admin', `--serviceaccount=${ns}:${SA}`]],
       ['delete a Build', ['delete', 'builds.build.openshift.io', '--all', '-n', ns, '--wait=false']],
       ['change a MachineConfig', ['label', 'machineconfig', pool?.machineConfig ?? 'x', 'evil=true']],
-      ['create a MachineConfig', ['create', '-f', '-']],
+      // (It may create, patch and delete MachineConfigs: the hand-off, 99-<pool>-layered-image. Never update one.)
+      ['replace a MachineConfig', ['replace', '-f', '-']],
       ['create a Deployment in its namespace', ['create', 'deployment', 'x', '--image=busybox', '-n', ns]],
       ['create pods in its namespace', ['run', 'x', '--image=busybox', '-n', ns, '--restart=Never']],
       ['list ImageStreams in another namespace', ['get', 'imagestreams.image.openshift.io', '-n', 'default']],
@@ -223,8 +224,8 @@ describe('the operator under its ServiceAccount', () => {
     const allowed: string[] = [];
     for (const [what, args] of refusals) {
       const r =
-        what === 'create a MachineConfig'
-          ? await kubectl(['--kubeconfig', saKubeconfig, ...args], { allowFailure: true, input: yaml.dump({ apiVersion: 'machineconfiguration.openshift.io/v1', kind: 'MachineConfig', metadata: { name: `${ns}-evil` }, spec: {} }) })
+        what === 'replace a MachineConfig'
+          ? await kubectl(['--kubeconfig', saKubeconfig, ...args], { allowFailure: true, input: yaml.dump({ apiVersion: 'machineconfiguration.openshift.io/v1', kind: 'MachineConfig', metadata: { name: pool?.machineConfig ?? 'x' }, spec: {} }) })
           : await asOperator(args);
       if (r.code === 0 || !/forbidden/i.test(r.stderr)) allowed.push(`${what}: exit ${r.code} ${r.stderr.trim().slice(0, 200)}`);
     }
