@@ -146,7 +146,7 @@ describe('the local control plane', () => {
       const source = clusterEnv().LBC_COREOS_IMAGE;
       expect(source.startsWith(`${registryHost()}/`)).toBe(true);
       const tagged = await oc(['tag', '--source=docker', source, `${ns}/coreos:latest`]);
-      expect(tagged.stdout).toMatch(/Tag coreos:latest set to/);
+      expect(tagged.stdout).toContain(`Tag ${ns}/coreos:latest set to ${source}`);
       const istag = await waitFor(
         async () => {
           const t = await getJson<KObj & { image?: { metadata?: { name?: string }; dockerImageReference?: string } }>(['imagestreamtag', 'coreos:latest', '-n', ns]);
@@ -169,6 +169,8 @@ describe('the local control plane', () => {
     try {
       // The builder ServiceAccount (and its registry secrets) come from openshift-controller-manager.
       await waitFor(async () => (await getJson(['serviceaccount', 'builder', '-n', ns])) !== undefined, { timeoutMs: 60_000, what: 'ServiceAccount builder' });
+      // The output stream must exist: the build controller leaves a Build New (InvalidOutputReference) otherwise.
+      await oc(['create', 'imagestream', 'hello', '-n', ns]);
       const marker = `lbc-marker-${Date.now().toString(36)}`;
       const name = 'hello-1';
       await kubectl(['create', '-f', '-'], {
@@ -202,6 +204,10 @@ describe('the local control plane', () => {
       expect(st.output?.to?.imageDigest).toMatch(/^sha256:[0-9a-f]{64}$/);
       const log = await oc(['logs', `build/${name}`, '-n', ns]);
       expect(log.stdout).toContain(marker);
+      expect(log.stdout).toContain('Push successful');
+      // The push by tag was recorded in the stream.
+      const istag = await getJson<KObj & { image?: { metadata?: { name?: string } } }>(['imagestreamtag', 'hello:latest', '-n', ns]);
+      expect(istag?.image?.metadata?.name).toBe(st.output?.to?.imageDigest);
     } finally {
       await kubectl(['delete', 'namespace', ns, '--wait=false'], { allowFailure: true });
     }
@@ -232,14 +238,14 @@ describe('the local control plane', () => {
       spec: { tags: tags.map((t) => ({ name: t.name, from: { kind: 'DockerImage', name: t.image } })) },
     });
     try {
-      // Names in the local registry (absent), so an emulator importing them stays on loopback.
+      // Names in the outside registry (absent): the image-import controller tries them there and fails.
       const img = (t: string) => `${registryHost()}/lbc-test/absent:${t}`;
       await api.patch(is([{ name: 'a', image: img('a') }]), undefined, undefined, 'lbc-test-one', true, PatchStrategy.ServerSideApply);
       await api.patch(is([{ name: 'b', image: img('b') }]), undefined, undefined, 'lbc-test-two', true, PatchStrategy.ServerSideApply);
       const got = ImageStreamSchema.parse(await api.read(ref));
       expect(got.spec?.tags?.map((t) => t.name).sort()).toEqual(['a', 'b']);
       // status is a subresource: a status written through the main resource is
-      // dropped (the emulator may write its own import status meanwhile).
+      // dropped (the image-import controller writes its own import status meanwhile).
       await api.patch(
         { ...ref, status: { tags: [{ tag: 'a', items: [{ dockerImageReference: 'x@sha256:1', image: 'sha256:1' }] }] } } as KubernetesObject,
         undefined, undefined, 'lbc-test-one', undefined, PatchStrategy.MergePatch,
