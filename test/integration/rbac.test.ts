@@ -5,10 +5,10 @@
 // Isolation from anything else using the shared cluster: the manifests are
 // installed into a namespace of their own (cluster-scoped names suffixed),
 // and the pool opts in with a label of its own (--opt-in-label), so no other
-// operator running against the cluster touches it. No pods run here (no
-// kubelet, no deployment controller): the Deployment is checked with a
-// server-side dry run; the operator runs as a local process with the
-// ServiceAccount's bearer token instead.
+// operator running against the cluster touches it. The operator's image is
+// not built for these tests, so the Deployment is checked with a server-side
+// dry run; the operator runs as a local process with the ServiceAccount's
+// bearer token instead.
 import { execFile } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
