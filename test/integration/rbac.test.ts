@@ -151,7 +151,9 @@ describe('manifests', () => {
     expect(Object.keys(c.resources.requests).sort()).toEqual(['cpu', 'memory']);
     expect(c.resources.limits.memory).toBeDefined();
     const env = Object.fromEntries(c.env.map((e) => [e.name, e.value]));
-    expect(env).toMatchObject({ LBC_LEADER_ELECT: 'true', LBC_PROBE_ADDR: '0.0.0.0:8081', LBC_METRICS_ADDR: '0.0.0.0:8080', LBC_PUSH_SECRET: PUSH_SECRET });
+    expect(env).toMatchObject({ LBC_LEADER_ELECT: 'true', LBC_PROBE_ADDR: '0.0.0.0:8081', LBC_METRICS_ADDR: '0.0.0.0:8080' });
+    // The integrated registry takes the pod's ServiceAccount token: no push secret by default.
+    expect(env.LBC_PUSH_SECRET).toBeUndefined();
     // The pod template meets the `restricted` Pod Security Standard: the API server's
     // PodSecurity admission warns about a workload that would violate it (checked to
     // warn on a privileged variant, so the silence means something).
