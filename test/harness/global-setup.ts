@@ -61,7 +61,7 @@ function installOperatorRbac(): string {
   const kubectl = process.env.KUBECTL || 'kubectl';
   const run = (args: string[]) => execFileSync(kubectl, args, { cwd: ROOT, encoding: 'utf8', env: process.env });
   run(['apply', '--server-side', '--force-conflicts', '--field-manager=lbc-tests', '-f', path.join(ROOT, 'crds')]);
-  for (const f of readdirSync(path.join(ROOT, 'manifests')).filter((n) => n.endsWith('.yaml') && !/deployment/.test(n)).sort()) {
+  for (const f of readdirSync(path.join(ROOT, 'manifests')).filter((n) => n.endsWith('.yaml') && !/deployment|kustomization/.test(n)).sort()) {
     run(['apply', '--server-side', '--force-conflicts', '--field-manager=lbc-tests', '-f', path.join(ROOT, 'manifests', f)]);
   }
   const ns = process.env.LBC_NAMESPACE || 'openshift-machine-config-operator';
