@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { getJson, internalRegistryHost, waitFor } from '../harness/cluster.ts';
 import { ROLE_LABEL, builds, createMachineConfig, createPool, handOffAnnotations, ignitionOf, poolAnnotations, readPool, renderedConfigOf } from '../harness/operator.ts';
 import { COREOS_STREAM, handoffMachineConfigName, poolStreams } from '../../src/plan/names.ts';
-import { clusterBaseImage, cond, events, fetchManifest, handOffMachineConfig, imageConfig, osImageOf, readImageFiles, scenario, settled, status, waitHandedOff, waitStatus } from './support.ts';
+import { clusterBaseImage, cond, events, fetchManifest, handOffMachineConfig, imageConfig, osImageOf, readImageFiles, scenario, settled, status, waitHandedOff, waitStatus, handOffSequence } from './support.ts';
 
 const sc = scenario('s1');
 const { s, P } = sc;
@@ -104,7 +104,7 @@ describe('S1 first setup', () => {
     const ev = await events(P);
     expect(ev.filter((e) => e.reason === 'BuildStarted').map((e) => e.message)).toEqual([`pool ${P}: content build ${b.name} started for inputs ${b.fingerprint.slice(0, 10)}: first content build of the pool`]);
     expect(ev.filter((e) => e.reason === 'BuildSucceeded').map((e) => e.message)).toEqual([`pool ${P}: content build ${b.name} produced ${b.digest}`]);
-    expect(ev.filter((e) => e.reason === 'ImageHandedOff')).toHaveLength(1);
+    expect(handOffSequence(ev)).toEqual([['mco-content', image]]);
     expect(ev.filter((e) => e.type === 'Warning')).toEqual([]);
 
     // The image (read from the integrated registry with the ServiceAccount's token):

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { getJson, registryHost } from '../harness/cluster.ts';
 import { builds } from '../harness/operator.ts';
 import { poolStreams } from '../../src/plan/names.ts';
-import { clusterBaseImage, events, expectedHandOff, fetchManifest, handOff, ocTag, ocTagDelete, pushDerivedImage, readImageFiles, scenario, waitHandedOff } from './support.ts';
+import { clusterBaseImage, events, expectedHandOff, fetchManifest, handOff, ocTag, ocTagDelete, pushDerivedImage, readImageFiles, scenario, waitHandedOff, handOffSequence } from './support.ts';
 
 const sc = scenario('s2');
 const { s, P } = sc;
@@ -70,9 +70,7 @@ describe('S2 external base', () => {
     const ev = await events(P);
     expect(ev.filter((e) => e.reason === 'BuildStarted')).toHaveLength(2);
     expect(ev.filter((e) => e.reason === 'BuildSucceeded')).toHaveLength(2);
-    const handed = ev.filter((e) => e.reason === 'ImageHandedOff').map((e) => e.message);
-    expect(handed).toHaveLength(3);
-    for (const [i, img] of [firstImage, secondImage, firstImage].entries()) expect(handed[i]).toContain(`pool ${P} now uses mco-content image ${img} `);
+    expect(handOffSequence(ev)).toEqual([['mco-content', firstImage], ['mco-content', secondImage], ['mco-content', firstImage]]);
     expect(ev.filter((e) => e.type === 'Warning')).toEqual([]);
     expect(sc.op.alive()).toBe(true);
     expect(sc.op.errors()).toEqual([]);

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { getJson, internalRegistryHost } from '../harness/cluster.ts';
 import { builds, ignitionOf, readPool } from '../harness/operator.ts';
 import { poolStreams } from '../../src/plan/names.ts';
-import { events, expectedHandOff, fetchManifest, handOff, osImageOf, readImageFiles, scenario, waitHandedOff } from './support.ts';
+import { events, expectedHandOff, fetchManifest, handOff, osImageOf, readImageFiles, scenario, waitHandedOff, handOffSequence } from './support.ts';
 
 const sc = scenario('s3');
 const { s, P } = sc;
@@ -72,9 +72,7 @@ describe('S3 MachineConfig change', () => {
 
     const ev = await events(P);
     expect(ev.filter((e) => e.reason === 'BuildStarted')).toHaveLength(2);
-    const handed = ev.filter((e) => e.reason === 'ImageHandedOff').map((e) => e.message);
-    expect(handed).toHaveLength(3);
-    for (const [i, img] of [firstImage, secondImage, firstImage].entries()) expect(handed[i]).toContain(`pool ${P} now uses mco-content image ${img} `);
+    expect(handOffSequence(ev)).toEqual([['mco-content', firstImage], ['mco-content', secondImage], ['mco-content', firstImage]]);
     expect(sc.op.alive()).toBe(true);
     expect(sc.op.errors()).toEqual([]);
   });

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { getJson, internalRegistryHost, oc } from '../harness/cluster.ts';
 import { builds, ignitionOf } from '../harness/operator.ts';
 import { poolBuildConfigs, poolStreams } from '../../src/plan/names.ts';
-import { events, expectedHandOff, fetchManifest, handOff, readImageFiles, scenario, waitHandedOff } from './support.ts';
+import { events, expectedHandOff, fetchManifest, handOff, readImageFiles, scenario, waitHandedOff, handOffSequence } from './support.ts';
 
 const sc = scenario('s4');
 const { s, P } = sc;
@@ -69,11 +69,7 @@ describe('S4 custom Dockerfile', () => {
 
     // While custom content is wanted the pool never went back to plain mco-content.
     const ev = await events(P);
-    const handed = ev.filter((e) => e.reason === 'ImageHandedOff').map((e) => e.message);
-    expect(handed).toHaveLength(3);
-    expect(handed[0]).toContain(`pool ${P} now uses mco-content image ${content1} `);
-    expect(handed[1]).toContain(`pool ${P} now uses custom image ${customImage1} `);
-    expect(handed[2]).toContain(`pool ${P} now uses custom image ${customImage2} `);
+    expect(handOffSequence(ev)).toEqual([['mco-content', content1], ['custom', customImage1], ['custom', customImage2]]);
     expect(ev.filter((e) => e.reason === 'BuildSucceeded')).toHaveLength(4);
     expect(sc.op.alive()).toBe(true);
     expect(sc.op.errors()).toEqual([]);

@@ -400,6 +400,25 @@ export async function events(pool: string): Promise<EventInfo[]> {
     .map((e) => ({ reason: e.reason, type: e.type, message: e.message }));
 }
 
+/**
+ * The images the pool was handed, in order, from its ImageHandedOff Events:
+ * [source, image] pairs, a repeat of the same image collapsed (an install of
+ * the operator elsewhere on the shared cluster that predates the fix of
+ * HandOffRemoved may delete our hand-off MachineConfig, which is then written
+ * again and recorded again).
+ */
+export function handOffSequence(ev: readonly EventInfo[]): [string, string][] {
+  const out: [string, string][] = [];
+  for (const e of ev) {
+    if (e.reason !== 'ImageHandedOff') continue;
+    const m = / now uses (\S+) image (\S+) /.exec(e.message);
+    if (!m) throw new Error(`unexpected ImageHandedOff message: ${e.message}`);
+    const last = out.at(-1);
+    if (!last || last[0] !== m[1] || last[1] !== m[2]) out.push([m[1]!, m[2]!]);
+  }
+  return out;
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
