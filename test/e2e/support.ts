@@ -30,6 +30,8 @@ import {
   createPool,
   ignitionOf,
   installPrivately,
+  metricValue,
+  scrape,
   readPool,
   renderedConfigOf,
   startOperator,
@@ -398,6 +400,32 @@ export async function events(pool: string): Promise<EventInfo[]> {
   return items
     .sort((a, b) => Date.parse(a.metadata.creationTimestamp ?? '') - Date.parse(b.metadata.creationTimestamp ?? '') || rv(a) - rv(b))
     .map((e) => ({ reason: e.reason, type: e.type, message: e.message }));
+}
+
+/** lbc_reconcile_total of an operator. */
+async function reconciles(op: OperatorProcess): Promise<number> {
+  const { metricsUrl } = await op.endpoints();
+  return metricValue((await scrape(metricsUrl)).samples, 'lbc_reconcile_total') ?? 0;
+}
+
+/**
+ * Observes that `op` has caught up with what happened since `mark()` was
+ * called: it finished more reconciles and its work queue is empty. The way to
+ * check that something did NOT happen without a fixed sleep:
+ * `const seen = await caughtUp(op); <change>; await seen();`.
+ */
+export async function caughtUp(op: OperatorProcess): Promise<(what: string) => Promise<void>> {
+  const before = await reconciles(op);
+  return async (what) => {
+    await waitFor(
+      async () => {
+        const { metricsUrl } = await op.endpoints();
+        const m = (await scrape(metricsUrl)).samples;
+        return (metricValue(m, 'lbc_reconcile_total') ?? 0) > before && metricValue(m, 'lbc_workqueue_depth') === 0;
+      },
+      { what: `operator ${op.name} reconciled after ${what} and idle`, timeoutMs: 60_000, intervalMs: 500 },
+    );
+  };
 }
 
 /**
