@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { getJson, registryHost } from '../harness/cluster.ts';
 import { builds } from '../harness/operator.ts';
 import { poolStreams } from '../../src/plan/names.ts';
-import { clusterBaseImage, events, expectedHandOff, fetchManifest, handOff, ocTag, ocTagDelete, pushDerivedImage, readImageFiles, scenario, waitHandedOff, handOffSequence } from './support.ts';
+import { clusterBaseImage, events, expectHandOff, fetchManifest, ocTag, ocTagDelete, pushDerivedImage, readImageFiles, scenario, waitHandedOff, handOffSequence } from './support.ts';
 
 const sc = scenario('s2');
 const { s, P } = sc;
@@ -44,7 +44,7 @@ describe('S2 external base', () => {
     expect(rebuilt.dockerfile).not.toContain(coreos);
     const secondImage = second.image!;
     expect(secondImage).toMatch(new RegExp(`/${s.ns}/${poolStreams(P).content}@${rebuilt.digest}$`));
-    expect(await handOff(P)).toEqual(await expectedHandOff(P, secondImage, 'mco-content'));
+    await expectHandOff(P, secondImage, 'mco-content');
     // <pool>-base follows the external base now (by digest).
     const baseStream = await getJson<Stream>(['-n', s.ns, 'imagestream', poolStreams(P).base]);
     expect(baseStream!.spec.tags.map((t) => t.name)).toEqual(['latest']);
@@ -59,7 +59,7 @@ describe('S2 external base', () => {
     await ocTagDelete(s.ns, poolStreams(P).externalBase, 'latest');
     const third = await waitHandedOff(s.ns, P, (st) => st.baseSource === 'coreos' && st.image === firstImage, 'back to coreos and the first image');
     expect(third.base).toBe(coreos);
-    expect(await handOff(P)).toEqual(await expectedHandOff(P, firstImage, 'mco-content'));
+    await expectHandOff(P, firstImage, 'mco-content');
     const baseAgain = await getJson<Stream>(['-n', s.ns, 'imagestream', poolStreams(P).base]);
     expect(baseAgain!.spec.tags[0]!.from.name).toMatch(new RegExp(`@${coreos.split('@')[1]}$`));
     // Settled on the first image, re-rendered by MCC: no third build.

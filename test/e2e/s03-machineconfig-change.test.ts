@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { getJson, internalRegistryHost } from '../harness/cluster.ts';
 import { builds, ignitionOf, readPool } from '../harness/operator.ts';
 import { poolStreams } from '../../src/plan/names.ts';
-import { events, expectedHandOff, fetchManifest, handOff, osImageOf, readImageFiles, scenario, waitHandedOff, handOffSequence } from './support.ts';
+import { events, expectHandOff, fetchManifest, osImageOf, readImageFiles, scenario, waitHandedOff, handOffSequence } from './support.ts';
 
 const sc = scenario('s3');
 const { s, P } = sc;
@@ -48,7 +48,7 @@ describe('S3 MachineConfig change', () => {
     expect(bs[1]!.dockerfile).toContain(`FROM ${rc2} AS machineconfig`);
     const secondImage = `${internalRegistryHost()}/${s.ns}/${poolStreams(P).content}@${bs[1]!.digest}`;
     expect(second.image).toBe(secondImage);
-    expect(await handOff(P)).toEqual(await expectedHandOff(P, secondImage, 'mco-content'));
+    await expectHandOff(P, secondImage, 'mco-content');
     expect((await fetchManifest(secondImage))?.digest).toBe(bs[1]!.digest);
     expect(Object.fromEntries(await readImageFiles(secondImage, Object.keys(files2)))).toEqual(files2);
     // The status follows the pool's generation.
@@ -64,7 +64,7 @@ describe('S3 MachineConfig change', () => {
     expect(third.renderedConfigImage).toBe(rc1);
     // The same inputs give the same rendering: the one MCC made after the first hand-off.
     expect(third.rendered).toBe(first.rendered);
-    expect(await handOff(P)).toEqual(await expectedHandOff(P, firstImage, 'mco-content'));
+    await expectHandOff(P, firstImage, 'mco-content');
     expect((await rcTags()).latest).toBe(rc1Digest);
     bs = await builds(s.ns, P);
     expect(bs.map((b) => b.phase)).toEqual(['Complete', 'Complete']);

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { getJson, internalRegistryHost, oc } from '../harness/cluster.ts';
 import { builds, ignitionOf } from '../harness/operator.ts';
 import { poolBuildConfigs, poolStreams } from '../../src/plan/names.ts';
-import { events, expectedHandOff, fetchManifest, handOff, readImageFiles, scenario, waitHandedOff, handOffSequence } from './support.ts';
+import { events, expectHandOff, fetchManifest, readImageFiles, scenario, waitHandedOff, handOffSequence } from './support.ts';
 
 const sc = scenario('s4');
 const { s, P } = sc;
@@ -40,7 +40,7 @@ describe('S4 custom Dockerfile', () => {
     expect(c1.dockerfile).toContain('RUN echo custom > /etc/custom-marker');
     const customImage1 = `${internalRegistryHost()}/${s.ns}/${poolStreams(P).custom}@${c1.digest}`;
     expect(custom.image).toBe(customImage1);
-    expect(await handOff(P)).toEqual(await expectedHandOff(P, customImage1, 'custom'));
+    await expectHandOff(P, customImage1, 'custom');
     const m1 = await fetchManifest(customImage1);
     expect(m1?.digest).toBe(c1.digest);
     // Built on the content image: its layers come first.
@@ -63,7 +63,7 @@ describe('S4 custom Dockerfile', () => {
     expect(bs[3]!.fingerprint).not.toBe(c1.fingerprint);
     const customImage2 = `${internalRegistryHost()}/${s.ns}/${poolStreams(P).custom}@${bs[3]!.digest}`;
     expect(second.image).toBe(customImage2);
-    expect(await handOff(P)).toEqual(await expectedHandOff(P, customImage2, 'custom'));
+    await expectHandOff(P, customImage2, 'custom');
     expect(Object.fromEntries(await readImageFiles(customImage2, [...Object.keys(marker), ...Object.keys(files2)]))).toEqual({ ...marker, ...files2 });
     expect((await builds(s.ns, P)).length).toBe(4);
 

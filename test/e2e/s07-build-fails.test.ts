@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { kubectl, waitFor } from '../harness/cluster.ts';
 import { builds, ignitionOf } from '../harness/operator.ts';
 import { ANNOTATION_REBUILD, ANNOTATION_REBUILD_TOKEN } from '../../src/plan/names.ts';
-import { cond, events, expectedHandOff, handOff, readImageFiles, scenario, status, waitHandedOff, waitStatus, type LayeredPoolStatus } from './support.ts';
+import { cond, events, expectHandOff, handOff, handedOffImage, readImageFiles, scenario, status, waitHandedOff, waitStatus, type LayeredPoolStatus } from './support.ts';
 
 const RETRY_LIMIT = 2;
 const BACKOFF_MS = 2000;
@@ -26,7 +26,12 @@ describe('S7 a build fails', () => {
   it('keeps the previous image, Degraded BuildFailed with the log after the last attempt, bounded retries, cleared by new inputs', async () => {
     const first = await sc.firstImage({ '/etc/layered-demo/motd': 'good\n' });
     const good = first.image!;
-    const goodHandOff = await expectedHandOff(P, good, 'mco-content');
+    // The hand-off MachineConfig and the annotations keep the good image (tolerating a
+    // deletion by an older operator elsewhere on the shared cluster, see README).
+    const keepsGood = async () => {
+      await waitFor(async () => (await handedOffImage(P)) === good, { what: `the hand-off still ${good}`, timeoutMs: 30_000 });
+      expect((await handOff(P)).annotations['machineconfiguration.openshift.io/newestImage']).toBe(good);
+    };
 
     const broken = {
       ignition: { version: '3.4.0' },
@@ -52,7 +57,7 @@ describe('S7 a build fails', () => {
     }
 
     // The pool keeps its good image; the status says why and what to do.
-    expect(await handOff(P)).toEqual({ ...goodHandOff, annotations: { ...goodHandOff.annotations, 'machineconfiguration.openshift.io/newestImageEquivalentConfig': expect.any(String) as string } });
+    await keepsGood();
     expect(st.phase).toBe('Degraded');
     expect(st.image).toBe(good);
     const last = failed[failed.length - 1]!;
@@ -85,7 +90,7 @@ describe('S7 a build fails', () => {
       round2.map((_, i) => [`${P}-build-mco-content-${fp.slice(0, 10)}-${RETRY_LIMIT + 1 + i}`, 'Failed', 'e2e-try-2']),
     );
     expect(cond(again, 'Degraded')!.message).toContain(`gave up after ${RETRY_LIMIT} of ${RETRY_LIMIT} attempts`);
-    expect((await handOff(P)).osImageURL).toBe(good);
+    await keepsGood();
     // No further attempt after giving up: the second round's names follow the first's
     // directly, and (below) the fixed config's build follows the second round directly.
     expect((await builds(s.ns, P)).length).toBe(1 + 2 * RETRY_LIMIT);
@@ -98,7 +103,7 @@ describe('S7 a build fails', () => {
     expect(cond(ok, 'Degraded')).toMatchObject({ status: 'False', reason: 'AsExpected' });
     const all = await builds(s.ns, P);
     expect(all.map((b) => b.phase)).toEqual(['Complete', ...failed.map(() => 'Failed'), 'Complete']);
-    expect(await handOff(P)).toEqual(await expectedHandOff(P, ok.image, 'mco-content'));
+    await expectHandOff(P, ok.image, 'mco-content');
     expect(Object.fromEntries(await readImageFiles(ok.image!, Object.keys(fixed)))).toEqual(fixed);
     expect((await status(s.ns, P)).phase).toBe('Ready');
     expect(sc.op.alive()).toBe(true);

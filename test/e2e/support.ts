@@ -21,7 +21,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import * as yaml from 'js-yaml';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { getJson, internalRegistryHost, kubectl, listJson, oc, registryHost, registryUrl, waitFor, type KObj } from '../harness/cluster.ts';
 import {
   ROLE_LABEL,
@@ -292,6 +292,29 @@ export async function expectedHandOff(pool: string, image: string | undefined, s
     osImageURL: image,
     annotations: { [ANNOTATION_NEWEST_IMAGE]: image!, [ANNOTATION_NEWEST_IMAGE_CONFIG]: rendered, [ANNOTATION_NEWEST_IMAGE_SOURCE]: source },
   };
+}
+
+/**
+ * Expects the hand-off of `image` from `source` (expectedHandOff()), allowing
+ * up to 30 s for it to be restored: on the shared cluster an install of an
+ * older operator build may delete our hand-off MachineConfig (then MCC renders
+ * without it until ours is written again).
+ */
+export async function expectHandOff(pool: string, image: string | undefined, source: string): Promise<void> {
+  let got: unknown;
+  let want: unknown;
+  try {
+    await waitFor(
+      async () => {
+        got = await handOff(pool);
+        want = await expectedHandOff(pool, image, source);
+        return JSON.stringify(got) === JSON.stringify(want);
+      },
+      { timeoutMs: 30_000, intervalMs: 500, what: `the hand-off of ${image} on pool ${pool}` },
+    );
+  } catch {
+    expect(got).toEqual(want);
+  }
 }
 
 async function poolAnnotationsOf(pool: string): Promise<Record<string, string>> {
