@@ -44,7 +44,9 @@ describe('S9 pool unlabelled, then deleted', () => {
       expect(b.metadata.ownerReferences).toEqual([{ apiVersion: 'build.openshift.io/v1', kind: 'BuildConfig', name: B.content, uid: contentBC.metadata.uid, controller: true }]);
     }
     // The hand-off MachineConfig is owned by the pool too.
-    expect((await handOffMachineConfig(P))!.metadata.ownerReferences).toEqual([poolRef]);
+    // (Waited for: an older operator elsewhere on the shared cluster may have deleted it, see README.)
+    const ho = await waitFor(() => handOffMachineConfig(P), { what: 'the hand-off MachineConfig', timeoutMs: 30_000 });
+    expect(ho.metadata.ownerReferences).toEqual([poolRef]);
     // The shared coreos stream belongs to no pool.
     expect((await getJson(['-n', s.ns, 'imagestream', COREOS_STREAM]))!.metadata.ownerReferences).toBeUndefined();
 
