@@ -116,7 +116,9 @@ describe('S10 bad input, with a well-configured operator', () => {
     // ...and the status tells the admin why the base they tagged is not used.
     const st = await waitStatus(s.ns, P, (x) => cond(x, 'Degraded')?.reason === 'ImportFailed', 'Degraded ImportFailed');
     const d = cond(st, 'Degraded')!;
-    expect(d.message).toContain(`ImageStream ${s.ns}/${S.externalBase}:latest could not import ${missing}: NotFound`);
+    expect(d.message).toContain(`ImageStream ${s.ns}/${S.externalBase}:latest could not import ${missing} (NotFound: `);
+    // The operator re-requests the import with backoff (OpenShift does not retry a failed import by itself).
+    expect(d.message).toMatch(/; next attempt at \d{4}-\d\d-\d\dT/);
     expect(d.message).toContain(`the pool keeps coreos:latest as its base until the tag is fixed or removed (oc tag -d ${s.ns}/${S.externalBase}:latest)`);
     expect(st.phase).toBe('Degraded');
     expect(st.baseSource).toBe('coreos');
@@ -141,7 +143,8 @@ describe('S10 a missing push secret', () => {
   // The operator's options are read before all, once `secret` is set.
   const sc = scenario('s10s', { sweep: false, operatorName: 's10-secret', operator: () => ({ args: ['--push-secret', secret] }) });
   const { s, P } = sc;
-  const secret = `push-${s.id}`;
+  // The shipped Role grants read access to this one Secret name only (resourceNames).
+  const secret = 'layered-build-controller-push';
 
   it('Degraded PushSecretMissing naming the secret, nothing pushed; creating the secret recovers', async () => {
     await sc.createPool(ignitionOf({ '/etc/layered-demo/motd': 'secret\n' }));
