@@ -9,7 +9,7 @@
 // is valid Ignition (MCC renders it, the operator's checks pass it), but the
 // CoreOS stand-in's ignition-apply refuses it inside the build.
 import { describe, expect, it } from 'vitest';
-import { kubectl, waitFor } from '../harness/cluster.ts';
+import { kubectl, oc, waitFor } from '../harness/cluster.ts';
 import { builds, ignitionOf } from '../harness/operator.ts';
 import { ANNOTATION_REBUILD, ANNOTATION_REBUILD_TOKEN } from '../../src/plan/names.ts';
 import { cond, events, expectHandOff, handOff, handedOffImage, readImageFiles, scenario, status, waitHandedOff, waitStatus, type LayeredPoolStatus } from './support.ts';
@@ -48,7 +48,11 @@ describe('S7 a build fails', () => {
     expect(failed).toHaveLength(RETRY_LIMIT);
     const fp = failed[0]!.fingerprint;
     expect(failed.map((b) => [b.name, b.phase, b.fingerprint])).toEqual(failed.map((_, i) => [`${P}-build-mco-content-${fp.slice(0, 10)}-${i + 1}`, 'Failed', fp]));
-    for (const b of failed) expect(b.logSnippet).toContain('ignition-apply: /etc/layered-demo/motd: unsupported source "https://example.invalid/motd"');
+    // What the admin reads: `oc logs build/<name>` (the build pod's log, through builds/log).
+    for (const b of failed) {
+      const log = await oc(['logs', `build/${b.name}`, '-n', s.ns]);
+      expect(log.stdout, b.name).toContain('ignition-apply: /etc/layered-demo/motd: unsupported source "https://example.invalid/motd"');
+    }
     // Each retry waited for its backoff after the previous failure (timestamps have one-second resolution).
     for (let i = 1; i < failed.length; i++) {
       const failedAt = Date.parse((failed[i - 1]!.obj.status as { completionTimestamp: string }).completionTimestamp);
@@ -75,7 +79,7 @@ describe('S7 a build fails', () => {
 
     // A rebuild request (an annotation on the pool) gives the same inputs a new
     // round of attempts, bounded the same way, recorded on each Build.
-    await kubectl(['annotate', 'machineconfigpool', P, `${ANNOTATION_REBUILD}=e2e-try-2`]);
+    await oc(['annotate', 'machineconfigpool', P, `${ANNOTATION_REBUILD}=e2e-try-2`]);
     await waitFor(
       async () => {
         const again = (await builds(s.ns, P)).slice(1 + failed.length);
