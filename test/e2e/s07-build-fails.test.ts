@@ -9,7 +9,7 @@
 // is valid Ignition (MCC renders it, the operator's checks pass it), but the
 // CoreOS stand-in's ignition-apply refuses it inside the build.
 import { describe, expect, it } from 'vitest';
-import { kubectl, oc, waitFor } from '../harness/cluster.ts';
+import { oc, waitFor } from '../harness/cluster.ts';
 import { builds, ignitionOf } from '../harness/operator.ts';
 import { ANNOTATION_REBUILD, ANNOTATION_REBUILD_TOKEN } from '../../src/plan/names.ts';
 import { cond, events, expectHandOff, handOff, handedOffImage, readImageFiles, scenario, status, waitHandedOff, waitStatus, type LayeredPoolStatus } from './support.ts';
