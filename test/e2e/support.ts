@@ -226,10 +226,6 @@ async function cleanup(pool: string): Promise<void> {
 
 // ---- what an admin does ---------------------------------------------------------------------
 
-export async function mergePatch(args: string[], patch: unknown, subresource?: string): Promise<void> {
-  await kubectl(['patch', ...args, '--type', 'merge', '-p', JSON.stringify(patch), ...(subresource ? ['--subresource', subresource] : [])]);
-}
-
 /** oc's flags for a source image in a plain-http registry (the "outside" one). */
 function insecureFlags(ref: string): string[] {
   return ref.startsWith(`${registryHost()}/`) || ref.startsWith(`${internalRegistryHost()}/`) ? ['--insecure'] : [];
@@ -468,10 +464,6 @@ export function handOffSequence(ev: readonly EventInfo[]): [string, string][] {
     if (!last || last[0] !== m[1] || last[1] !== m[2]) out.push([m[1]!, m[2]!]);
   }
   return out;
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 /** A port on loopback that nothing listens on. */
