@@ -98,6 +98,7 @@ export class Reconciler {
     const reader = new RegistryReader({
       registry: this.o.config.registry,
       insecure: this.o.config.registryInsecure,
+      insecureRegistries: this.pc.insecureRegistries,
       caBundlePem: this.caBundle,
       dockerConfigJson: secret?.['.dockerconfigjson'] ?? secret?.['.dockercfg'],
       serviceAccountToken: this.serviceAccountToken(),

@@ -145,7 +145,10 @@ export function plan(snap: Snapshot): Plan {
   if (!isOptedIn(pool.metadata.labels, config.optInLabel)) {
     // Management stops; the status object (if any) says so. Only the hand-off
     // MachineConfig goes (MCC then restores the rendered config without it).
-    const gone = unmanagedHandoff(poolName, snap.handoffMachineConfig, config.optInLabel);
+    // Only an operator that managed the pool (its status object is in this
+    // operator's namespace) removes the hand-off: another install, on another
+    // label and namespace, must leave a pool it never managed alone.
+    const gone = snap.status ? unmanagedHandoff(poolName, snap.handoffMachineConfig, config.optInLabel) : { events: [] };
     if (gone.delete) out.deleteMachineConfigs.push(gone.delete);
     out.events.push(...gone.events);
     if (snap.status && (prevStatus?.phase !== 'Unmanaged' || gone.delete)) {

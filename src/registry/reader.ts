@@ -31,6 +31,8 @@ export interface RegistryReaderOptions {
   /** The configured (integrated) registry host[:port]: the only one plain http and the ServiceAccount token apply to. */
   registry: string;
   insecure?: boolean;
+  /** Other registries (host[:port]) reached over plain http (--insecure-registries: where external images may live). */
+  insecureRegistries?: readonly string[] | undefined;
   caBundlePem?: string | undefined;
   /** Docker config JSON (push secret) with entries for any registry. */
   dockerConfigJson?: string | undefined;
@@ -94,7 +96,7 @@ export class RegistryReader implements ImageSource {
       }
       client = new RegistryClient({
         registry: r.registry,
-        insecure: own && (this.#o.insecure ?? false),
+        insecure: own ? (this.#o.insecure ?? false) : (this.#o.insecureRegistries ?? []).includes(r.registry),
         ...(this.#o.caBundlePem ? { caBundlePem: this.#o.caBundlePem } : {}),
         ...(dockerConfigJson !== undefined ? { dockerConfigJson } : {}),
         ...(this.#o.maxBlobBytes !== undefined ? { maxResponseBytes: this.#o.maxBlobBytes } : {}),

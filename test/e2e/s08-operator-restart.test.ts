@@ -2,15 +2,14 @@
 // is Running; a new operator process adopts the running build (no second
 // build) and hands its image to the pool.
 import { describe, expect, it } from 'vitest';
-import { registryHost, waitFor } from '../harness/cluster.ts';
-import { APPLY_COMMAND, builds, handOffAnnotations, ignitionOf, poolAnnotations } from '../harness/operator.ts';
+import { internalRegistryHost, waitFor } from '../harness/cluster.ts';
+import { APPLY_COMMAND, builds, ignitionOf } from '../harness/operator.ts';
 import { poolStreams } from '../../src/plan/names.ts';
-import { events, readImageFiles, scenario, settled, sleep, waitStatus, type E2eOperatorOptions } from './support.ts';
+import { events, expectHandOff, handOffSequence, readImageFiles, scenario, waitHandedOff, type E2eOperatorOptions } from './support.ts';
 
 const SLOW: E2eOperatorOptions = { applyCommand: `sleep 12 && ${APPLY_COMMAND}` };
 const sc = scenario('s8', { operatorName: 's8-first', operator: SLOW });
 const { s, P } = sc;
-const [MC] = sc.machineConfigs as [string];
 
 describe('S8 the operator restarts mid-build', () => {
   it('a new process adopts the running build: no second build, the pool gets its image', async () => {
@@ -26,22 +25,21 @@ describe('S8 the operator restarts mid-build', () => {
     expect((await builds(s.ns, P)).map((b) => [b.name, b.phase])).toEqual([[running.name, 'Running']]);
 
     const second = await sc.startOperator('s8-second', SLOW);
-    const st = await waitStatus(s.ns, P, settled, 'the pool Ready after the restart');
+    const st = await waitHandedOff(s.ns, P, () => true, 'the pool Ready after the restart');
     const bs = await builds(s.ns, P);
     expect(bs.map((b) => [b.name, b.phase])).toEqual([[running.name, 'Complete']]);
-    const image = `${registryHost()}/${s.ns}/${poolStreams(P).content}@${bs[0]!.digest}`;
+    const image = `${internalRegistryHost()}/${s.ns}/${poolStreams(P).content}@${bs[0]!.digest}`;
     expect(st.image).toBe(image);
-    expect(await poolAnnotations(P)).toEqual(handOffAnnotations(image, MC, 'mco-content'));
+    await expectHandOff(P, image, 'mco-content');
     expect(Object.fromEntries(await readImageFiles(image, Object.keys(files)))).toEqual(files);
     // The second process created nothing: it waited for the build it found.
     expect(second.logs.filter((l) => l.msg === 'build created')).toEqual([]);
-    await sleep(3000);
     expect((await builds(s.ns, P)).length).toBe(1);
 
     const ev = await events(P);
-    expect(ev.filter((e) => e.reason === 'BuildStarted').map((e) => e.message)).toEqual([`pool ${P}: content build ${running.name} started for inputs ${running.fingerprint.slice(0, 10)}`]);
+    expect(ev.filter((e) => e.reason === 'BuildStarted').map((e) => e.message)).toEqual([`pool ${P}: content build ${running.name} started for inputs ${running.fingerprint.slice(0, 10)}: first content build of the pool`]);
     expect(ev.filter((e) => e.reason === 'BuildSucceeded')).toHaveLength(1);
-    expect(ev.filter((e) => e.reason === 'ImageHandedOff')).toHaveLength(1);
+    expect(handOffSequence(ev)).toEqual([['mco-content', image]]);
     expect(second.alive()).toBe(true);
     expect(second.errors()).toEqual([]);
   });

@@ -1,16 +1,18 @@
 // Helpers for the end-to-end suite: one scenario's setup (scenario()), what an
-// admin does beyond creating pools (oc tag, rendered-config changes), readers of
-// what the operator did seen from the outside (the LayeredPool status, Events,
-// the registry), and the cleanup of aborted runs. The operator process, pools,
-// MachineConfigs, Builds and hand-off annotations are the shared harness's
+// admin does beyond creating pools (`oc tag`, `oc import-image`, editing the
+// source MachineConfig the machine-config-controller renders), readers of what
+// the operator did seen from the outside (the LayeredPool status, Events, the
+// hand-off MachineConfig, the registries), and the cleanup of aborted runs. The
+// operator process, pools, MachineConfigs and Builds are the shared harness's
 // (test/harness/operator.ts). Nothing here talks to the operator's code.
 //
 // Isolation: the cluster is shared (a demo pool, other people's operators, the
-// integration tests' emulator builds). Every scenario therefore gets its own
-// namespace for the per-pool objects and its own opt-in label, both derived
-// from a per-run id: an operator started here manages only the pools of its
-// scenario, and no other operator (which watches the default label and
-// namespace) touches them. Pool and MachineConfig names carry the same run id.
+// integration tests). Every scenario therefore gets its own namespace (a
+// private install of the shipped RBAC, whose ServiceAccount the scenario's
+// operators run as: the integrated registry accepts only a ServiceAccount token
+// with rights in the namespace it pushes to) and its own opt-in label, both
+// derived from a per-run id: an operator started here manages only the pools
+// of its scenario. Pool and MachineConfig names carry the same run id.
 import { createHash, randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,9 +20,26 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { afterAll, beforeAll } from 'vitest';
-import { getJson, kubectl, listJson, registryHost, registryUrl, waitFor, type KObj } from '../harness/cluster.ts';
-import { ROOT, createMachineConfig, createPool, ignitionOf, startOperator, type Files, type OperatorProcess } from '../harness/operator.ts';
+import * as yaml from 'js-yaml';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { getJson, internalRegistryHost, kubectl, listJson, oc, registryHost, registryUrl, waitFor, type KObj } from '../harness/cluster.ts';
+import {
+  ROLE_LABEL,
+  ROOT,
+  createMachineConfig,
+  createPool,
+  ignitionOf,
+  installPrivately,
+  metricValue,
+  scrape,
+  readPool,
+  renderedConfigOf,
+  startOperator,
+  type Files,
+  type OperatorProcess,
+  type PrivateInstall,
+} from '../harness/operator.ts';
+import { ANNOTATION_NEWEST_IMAGE, ANNOTATION_NEWEST_IMAGE_CONFIG, ANNOTATION_NEWEST_IMAGE_SOURCE, handoffMachineConfigName } from '../../src/plan/names.ts';
 
 /** Every label key the suite uses as an opt-in label starts with this. */
 export const E2E_LABEL_PREFIX = 'e2e.layering.mco.dev/';
@@ -51,15 +70,13 @@ function scope(scenario: string): Scope {
 export interface E2eOperatorOptions {
   /** Extra or overriding flags, e.g. ['--retry-limit', '2']. */
   args?: string[];
-  /** --registry; default the local one. --registry-insecure is always passed. */
+  /** --registry; default the integrated one. --registry-insecure is always passed. */
   registry?: string;
   /** --apply-command; default APPLY_COMMAND. */
   applyCommand?: string;
 }
 
 export interface ScenarioOptions {
-  /** How many rendered MachineConfig names (rendered-e2e-<id>-1, -2, ...) the scenario uses; default 1. */
-  machineConfigs?: number;
   /** Name of the operator started before all (messages, log file); default the scenario's name. */
   operatorName?: string;
   /** Its options, or a function giving them (called before all, so it may use values made then). */
@@ -72,46 +89,63 @@ export interface Scenario {
   readonly s: Scope;
   /** The pool: e2e-<id>. */
   readonly P: string;
-  /** The rendered MachineConfig names: rendered-e2e-<id>-1, -2, ... */
-  readonly machineConfigs: readonly string[];
+  /** The source MachineConfig the pool selects (role label P): 50-e2e-<id>-files. */
+  readonly source: string;
   /** The operator started before all. */
   readonly op: OperatorProcess;
+  /** The private install (its ServiceAccount kubeconfig and token). */
+  readonly install: PrivateInstall;
   /** Starts another operator on this scope and waits until it leads; it is stopped after all. */
   startOperator(name: string, o?: E2eOperatorOptions): Promise<OperatorProcess>;
-  /** Creates the rendered MachineConfig `mc` (default the first) with `config`, then the pool, opted in, pointing at it. */
-  createPool(config: Record<string, unknown>, mc?: string): Promise<void>;
-  /** createPool(ignitionOf(files)), then waits until the pool has settled on its first image. */
-  firstImage(files: Files): Promise<LayeredPoolStatus>;
+  /** Creates the source MachineConfig with `config`, then the pool, opted in; returns its first rendered config (by MCC). */
+  createPool(config: Record<string, unknown>): Promise<string>;
+  /**
+   * What an admin's MachineConfig change is: replaces the source
+   * MachineConfig's Ignition config and waits until MCC has rendered the pool
+   * anew; returns the new rendered config's name.
+   */
+  setConfig(config: Record<string, unknown>): Promise<string>;
+  /** The pool's current rendered config (spec.configuration.name). */
+  renderedConfig(): Promise<string>;
+  /** createPool(ignitionOf(files)), then waits until the pool has settled on its first image, handed off and rendered (waitHandedOff). */
+  firstImage(files: Files): Promise<LayeredPoolStatus & { rendered: string }>;
 }
 
 const LOG_DIR = path.join(os.tmpdir(), 'lbc-e2e-logs');
 
 /**
  * The setup every scenario shares, as vitest hooks of the calling file or
- * describe block. Before all: sweep leftovers of aborted runs, create the
- * scope's namespace, start an operator on it (its own --namespace and
- * --opt-in-label, short retry settings, its log kept in $TMPDIR/lbc-e2e-logs)
- * and wait until it leads. After all: stop every operator it started, delete
- * the pool, the MachineConfigs and the namespace.
+ * describe block. Before all: sweep leftovers of aborted runs, install the
+ * shipped RBAC privately into the scope's namespace, start an operator as its
+ * ServiceAccount (its own --namespace and --opt-in-label, short retry
+ * settings, its log kept in $TMPDIR/lbc-e2e-logs) and wait until it leads.
+ * After all: stop every operator it started, delete the pool, its source and
+ * hand-off MachineConfigs, the namespace and the suffixed RBAC.
  */
 export function scenario(name: string, o: ScenarioOptions = {}): Scenario {
   const s = scope(name);
   const P = `e2e-${s.id}`;
-  const machineConfigs = Array.from({ length: o.machineConfigs ?? 1 }, (_, i) => `rendered-e2e-${s.id}-${i + 1}`);
+  const source = `50-${P}-files`;
   const started: OperatorProcess[] = [];
+  let install: PrivateInstall | undefined;
 
   const sc: Scenario = {
     s,
     P,
-    machineConfigs,
+    source,
     get op() {
       if (!started[0]) throw new Error(`scenario ${name}: no operator started`);
       return started[0];
+    },
+    get install() {
+      if (!install) throw new Error(`scenario ${name}: not installed yet`);
+      return install;
     },
     async startOperator(opName, e = {}) {
       const op = startOperator({
         name: opName,
         namespace: s.ns,
+        kubeconfig: sc.install.kubeconfig,
         optInLabel: s.label,
         registry: e.registry,
         registryInsecure: true,
@@ -124,113 +158,171 @@ export function scenario(name: string, o: ScenarioOptions = {}): Scenario {
       await op.waitForLog('leading: reconciling pools', 60_000);
       return op;
     },
-    async createPool(config, mc = machineConfigs[0]!) {
-      await createMachineConfig(mc, config);
-      await createPool(P, { renderedConfig: mc, optInLabel: s.label });
+    async createPool(config) {
+      await createMachineConfig(source, config, { [ROLE_LABEL]: P });
+      await createPool(P, { optInLabel: s.label });
+      return renderedConfigOf(P);
+    },
+    async setConfig(config) {
+      const before = await sc.renderedConfig();
+      await kubectl(['patch', 'machineconfig', source, '--type', 'json', '-p', JSON.stringify([{ op: 'replace', path: '/spec/config', value: config }])]);
+      return renderedConfigOf(P, { not: before });
+    },
+    async renderedConfig() {
+      return renderedConfigOf(P);
     },
     async firstImage(files) {
       await sc.createPool(ignitionOf(files));
-      return waitStatus(s.ns, P, settled, 'the first image');
+      return waitHandedOff(s.ns, P, () => true, 'the first image');
     },
   };
 
   beforeAll(async () => {
     if (o.sweep ?? true) await sweepLeftovers();
-    await ensureNamespace(s.ns);
+    install = await installPrivately(s.ns);
+    registryTokens.set(s.ns, (yaml.load(readFileSync(install.kubeconfig, 'utf8')) as { users: { user: { token: string } }[] }).users[0]!.user.token);
     await sc.startOperator(o.operatorName ?? name, typeof o.operator === 'function' ? await o.operator() : o.operator);
   });
   afterAll(async () => {
     for (const op of started) await op.stop();
-    await cleanup(s, [P], [...machineConfigs]);
+    await cleanup(P);
+    await install?.cleanup();
   });
   return sc;
 }
 
-async function ensureNamespace(ns: string): Promise<void> {
-  const r = await kubectl(['create', 'namespace', ns], { allowFailure: true });
-  if (r.code !== 0 && !/AlreadyExists/.test(r.stderr)) throw new Error(`create namespace ${ns}: ${r.stderr}`);
-}
-
 /**
  * Removes what an earlier, aborted run of the suite left: pools opted in with an
- * e2e label (nothing else manages them) and their namespaces. Only objects
- * older than `olderThanMs` are touched, so a run in progress is left alone.
+ * e2e label (nothing else manages them), their source MachineConfigs, their
+ * namespaces and suffixed RBAC. Only objects older than `olderThanMs` are
+ * touched, so a run in progress is left alone.
  */
 export async function sweepLeftovers(olderThanMs = 30 * 60_000): Promise<void> {
   const now = Date.now();
   const old = (o: KObj) => now - Date.parse(o.metadata.creationTimestamp ?? '') > olderThanMs;
+  const del = async (kind: string, names: string[], ns?: string) => {
+    if (names.length) await kubectl(['delete', kind, ...(ns ? ['-n', ns] : []), '--ignore-not-found', '--wait=false', ...names], { allowFailure: true });
+  };
   const pools = (await listJson(['machineconfigpools'])).filter(
     (p) => Object.keys(p.metadata.labels ?? {}).some((k) => k.startsWith(E2E_LABEL_PREFIX)) && OURS.test(p.metadata.name) && old(p),
   );
-  if (pools.length) await kubectl(['delete', 'machineconfigpool', '--wait=false', ...pools.map((p) => p.metadata.name)], { allowFailure: true });
-  const mcs = (await listJson(['machineconfigs'])).filter((m) => OURS.test(m.metadata.name.replace(/^rendered-/, '').replace(/-[0-9]+$/, '')) && old(m));
-  if (mcs.length) await kubectl(['delete', 'machineconfig', '--wait=false', ...mcs.map((m) => m.metadata.name)], { allowFailure: true });
+  await del('machineconfigpool', pools.map((p) => p.metadata.name));
+  const mcs = (await listJson(['machineconfigs'])).filter((m) => OURS.test(m.metadata.labels?.[ROLE_LABEL] ?? '') && old(m));
+  await del('machineconfig', mcs.map((m) => m.metadata.name));
   const nss = (await listJson(['namespaces'])).filter((n) => OURS.test(n.metadata.name) && old(n) && !n.metadata.deletionTimestamp);
-  if (nss.length) await kubectl(['delete', 'namespace', '--wait=false', ...nss.map((n) => n.metadata.name)], { allowFailure: true });
+  await del('namespace', nss.map((n) => n.metadata.name));
+  const suffixed = (o: KObj) => OURS.test(o.metadata.name.replace(/^layered-build-controller-(events-)?/, '')) && old(o);
+  await del('clusterrolebinding', (await listJson(['clusterrolebindings'])).filter(suffixed).map((o) => o.metadata.name));
+  await del('clusterrole', (await listJson(['clusterroles'])).filter(suffixed).map((o) => o.metadata.name));
+  await del('rolebinding', (await listJson(['-n', 'default', 'rolebindings'])).filter(suffixed).map((o) => o.metadata.name), 'default');
+  await del('role', (await listJson(['-n', 'default', 'roles'])).filter(suffixed).map((o) => o.metadata.name), 'default');
 }
 
-/** Deletes the pools and MachineConfigs a file created (owned objects follow by garbage collection). */
-async function cleanup(s: Scope, pools: string[], machineConfigs: string[]): Promise<void> {
-  if (pools.length) await kubectl(['delete', 'machineconfigpool', '--ignore-not-found', '--wait=false', ...pools], { allowFailure: true });
-  if (machineConfigs.length) await kubectl(['delete', 'machineconfig', '--ignore-not-found', '--wait=false', ...machineConfigs], { allowFailure: true });
-  await kubectl(['delete', 'namespace', '--ignore-not-found', '--wait=false', s.ns], { allowFailure: true });
+/** Deletes the pool and the MachineConfigs of its role (source and hand-off; rendered ones are owned by the pool). */
+async function cleanup(pool: string): Promise<void> {
+  await kubectl(['delete', 'machineconfigpool', '--ignore-not-found', '--wait=false', pool], { allowFailure: true });
+  await kubectl(['delete', 'machineconfig', '--ignore-not-found', '--wait=false', '-l', `${ROLE_LABEL}=${pool}`], { allowFailure: true });
 }
 
-// ---- what an admin / MCO's render controller does ---------------------------------------------
+// ---- what an admin does ---------------------------------------------------------------------
 
-async function applyJson(obj: unknown): Promise<void> {
-  await kubectl(['apply', '-f', '-'], { input: JSON.stringify(obj) });
+/** oc's flags for a source image in a plain-http registry (the "outside" one). */
+function insecureFlags(ref: string): string[] {
+  return ref.startsWith(`${registryHost()}/`) || ref.startsWith(`${internalRegistryHost()}/`) ? ['--insecure'] : [];
 }
 
-export async function mergePatch(args: string[], patch: unknown, subresource?: string): Promise<void> {
-  await kubectl(['patch', ...args, '--type', 'merge', '-p', JSON.stringify(patch), ...(subresource ? ['--subresource', subresource] : [])]);
-}
-
-async function jsonPatch(args: string[], ops: unknown[], subresource?: string): Promise<void> {
-  await kubectl(['patch', ...args, '--type', 'json', '-p', JSON.stringify(ops), ...(subresource ? ['--subresource', subresource] : [])]);
-}
-
-/** What MCO's render controller does when a pool's rendered config changes. */
-export async function setRenderedConfig(pool: string, rendered: string): Promise<void> {
-  await mergePatch(['machineconfigpool', pool], { spec: { configuration: { name: rendered } } });
-}
-
-/** `oc tag <ref> <ns>/<stream>:<tag>` (the stream is created when missing, as oc does). */
+/** `oc tag --source=docker [--insecure] <ref> <ns>/<stream>:<tag>` (oc creates the stream when missing). */
 export async function ocTag(ns: string, stream: string, tag: string, ref: string): Promise<void> {
-  const cur = await getJson(['-n', ns, 'imagestream', stream]);
-  const entry = { name: tag, from: { kind: 'DockerImage', name: ref } };
-  if (!cur) {
-    await applyJson({ apiVersion: 'image.openshift.io/v1', kind: 'ImageStream', metadata: { name: stream, namespace: ns }, spec: { tags: [entry] } });
-    return;
-  }
-  const tags = ((cur.spec?.tags ?? []) as { name: string }[]).filter((t) => t.name !== tag);
-  await mergePatch(['-n', ns, 'imagestream', stream], { spec: { tags: [...tags, entry] } });
+  await oc(['tag', '--source=docker', ...insecureFlags(ref), ref, `${ns}/${stream}:${tag}`]);
+}
+
+/** `oc tag -d <ns>/<stream>:<tag>`: deletes the ImageStreamTag (spec and status tag). */
+export async function ocTagDelete(ns: string, stream: string, tag: string): Promise<void> {
+  await oc(['tag', '-d', `${ns}/${stream}:${tag}`]);
+}
+
+/** `oc import-image <stream>:<tag> -n <ns>`: re-runs the import of an existing spec tag (an ImageStreamImport). */
+export async function ocImportImage(ns: string, stream: string, tag: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return oc(['import-image', `${stream}:${tag}`, '-n', ns], { allowFailure: true });
+}
+
+/** The hand-off MachineConfig 99-<pool>-layered-image (the operator's), or undefined. */
+export async function handOffMachineConfig(pool: string): Promise<(KObj & { spec?: { osImageURL?: string } }) | undefined> {
+  return getJson(['machineconfig', handoffMachineConfigName(pool)]);
+}
+
+/** The image the hand-off MachineConfig gives the pool (spec.osImageURL), or undefined when there is none. */
+export async function handedOffImage(pool: string): Promise<string | undefined> {
+  return (await handOffMachineConfig(pool))?.spec?.osImageURL;
 }
 
 /**
- * `oc tag -d <ns>/<stream>:<tag>`: OpenShift deletes the ImageStreamTag, i.e. the
- * spec tag and the status tag. (The emulator would also drop the status tag of a
- * spec tag it imported once the spec tag is gone; doing both is what oc does.)
+ * Waits until MCC has rendered the pool with `image` as its osImageURL (the
+ * hand-off taken effect); returns the rendered config's name.
  */
-export async function ocTagDelete(ns: string, stream: string, tag: string): Promise<void> {
-  const cur = await getJson(['-n', ns, 'imagestream', stream]);
-  if (!cur) return;
-  const specTags = (cur.spec?.tags ?? []) as { name: string }[];
-  const i = specTags.findIndex((t) => t.name === tag);
-  if (i >= 0) await jsonPatch(['-n', ns, 'imagestream', stream], [{ op: 'test', path: `/spec/tags/${i}/name`, value: tag }, { op: 'remove', path: `/spec/tags/${i}` }]);
-  await waitFor(
+export async function renderedWithImage(pool: string, image: string, timeoutMs = 60_000): Promise<string> {
+  return waitFor(
     async () => {
-      const now = await getJson(['-n', ns, 'imagestream', stream]);
-      const st = ((now?.status?.tags ?? []) as { tag: string }[]).findIndex((t) => t.tag === tag);
-      if (st < 0) return true;
-      const r = await kubectl(
-        ['patch', '-n', ns, 'imagestream', stream, '--subresource', 'status', '--type', 'json', '-p', JSON.stringify([{ op: 'test', path: `/status/tags/${st}/tag`, value: tag }, { op: 'remove', path: `/status/tags/${st}` }])],
-        { allowFailure: true },
-      );
-      return r.code === 0;
+      const name = ((await readPool(pool))?.spec?.configuration as { name?: string } | undefined)?.name;
+      if (!name) return undefined;
+      const mc = await getJson<KObj & { spec?: { osImageURL?: string } }>(['machineconfig', name]);
+      return mc?.spec?.osImageURL === image ? name : undefined;
     },
-    { what: `status tag ${stream}:${tag} removed`, timeoutMs: 30_000 },
+    { timeoutMs, intervalMs: 500, what: `pool ${pool} rendered with osImageURL ${image}` },
   );
+}
+
+/**
+ * The hand-off as MCO sees it, for toEqual: the image of the hand-off
+ * MachineConfig, and the informational pool annotations (image, source, and the
+ * rendered config in effect).
+ */
+export async function handOff(pool: string): Promise<{ osImageURL: string | undefined; annotations: Record<string, string> }> {
+  return { osImageURL: await handedOffImage(pool), annotations: await poolAnnotationsOf(pool) };
+}
+
+/** What handOff() returns when the pool uses `image` from `source` on its current rendering. */
+export async function expectedHandOff(pool: string, image: string | undefined, source: string): Promise<{ osImageURL: string | undefined; annotations: Record<string, string> }> {
+  const rendered = await renderedConfigOf(pool);
+  return {
+    osImageURL: image,
+    annotations: { [ANNOTATION_NEWEST_IMAGE]: image!, [ANNOTATION_NEWEST_IMAGE_CONFIG]: rendered, [ANNOTATION_NEWEST_IMAGE_SOURCE]: source },
+  };
+}
+
+/**
+ * Expects the hand-off of `image` from `source` (expectedHandOff()), allowing
+ * up to 30 s for it to be restored: on the shared cluster an install of an
+ * older operator build may delete our hand-off MachineConfig (then MCC renders
+ * without it until ours is written again).
+ */
+export async function expectHandOff(pool: string, image: string | undefined, source: string): Promise<void> {
+  let got: unknown;
+  let want: unknown;
+  try {
+    await waitFor(
+      async () => {
+        got = await handOff(pool);
+        want = await expectedHandOff(pool, image, source);
+        return JSON.stringify(got) === JSON.stringify(want);
+      },
+      { timeoutMs: 30_000, intervalMs: 500, what: `the hand-off of ${image} on pool ${pool}` },
+    );
+  } catch {
+    expect(got).toEqual(want);
+  }
+}
+
+async function poolAnnotationsOf(pool: string): Promise<Record<string, string>> {
+  const a = (await readPool(pool))?.metadata.annotations ?? {};
+  const out: Record<string, string> = {};
+  for (const k of [ANNOTATION_NEWEST_IMAGE, ANNOTATION_NEWEST_IMAGE_CONFIG, ANNOTATION_NEWEST_IMAGE_SOURCE]) if (a[k] !== undefined) out[k] = a[k];
+  return out;
+}
+
+/** The rendered MachineConfig's osImageURL. */
+export async function osImageOf(rendered: string): Promise<string | undefined> {
+  return (await getJson<KObj & { spec?: { osImageURL?: string } }>(['machineconfig', rendered]))?.spec?.osImageURL;
 }
 
 // ---- what the operator did ---------------------------------------------------------------------
@@ -285,6 +377,20 @@ export async function waitStatus(ns: string, name: string, pred: (st: LayeredPoo
   }
 }
 
+/**
+ * Waits until the pool has settled (see settled()) on an image satisfying
+ * `pred`, MCC has rendered the pool with that image as its osImageURL (the
+ * hand-off MachineConfig took effect) and the status names that rendering.
+ * Returns the status and the rendered config's name.
+ */
+export async function waitHandedOff(ns: string, pool: string, pred: (st: LayeredPoolStatus) => boolean, what: string, timeoutMs = 240_000): Promise<LayeredPoolStatus & { rendered: string }> {
+  const first = await waitStatus(ns, pool, (x) => settled(x) && pred(x), what, timeoutMs);
+  await waitFor(async () => (await handedOffImage(pool)) === first.image, { what: `MachineConfig ${handoffMachineConfigName(pool)} with ${first.image}`, timeoutMs: 30_000 });
+  const rendered = await renderedWithImage(pool, first.image!);
+  const st = await waitStatus(ns, pool, (x) => settled(x) && pred(x) && x.renderedConfig === rendered, `${what}, on the rendering with its image (${rendered})`, 60_000);
+  return { ...st, rendered };
+}
+
 /** Ready, handed off, and nothing building: the pool has settled. */
 export function settled(st: LayeredPoolStatus): boolean {
   return st.phase === 'Ready' && cond(st, 'Ready')?.status === 'True' && cond(st, 'Building')?.status === 'False' && cond(st, 'Degraded')?.status === 'False';
@@ -315,8 +421,49 @@ export async function events(pool: string): Promise<EventInfo[]> {
     .map((e) => ({ reason: e.reason, type: e.type, message: e.message }));
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
+/** lbc_reconcile_total of an operator. */
+async function reconciles(op: OperatorProcess): Promise<number> {
+  const { metricsUrl } = await op.endpoints();
+  return metricValue((await scrape(metricsUrl)).samples, 'lbc_reconcile_total') ?? 0;
+}
+
+/**
+ * Observes that `op` has caught up with what happened since `mark()` was
+ * called: it finished more reconciles and its work queue is empty. The way to
+ * check that something did NOT happen without a fixed sleep:
+ * `const seen = await caughtUp(op); <change>; await seen();`.
+ */
+export async function caughtUp(op: OperatorProcess): Promise<(what: string) => Promise<void>> {
+  const before = await reconciles(op);
+  return async (what) => {
+    await waitFor(
+      async () => {
+        const { metricsUrl } = await op.endpoints();
+        const m = (await scrape(metricsUrl)).samples;
+        return (metricValue(m, 'lbc_reconcile_total') ?? 0) > before && metricValue(m, 'lbc_workqueue_depth') === 0;
+      },
+      { what: `operator ${op.name} reconciled after ${what} and idle`, timeoutMs: 60_000, intervalMs: 500 },
+    );
+  };
+}
+
+/**
+ * The images the pool was handed, in order, from its ImageHandedOff Events:
+ * [source, image] pairs, a repeat of the same image collapsed (an install of
+ * the operator elsewhere on the shared cluster that predates the fix of
+ * HandOffRemoved may delete our hand-off MachineConfig, which is then written
+ * again and recorded again).
+ */
+export function handOffSequence(ev: readonly EventInfo[]): [string, string][] {
+  const out: [string, string][] = [];
+  for (const e of ev) {
+    if (e.reason !== 'ImageHandedOff') continue;
+    const m = / now uses (\S+) image (\S+) /.exec(e.message);
+    if (!m) throw new Error(`unexpected ImageHandedOff message: ${e.message}`);
+    const last = out.at(-1);
+    if (!last || last[0] !== m[1] || last[1] !== m[2]) out.push([m[1]!, m[2]!]);
+  }
+  return out;
 }
 
 /** A port on loopback that nothing listens on. */
@@ -357,24 +504,64 @@ export function splitRef(ref: string): { host: string; repo: string; reference: 
 
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
-function regUrl(p: string): string {
-  return `${registryUrl()}${p}`;
+/** ServiceAccount tokens by namespace (each scenario's, set before all): the integrated registry accepts only a token with rights in the repository's namespace. */
+const registryTokens = new Map<string, string>();
+/** Bearer tokens of the integrated registry by repository and access. */
+const bearerTokens = new Map<string, { token: string; until: number }>();
+
+async function saToken(ns: string): Promise<string> {
+  let t = registryTokens.get(ns);
+  if (!t) {
+    t = (await kubectl(['create', 'token', 'layered-build-controller', '-n', ns, '--duration=1h'])).stdout.trim();
+    registryTokens.set(ns, t);
+  }
+  return t;
 }
 
-/** The manifest at `ref` (which must be in the local registry), with its digest; undefined on 404. */
+/**
+ * A bearer token of the integrated registry for `repo` (`<ns>/<stream>`):
+ * Basic `unused:<ServiceAccount token>` on /openshift/token, as docker login does.
+ */
+async function bearer(repo: string, access: string): Promise<string> {
+  const key = `${repo}:${access}`;
+  const cached = bearerTokens.get(key);
+  if (cached && cached.until > Date.now()) return cached.token;
+  const basic = Buffer.from(`unused:${await saToken(repo.split('/')[0]!)}`).toString('base64');
+  const r = await fetch(`${registryUrl(internalRegistryHost())}/openshift/token?scope=${encodeURIComponent(`repository:${repo}:${access}`)}`, { headers: { Authorization: `Basic ${basic}` } });
+  if (!r.ok) throw new Error(`token for ${repo} (${access}) from the integrated registry: HTTP ${r.status} ${await r.text()}`);
+  const body = (await r.json()) as { token?: string; access_token?: string };
+  const token = body.token ?? body.access_token;
+  if (!token) throw new Error(`the integrated registry gave no token for ${repo}`);
+  bearerTokens.set(key, { token, until: Date.now() + 60_000 });
+  return token;
+}
+
+/**
+ * fetch() on a registry's /v2/ API: the outside registry (LOCAL_REGISTRY)
+ * anonymously, the integrated one with a bearer token for the repository.
+ */
+async function registryFetch(host: string, repo: string, p: string, init: RequestInit = {}, access = 'pull'): Promise<Response> {
+  const headers = new Headers(init.headers);
+  if (host === internalRegistryHost()) headers.set('Authorization', `Bearer ${await bearer(repo, access)}`);
+  else if (host !== registryHost()) throw new Error(`${host}/${repo} is in neither the outside registry ${registryHost()} nor the integrated one ${internalRegistryHost()}`);
+  const url = p.startsWith('http') ? p : `${registryUrl(host)}${p}`;
+  return fetch(url, { ...init, headers });
+}
+
+/** The manifest at `ref` (in the outside or the integrated registry), with its digest; undefined on 404. */
 export async function fetchManifest(ref: string): Promise<{ manifest: Manifest; digest: string; body: Buffer } | undefined> {
   const { host, repo, reference } = splitRef(ref);
-  if (host !== registryHost()) throw new Error(`${ref} is not in the local registry ${registryHost()}`);
-  const r = await fetch(regUrl(`/v2/${repo}/manifests/${reference}`), { headers: { Accept: MANIFEST_ACCEPT } });
+  const r = await registryFetch(host, repo, `/v2/${repo}/manifests/${reference}`, { headers: { Accept: MANIFEST_ACCEPT } });
   if (r.status === 404) return undefined;
-  if (!r.ok) throw new Error(`GET manifest ${ref}: HTTP ${r.status}`);
+  if (!r.ok) throw new Error(`GET manifest ${ref}: HTTP ${r.status} ${await r.text()}`);
   const body = Buffer.from(await r.arrayBuffer());
   return { manifest: JSON.parse(body.toString('utf8')) as Manifest, digest: sha(body), body };
 }
 
-export async function fetchBlob(repo: string, digest: string): Promise<Buffer> {
-  const r = await fetch(regUrl(`/v2/${repo}/blobs/${digest}`));
-  if (!r.ok) throw new Error(`GET blob ${repo}@${digest}: HTTP ${r.status}`);
+/** A blob of `<host>/<repo>`, checked against its digest. */
+export async function fetchBlob(host: string, repo: string, digest: string): Promise<Buffer> {
+  const r = await registryFetch(host, repo, `/v2/${repo}/blobs/${digest}`);
+  if (!r.ok) throw new Error(`GET blob ${host}/${repo}@${digest}: HTTP ${r.status}`);
   const b = Buffer.from(await r.arrayBuffer());
   const got = sha(b);
   if (got !== digest) throw new Error(`blob ${repo}@${digest} has digest ${got}`);
@@ -384,7 +571,8 @@ export async function fetchBlob(repo: string, digest: string): Promise<Buffer> {
 export async function imageConfig(ref: string): Promise<{ config?: { Labels?: Record<string, string> }; rootfs?: { diff_ids: string[] } }> {
   const m = await fetchManifest(ref);
   if (!m) throw new Error(`no manifest at ${ref}`);
-  return JSON.parse((await fetchBlob(splitRef(ref).repo, m.manifest.config.digest)).toString('utf8')) as never;
+  const { host, repo } = splitRef(ref);
+  return JSON.parse((await fetchBlob(host, repo, m.manifest.config.digest)).toString('utf8')) as never;
 }
 
 function run(cmd: string, args: string[]): Promise<string> {
@@ -405,14 +593,14 @@ function run(cmd: string, args: string[]): Promise<string> {
 export async function readImageFiles(ref: string, paths: string[]): Promise<Map<string, string>> {
   const m = await fetchManifest(ref);
   if (!m) throw new Error(`no manifest at ${ref}`);
-  const { repo } = splitRef(ref);
+  const { host, repo } = splitRef(ref);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'lbc-e2e-layers-'));
   const found = new Map<string, string>();
   try {
     const layers = [...m.manifest.layers].reverse(); // topmost first
     for (const [i, layer] of layers.entries()) {
       const file = path.join(dir, `layer-${i}.tar.gz`);
-      writeFileSync(file, await fetchBlob(repo, layer.digest));
+      writeFileSync(file, await fetchBlob(host, repo, layer.digest));
       const z = layer.mediaType.endsWith('gzip') ? 'z' : '';
       const entries = (await run('tar', [`-t${z}f`, file])).split('\n').filter(Boolean);
       for (const p of paths) {
@@ -429,35 +617,44 @@ export async function readImageFiles(ref: string, paths: string[]): Promise<Map<
   return found;
 }
 
+// Pushes go to the outside registry only (anonymous, plain http): like quay.io, not the cluster's.
+function outsideUrl(p: string): string {
+  return `${registryUrl(registryHost())}${p}`;
+}
+
 async function uploadBlob(repo: string, data: Buffer, digest: string): Promise<void> {
-  const head = await fetch(regUrl(`/v2/${repo}/blobs/${digest}`), { method: 'HEAD' });
+  const head = await fetch(outsideUrl(`/v2/${repo}/blobs/${digest}`), { method: 'HEAD' });
   if (head.ok) return;
-  const start = await fetch(regUrl(`/v2/${repo}/blobs/uploads/`), { method: 'POST' });
+  const start = await fetch(outsideUrl(`/v2/${repo}/blobs/uploads/`), { method: 'POST' });
   if (start.status !== 202) throw new Error(`start upload to ${repo}: HTTP ${start.status}`);
-  const loc = new URL(start.headers.get('location') ?? '', registryUrl());
+  const loc = new URL(start.headers.get('location') ?? '', registryUrl(registryHost()));
   loc.searchParams.set('digest', digest);
   const put = await fetch(loc, { method: 'PUT', body: data, headers: { 'Content-Type': 'application/octet-stream' } });
   if (put.status !== 201) throw new Error(`upload blob to ${repo}: HTTP ${put.status} ${await put.text()}`);
 }
 
-async function mountBlob(repo: string, from: string, digest: string): Promise<void> {
-  const r = await fetch(regUrl(`/v2/${repo}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`), { method: 'POST' });
-  if (r.status === 201) return;
-  await uploadBlob(repo, await fetchBlob(from, digest), digest);
+/** Copies a blob of `<fromHost>/<from>` into the outside registry's `repo` (a cross-repository mount when it is there already). */
+async function copyBlob(repo: string, fromHost: string, from: string, digest: string): Promise<void> {
+  if (fromHost === registryHost()) {
+    const r = await fetch(outsideUrl(`/v2/${repo}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`), { method: 'POST' });
+    if (r.status === 201) return;
+  }
+  await uploadBlob(repo, await fetchBlob(fromHost, from, digest), digest);
 }
 
 /**
- * Pushes a new image to `<local registry>/<repo>:<tag>`: the image at `fromRef`
- * (in the local registry) plus one layer holding `files`, with `label` added to
- * its config. Returns `<registry>/<repo>@<digest>`. This is how the suite makes
- * an "external" base or content image whose digest and files differ from the
- * CoreOS stand-in (buildah is left to the emulator).
+ * Pushes a new image to `<outside registry>/<repo>:<tag>`: the image at
+ * `fromRef` (in either registry) plus one layer holding `files`, with `label`
+ * added to its config. Returns `<registry>/<repo>@<digest>`. This is how the
+ * suite makes an "external" base or content image whose digest and files
+ * differ from the CoreOS stand-in: built elsewhere, pushed to an outside
+ * registry, then tagged in with `oc tag`.
  */
 export async function pushDerivedImage(fromRef: string, repo: string, tag: string, files: Files, label: Record<string, string>): Promise<string> {
   const src = await fetchManifest(fromRef);
   if (!src) throw new Error(`no manifest at ${fromRef}`);
-  const from = splitRef(fromRef).repo;
-  const cfg = JSON.parse((await fetchBlob(from, src.manifest.config.digest)).toString('utf8')) as {
+  const { host: fromHost, repo: from } = splitRef(fromRef);
+  const cfg = JSON.parse((await fetchBlob(fromHost, from, src.manifest.config.digest)).toString('utf8')) as {
     config?: { Labels?: Record<string, string> };
     rootfs: { diff_ids: string[] };
     history?: unknown[];
@@ -485,7 +682,7 @@ export async function pushDerivedImage(fromRef: string, repo: string, tag: strin
   cfg.history = [...(cfg.history ?? []), { created: new Date().toISOString(), created_by: 'lbc e2e: derived image' }];
   const config = Buffer.from(JSON.stringify(cfg));
   const configDigest = sha(config);
-  for (const l of src.manifest.layers) await mountBlob(repo, from, l.digest);
+  for (const l of src.manifest.layers) await copyBlob(repo, fromHost, from, l.digest);
   await uploadBlob(repo, layer, layerDigest);
   await uploadBlob(repo, config, configDigest);
   const manifest = Buffer.from(
@@ -496,7 +693,7 @@ export async function pushDerivedImage(fromRef: string, repo: string, tag: strin
       layers: [...src.manifest.layers, { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: layerDigest, size: layer.length }],
     }),
   );
-  const r = await fetch(regUrl(`/v2/${repo}/manifests/${tag}`), { method: 'PUT', body: manifest, headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' } });
+  const r = await fetch(outsideUrl(`/v2/${repo}/manifests/${tag}`), { method: 'PUT', body: manifest, headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' } });
   if (r.status !== 201) throw new Error(`PUT manifest ${repo}:${tag}: HTTP ${r.status} ${await r.text()}`);
   return `${registryHost()}/${repo}@${sha(manifest)}`;
 }

@@ -120,6 +120,20 @@ describe('hand-off MachineConfig 99-<pool>-layered-image', () => {
     expect(st.message).toContain(`deleted its hand-off MachineConfig ${MC}`);
     expect(w.events.filter((e) => e.startsWith('HandOffRemoved'))).toHaveLength(1);
   });
+
+  it("leaves another install's hand-off alone: a pool not opted in, with no status object here, keeps its MachineConfig", () => {
+    const w = new World({ debounceMs: 0 });
+    setup(w);
+    w.settle();
+    expect(w.machineConfigs.has(MC)).toBe(true);
+    // As another operator (other label, other namespace) sees it: not opted in, no status object of its own.
+    w.pools.get(P)!.metadata.labels = {};
+    w.statuses.delete(P);
+    w.settle();
+    expect(w.machineConfigsDeleted).toEqual([]);
+    expect(w.machineConfigs.has(MC)).toBe(true);
+    expect(w.events.filter((e) => e.startsWith('HandOffRemoved'))).toEqual([]);
+  });
 });
 
 describe('no loop: the hand-off re-render changes nothing that matters', () => {
