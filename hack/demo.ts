@@ -233,6 +233,10 @@ async function main(): Promise<number> {
   }
   stop();
   await new Promise<void>((resolve) => (opExited !== undefined ? resolve() : op.on('exit', () => resolve())));
+  // The node is shared with the tests (which put it in pools of their own): it
+  // leaves the sample pool again; the pool, its image and hand-off stay.
+  say(`node ${node} leaves pool ${pool} (kubectl label node ${node} node-role.kubernetes.io/${pool}-); the pool keeps its image`);
+  kubectl('label', 'node', node, `node-role.kubernetes.io/${pool}-`);
   return result;
 }
 
