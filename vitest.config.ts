@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 // Three projects: `unit` needs nothing but Node; `integration` needs the real
 // registry / API server (it brings the local control plane up itself unless
-// KUBECONFIG is given); `e2e` runs the operator on the real OpenShift stack end to end.
+// KUBECONFIG is given); `e2e` runs the operator end to end on the real OpenShift components.
 export default defineConfig({
   test: {
     projects: [

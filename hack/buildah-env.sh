@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # The one place that says how buildah runs here (sourced by local-cluster.sh;
-# also printed by `hack/local-cluster.sh env`, and inherited by the emulator).
+# also printed by `hack/local-cluster.sh env`).
 #
 # This sandbox (root, no container engine, no user namespaces to spare) runs
 # buildah with vfs storage and chroot isolation. Storage lives in the cluster's

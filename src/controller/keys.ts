@@ -59,3 +59,26 @@ export function poolKeysFor(kind: WatchedKind, obj: Meta, pools: () => readonly 
     }
   }
 }
+
+/**
+ * Which events wake a pool (as controller-runtime's GenerationChanged and
+ * AnnotationChanged predicates): every event of every kind, except a
+ * LayeredPool update that changed only its status, i.e. the operator's own
+ * status write. Its generation (spec), annotations or deletion, or the object
+ * going, still wake the pool. Stateful: one per informer set.
+ */
+export function eventPredicate(): (kind: WatchedKind, obj: { metadata: { name: string } }, type: string) => boolean {
+  const seen = new Map<string, string>();
+  return (kind, obj, type) => {
+    if (kind !== 'LayeredPool') return true;
+    const m = obj.metadata as { name: string; generation?: number; annotations?: unknown; deletionTimestamp?: unknown };
+    if (type === 'delete') {
+      seen.delete(m.name);
+      return true;
+    }
+    const sig = JSON.stringify([m.generation ?? 0, m.annotations ?? {}, m.deletionTimestamp ?? null]);
+    const before = seen.get(m.name);
+    seen.set(m.name, sig);
+    return before !== sig;
+  };
+}

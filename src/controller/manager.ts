@@ -27,7 +27,7 @@ import { readiness, startHttpServers } from '../server/http.ts';
 import type { Metrics } from '../server/metrics.ts';
 import { createMetrics } from '../server/metrics.ts';
 import type { WatchedKind } from './keys.ts';
-import { poolKeysFor } from './keys.ts';
+import { eventPredicate, poolKeysFor } from './keys.ts';
 import type { Stores } from './observe.ts';
 import { Reconciler, ReportedError } from './reconciler.ts';
 
@@ -58,6 +58,7 @@ export class Manager {
     const { config, kubeConfig, log } = o;
     this.metrics = o.metrics ?? createMetrics();
     const ns = config.namespace;
+    const wakes = eventPredicate();
     const mk = <T extends Named>(kind: WatchedKind, r: ResourceCoords, schema: z.ZodType<T>, namespace?: string, fieldSelector?: string): Informer<T> => {
       const inf = new Informer<T>({
         kubeConfig,
@@ -69,7 +70,8 @@ export class Manager {
         logger: log.child({ informer: r.plural }),
         metrics: this.metrics,
         // Handlers only map the event to pool keys and enqueue them.
-        onEvent: (obj) => {
+        onEvent: (obj, type) => {
+          if (!wakes(kind, obj, type)) return;
           for (const key of poolKeysFor(kind, obj as never, () => this.stores.pools.list())) this.queue?.add(key);
         },
       });

@@ -8,6 +8,7 @@ import type { KubeWriter } from '../kube/client.ts';
 import { describeApiError, isSubset } from '../kube/client.ts';
 import type { LayeredPoolStatus } from '../kube/types.ts';
 import { RESOURCES } from '../kube/types.ts';
+import { withoutRefusedAttempts } from '../plan/builds.ts';
 import { ANNOTATION_FINGERPRINT, ANNOTATION_NEWEST_IMAGE, LABEL_BUILD_KIND } from '../plan/names.ts';
 import type { Plan } from '../plan/plan.ts';
 import { plan as makePlan } from '../plan/plan.ts';
@@ -175,12 +176,15 @@ export class Reconciler {
 
     // 2-4. Objects, builds, hand-off. A refused write is reported in the status.
     let handedOff = false;
+    const createdBuilds = new Set<string>();
     try {
-      handedOff = await this.write(p, snap.pool !== undefined, log, signal);
+      handedOff = await this.write(p, snap.pool !== undefined, log, signal, createdBuilds);
     } catch (e) {
       if (!(e instanceof WriteError)) throw e;
       log.warn({ err: e.message }, 'a write was refused');
       failure = new ReportedError(e.message);
+      // A Build never created is no attempt: its number is not used up.
+      if (p.status?.buildAttempts) p.status.buildAttempts = withoutRefusedAttempts(p.status.buildAttempts, p.createBuilds.filter((b) => !createdBuilds.has(b.metadata.name)));
       degrade(p, snap.status?.status, 'ApplyFailed', e.message, snap.pool?.metadata.generation, snap.now);
     }
     if (!handedOff) p.events = p.events.filter((e) => e.reason !== 'ImageHandedOff');
@@ -226,7 +230,7 @@ export class Reconciler {
   }
 
   /** Writes the plan's objects, builds and hand-off; returns whether the pool was handed its image. */
-  private async write(p: Plan, poolExists: boolean, log: Logger, signal?: AbortSignal): Promise<boolean> {
+  private async write(p: Plan, poolExists: boolean, log: Logger, signal?: AbortSignal, createdBuilds = new Set<string>()): Promise<boolean> {
     const attempt = async (what: string, fn: () => Promise<void>) => {
       signal?.throwIfAborted();
       try {
@@ -272,6 +276,7 @@ export class Reconciler {
         } else {
           log.info({ build: b.metadata.name }, 'build already exists (adopted)');
         }
+        createdBuilds.add(b.metadata.name);
       });
     }
     // Hand-off: the MachineConfig MCO rolls out, then the informational annotations.

@@ -7,6 +7,7 @@
 // OpenShift server resolves `Build` to `buildconfigs/webhooks` (405 on create)
 // and other kinds to subresources.
 import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import { z } from 'zod';
 import { statusCode } from './errors.ts';
@@ -39,6 +40,43 @@ export function loadKubeConfig(kubeconfig?: string): k8s.KubeConfig {
   }
   const cluster = kc.getCurrentCluster();
   if (!cluster?.server) throw new KubeconfigError(`${what}: its current context ${JSON.stringify(kc.getCurrentContext())} names no cluster with a server address`);
+  return shareConnections(kc);
+}
+
+type DispatcherFactory = (cluster: k8s.Cluster | null, agentOptions: Record<string, unknown>) => unknown;
+
+/**
+ * One keep-alive connection pool per API server and credentials, reused by
+ * every request and watch of this KubeConfig: client-node makes a new undici
+ * Agent (so a new TLS handshake) for every request otherwise. The credentials
+ * are part of the key, so a rotated client certificate or CA gets a new pool
+ * (the previous one is closed once replaced; at most a few are kept).
+ */
+export function shareConnections(kc: k8s.KubeConfig, maxPools = 4): k8s.KubeConfig {
+  const target = kc as unknown as { createDispatcher: DispatcherFactory; __sharedConnections?: true };
+  if (target.__sharedConnections) return kc;
+  const make = target.createDispatcher.bind(kc);
+  const pools = new Map<string, unknown>();
+  target.createDispatcher = (cluster, agentOptions) => {
+    const h = createHash('sha256');
+    h.update(cluster?.server ?? '');
+    for (const k of ['ca', 'cert', 'key', 'pfx', 'passphrase', 'servername', 'rejectUnauthorized'] as const) h.update(`\0${k}=${String(agentOptions[k] ?? '')}`);
+    h.update(`\0proxy=${cluster?.proxyUrl ?? ''}`);
+    const key = h.digest('hex');
+    let d = pools.get(key);
+    if (d === undefined) {
+      d = make(cluster, agentOptions);
+      if (d === undefined) return undefined;
+      pools.set(key, d);
+      while (pools.size > maxPools) {
+        const [oldest, pool] = pools.entries().next().value as [string, { close?: () => Promise<void> }];
+        pools.delete(oldest);
+        void pool.close?.().catch(() => undefined);
+      }
+    }
+    return d;
+  };
+  target.__sharedConnections = true;
   return kc;
 }
 

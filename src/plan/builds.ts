@@ -123,6 +123,21 @@ export function attemptOf(name: string, buildConfig: string, fingerprint: string
   return Number.isInteger(n) && n > 0 ? n : undefined;
 }
 
+/**
+ * The attempt records with the attempts whose Build the API server refused to
+ * create taken back: a Build that was never created is no attempt, so the next
+ * try uses the same name (a refused create, e.g. RBAC, burns no attempt number).
+ */
+export function withoutRefusedAttempts(records: readonly BuildAttempts[], refused: readonly KubeObject[]): BuildAttempts[] {
+  return records.map((r) => {
+    const mine = refused.find((b) => {
+      const bc = b.metadata.labels?.[BUILD_CONFIG_LABEL] ?? '';
+      return buildKind(b as Build) === r.kind && b.metadata.annotations?.[ANNOTATION_FINGERPRINT] === r.fingerprint && attemptOf(b.metadata.name, bc, r.fingerprint) === r.lastAttempt;
+    });
+    return mine ? { ...r, lastAttempt: r.lastAttempt - 1 } : r;
+  });
+}
+
 /** A recorded failure as a Build-shaped object (its Build may have been pruned). */
 function failureFromRecord(f: NonNullable<BuildAttempts['lastFailure']>): Build {
   const status: NonNullable<Build['status']> = { phase: 'Failed' };

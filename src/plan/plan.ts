@@ -514,7 +514,11 @@ export function plan(snap: Snapshot): Plan {
           // Not Degraded yet: attempts are left. Building says which one failed and when the next starts.
           building ??= `${label} build attempt ${d.failures ?? 1} of ${config.retryLimit} failed: ${failureReason(d.failure)}, retrying at ${new Date(now + d.requeueAfterMs).toISOString()}`;
         } else {
-          building ??= d.reason === 'Debounce' ? `${label} build waits ${d.requeueAfterMs} ms for its inputs to settle` : `${label} build waits for a stale build to stop`;
+          // A deadline, never a countdown: the message stays the same until the state changes.
+          building ??=
+            d.reason === 'Debounce'
+              ? `${label} build waits for its inputs to settle until ${new Date(now + d.requeueAfterMs).toISOString()}`
+              : `${label} build waits for a stale build to stop`;
         }
         break;
       case 'failed':

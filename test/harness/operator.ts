@@ -103,6 +103,11 @@ export interface OperatorOptions {
   name?: string;
   /** A directory to keep the raw output (stdout and stderr) in, as `<name>-<time>.log`. */
   logDir?: string;
+  /**
+   * --registry-token-file (a ServiceAccount token for the integrated registry). Default: on the admin's
+   * kubeconfig in the default namespace, the one global setup made; elsewhere none (see registryTokenFile()).
+   */
+  registryTokenFile?: string;
 }
 
 export interface OperatorProcess {
@@ -163,7 +168,7 @@ export function operatorArgs(o: OperatorOptions = {}): string[] {
   const local = inject('localClusterEnv');
   // An operator on the admin's credentials still needs a ServiceAccount token for
   // the integrated registry (global setup made one for the default namespace).
-  const tokenFile = !o.kubeconfig && (o.namespace ?? env.LBC_NAMESPACE) === env.LBC_NAMESPACE ? local.LBC_TEST_REGISTRY_TOKEN_FILE : undefined;
+  const tokenFile = o.registryTokenFile ?? (!o.kubeconfig && (o.namespace ?? env.LBC_NAMESPACE) === env.LBC_NAMESPACE ? local.LBC_TEST_REGISTRY_TOKEN_FILE : undefined);
   const args = [
     path.join(ROOT, 'src', 'cli.ts'),
     'run',
@@ -604,6 +609,29 @@ export async function serviceAccountKubeconfig(namespace: string, serviceAccount
   const file = path.join(dir, 'kubeconfig');
   writeFileSync(file, yaml.dump(doc), { mode: 0o600 });
   return { path: file, token, user: `system:serviceaccount:${namespace}:${serviceAccount}` };
+}
+
+/**
+ * A file holding a token the integrated registry accepts for pushes and pulls in
+ * `namespace` (it takes only ServiceAccount/user tokens, and authorizes them per
+ * namespace): a ServiceAccount there bound to OpenShift's `system:image-builder`.
+ * For an operator a test runs on the admin's kubeconfig in a namespace of its own.
+ */
+export async function registryTokenFile(namespace: string, serviceAccount = 'lbc-test-registry'): Promise<string> {
+  await applyManifests([
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: serviceAccount, namespace } },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: `${serviceAccount}-image-builder`, namespace },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:image-builder' },
+      subjects: [{ kind: 'ServiceAccount', name: serviceAccount, namespace }],
+    },
+  ]);
+  const token = (await kubectl(['create', 'token', serviceAccount, '-n', namespace, '--duration=2h'])).stdout.trim();
+  const file = path.join(mkdtempSync(path.join(tmpdir(), 'lbc-token-')), 'token');
+  writeFileSync(file, token, { mode: 0o600 });
+  return file;
 }
 
 // ---- manifests -------------------------------------------------------------------------------------

@@ -37,7 +37,8 @@ describe('render', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout.split('\n')[0]).toBe(`# pool ${pool!.pool}: managed`);
-    expect(r.stdout).toMatch(new RegExp(`^# push rendered-config image ${clusterEnv().LOCAL_REGISTRY}/${ns}/${pool!.pool}-rendered-config@sha256:[0-9a-f]{64} \\(\\d+ bytes\\) for ${pool!.machineConfig}$`, 'm'));
+    // The push is by tag (the integrated registry records a push only by tag).
+    expect(r.stdout).toMatch(new RegExp(`^# push rendered-config image ${clusterEnv().LOCAL_REGISTRY}/${ns}/${pool!.pool}-rendered-config@sha256:([0-9a-f]{64}) \\(\\d+ bytes\\) for ${pool!.machineConfig}, by tag: sha256-\\1, latest$`, 'm'));
     // Every document parses as YAML; the objects are the seven streams, two BuildConfigs and the status object.
     const docs = yaml.loadAll(r.stdout.replace(/\n---\n# Dockerfile of the content build:[\s\S]*$/, '\n')) as { kind?: string; metadata?: { name: string } }[];
     const names = docs.filter((d) => d?.kind).map((d) => `${d.kind}/${d.metadata!.name}`).sort();

@@ -210,8 +210,16 @@ describe('Informer on the API server', () => {
     expect(inf.restartCount()).toBe(0);
 
     await inf.stop();
-    await putWidget(plural, 'after-stop', 4);
-    await new Promise((r) => setTimeout(r, 500));
+    // A second informer, still running, sees the next write: by then a stopped one would have too.
+    const watcher = new Informer<Widget>({ kubeConfig: kc, resource: coords(plural), namespace: NS, schema: WidgetSchema, resyncPeriodMs: 0, logger });
+    watcher.start();
+    expect(await watcher.waitForSync()).toBe(true);
+    try {
+      await putWidget(plural, 'after-stop', 4);
+      await waitFor('after-stop seen by a running informer', () => watcher.get('after-stop', NS));
+    } finally {
+      await watcher.stop();
+    }
     expect(events.some((e) => e.name === 'after-stop')).toBe(false);
   });
 

@@ -1,13 +1,18 @@
-// Proves the stand-in is real: a real API server with RBAC, the stand-in CRDs
-// established, a real registry, and the CoreOS stand-in base pushed to it by
-// digest, named by the ControllerConfig.
+// Proves the local control plane is the real OpenShift stack: kube-apiserver
+// with RBAC, openshift-apiserver behind the image.openshift.io and
+// build.openshift.io APIServices, the openshift/api CRDs, the image-import and
+// build controllers of openshift-controller-manager (an `oc tag` imports, a
+// Build runs in a real build pod on the real node), the machine-config-controller
+// rendering pools, the integrated registry with OpenShift auth, and the CoreOS
+// stand-in in the outside registry, named by digest by the ControllerConfig.
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { PatchStrategy } from '@kubernetes/client-node';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { RESOURCES, apiVersionOf, ControllerConfigSchema, ImageStreamSchema } from '../../src/kube/types.ts';
 import { CONTROLLER_CONFIG_NAME } from '../../src/plan/names.ts';
-import { kubectl, namespace, objectApi, registryHost, registryUrl, waitFor } from '../harness/cluster.ts';
+import { clusterEnv, getJson, internalRegistryHost, kubectl, namespace, objectApi, oc, registryHost, registryUrl, waitFor, type KObj } from '../harness/cluster.ts';
+import { makePool, uniqueName } from '../harness/operator.ts';
 
 const MANIFEST_ACCEPT = [
   'application/vnd.oci.image.manifest.v1+json',
@@ -78,16 +83,146 @@ describe('the local control plane', () => {
     }
   });
 
-  it('has every stand-in CRD and the product CRD Established', async () => {
+  it('reports Kubernetes v1.36.3 (kubectl version) and OpenShift v4.21.0 (oc version)', async () => {
+    const k = JSON.parse((await kubectl(['version', '-o', 'json'])).stdout) as { clientVersion: { gitVersion: string }; serverVersion: { gitVersion: string } };
+    expect(k.clientVersion.gitVersion).toBe('v1.36.3');
+    expect(k.serverVersion.gitVersion).toBe('v1.36.3');
+    const o = JSON.parse((await oc(['version', '-o', 'json'])).stdout) as { clientVersion: { gitVersion: string }; openshiftVersion?: string };
+    expect(o.clientVersion.gitVersion).toBe('v4.21.0');
+    // The server side: openshift-apiserver's version, as `oc version` finds it.
+    expect(o.openshiftVersion).toBe('4.21.0');
+  });
+
+  it('serves image.openshift.io and build.openshift.io through Available APIServices (openshift-apiserver)', async () => {
+    for (const name of ['v1.image.openshift.io', 'v1.build.openshift.io']) {
+      const svc = await getJson<KObj>(['apiservice', name]);
+      expect(svc, name).toBeDefined();
+      expect((svc!.spec as { service?: { name?: string } }).service?.name, `${name} is served by a Service (aggregated), not local CRDs`).toBeDefined();
+      const available = ((svc!.status?.conditions ?? []) as { type: string; status: string }[]).find((c) => c.type === 'Available');
+      expect(available?.status, `${name} Available`).toBe('True');
+    }
+    // The virtual resources a CRD cannot serve are there.
+    const resources = (await kubectl(['api-resources', '--api-group=image.openshift.io', '-o', 'name'])).stdout.split('\n');
+    expect(resources).toEqual(expect.arrayContaining(['imagestreams.image.openshift.io', 'imagestreamtags.image.openshift.io', 'imagestreamimports.image.openshift.io']));
+    const buildRes = (await kubectl(['get', '--raw', '/apis/build.openshift.io/v1'])).stdout;
+    const names = (JSON.parse(buildRes) as { resources: { name: string }[] }).resources.map((r) => r.name);
+    expect(names).toEqual(expect.arrayContaining(['builds', 'buildconfigs', 'builds/log', 'builds/details', 'builds/clone']));
+    // No CRD stands in for them.
+    for (const crd of ['imagestreams.image.openshift.io', 'builds.build.openshift.io', 'buildconfigs.build.openshift.io']) {
+      expect(await getJson(['crd', crd]), crd).toBeUndefined();
+    }
+  });
+
+  it('has the openshift/api CRDs (MachineConfig, MachineConfigPool, ControllerConfig, config.openshift.io) and the product CRD Established', async () => {
     const api = objectApi();
-    for (const r of Object.values(RESOURCES)) {
-      const crd = await api.read<Crd>({
-        apiVersion: 'apiextensions.k8s.io/v1',
-        kind: 'CustomResourceDefinition',
-        metadata: { name: `${r.plural}.${r.group}` },
-      });
+    const crds = [
+      ...[RESOURCES.machineConfigPool, RESOURCES.machineConfig, RESOURCES.controllerConfig, RESOURCES.layeredPool].map((r) => `${r.plural}.${r.group}`),
+      'images.config.openshift.io',
+      'featuregates.config.openshift.io',
+      'clusterversions.config.openshift.io',
+      'machineconfignodes.machineconfiguration.openshift.io',
+    ];
+    for (const name of crds) {
+      const crd = await api.read<Crd>({ apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', metadata: { name } });
       const established = crd.status?.conditions?.find((c) => c.type === 'Established');
-      expect(established?.status, `${r.plural}.${r.group} Established`).toBe('True');
+      expect(established?.status, `${name} Established`).toBe('True');
+      // openshift/api's CRDs say where they come from.
+      if (name.endsWith('.openshift.io')) expect(crd.metadata?.annotations?.['api-approved.openshift.io'], `${name} is openshift/api's`).toMatch(/^https:\/\/github\.com\/openshift\/api\/pull\/\d+$/);
+    }
+  });
+
+  it('has a Ready node (a real kubelet)', async () => {
+    const node = await getJson<KObj>(['node', clusterEnv().LBC_NODE_NAME]);
+    expect(node, `node ${clusterEnv().LBC_NODE_NAME}`).toBeDefined();
+    const ready = ((node!.status?.conditions ?? []) as { type: string; status: string }[]).find((c) => c.type === 'Ready');
+    expect(ready?.status).toBe('True');
+    expect((node!.status?.nodeInfo as { kubeletVersion?: string }).kubeletVersion).toBe('v1.36.3');
+  });
+
+  it('imports through the real API: `oc tag` writes an ImageStreamTag that imports the CoreOS stand-in from LOCAL_REGISTRY', async () => {
+    const ns = uniqueName('lbc-tag');
+    await kubectl(['create', 'namespace', ns]);
+    try {
+      const source = clusterEnv().LBC_COREOS_IMAGE;
+      expect(source.startsWith(`${registryHost()}/`)).toBe(true);
+      const tagged = await oc(['tag', '--source=docker', source, `${ns}/coreos:latest`]);
+      expect(tagged.stdout).toContain(`Tag ${ns}/coreos:latest set to ${source}`);
+      const istag = await waitFor(
+        async () => {
+          const t = await getJson<KObj & { image?: { metadata?: { name?: string }; dockerImageReference?: string } }>(['imagestreamtag', 'coreos:latest', '-n', ns]);
+          return t?.image?.metadata?.name ? t : undefined;
+        },
+        { timeoutMs: 60_000, what: 'the image-import controller to import coreos:latest' },
+      );
+      expect(istag.image!.metadata!.name).toBe(source.slice(source.indexOf('@') + 1));
+      const stream = await getJson<KObj>(['imagestream', 'coreos', '-n', ns]);
+      // The stream advertises the integrated registry.
+      expect((stream!.status as { dockerImageRepository?: string }).dockerImageRepository).toBe(`${internalRegistryHost()}/${ns}/coreos`);
+    } finally {
+      await kubectl(['delete', 'namespace', ns, '--wait=false'], { allowFailure: true });
+    }
+  });
+
+  it('runs a Build in a real build pod (openshift-builder) to Complete; `oc logs build/<name>` shows its log', { timeout: 300_000 }, async () => {
+    const ns = uniqueName('lbc-build');
+    await kubectl(['create', 'namespace', ns]);
+    try {
+      // The builder ServiceAccount (and its registry secrets) come from openshift-controller-manager.
+      await waitFor(async () => (await getJson(['serviceaccount', 'builder', '-n', ns])) !== undefined, { timeoutMs: 60_000, what: 'ServiceAccount builder' });
+      // The output stream must exist: the build controller leaves a Build New (InvalidOutputReference) otherwise.
+      await oc(['create', 'imagestream', 'hello', '-n', ns]);
+      const marker = `lbc-marker-${Date.now().toString(36)}`;
+      const name = 'hello-1';
+      await kubectl(['create', '-f', '-'], {
+        input: JSON.stringify({
+          apiVersion: 'build.openshift.io/v1',
+          kind: 'Build',
+          metadata: { name, namespace: ns },
+          spec: {
+            source: { type: 'Dockerfile', dockerfile: `FROM scratch\nRUN echo ${marker}\n` },
+            strategy: { type: 'Docker', dockerStrategy: { from: { kind: 'DockerImage', name: clusterEnv().LBC_COREOS_IMAGE } } },
+            output: { to: { kind: 'ImageStreamTag', name: 'hello:latest' } },
+          },
+        }),
+      });
+      const done = await waitFor(
+        async () => {
+          const b = await getJson<KObj>(['build', name, '-n', ns]);
+          const phase = (b?.status as { phase?: string } | undefined)?.phase;
+          if (phase === 'Failed' || phase === 'Error' || phase === 'Cancelled') throw new Error(`build ${phase}: ${JSON.stringify(b?.status)}`);
+          return phase === 'Complete' ? b : undefined;
+        },
+        { timeoutMs: 240_000, intervalMs: 1000, what: `Build ${name} Complete` },
+      );
+      // It ran in a pod on the node, and pushed to the integrated registry.
+      const podName = (done.metadata.annotations ?? {})['openshift.io/build.pod-name'];
+      expect(podName).toBe(`${name}-build`);
+      const pod = await getJson<KObj>(['pod', podName!, '-n', ns]);
+      expect((pod?.spec as { nodeName?: string } | undefined)?.nodeName).toBe(clusterEnv().LBC_NODE_NAME);
+      const st = done.status as { outputDockerImageReference?: string; output?: { to?: { imageDigest?: string } } };
+      expect(st.outputDockerImageReference).toBe(`${internalRegistryHost()}/${ns}/hello:latest`);
+      expect(st.output?.to?.imageDigest).toMatch(/^sha256:[0-9a-f]{64}$/);
+      const log = await oc(['logs', `build/${name}`, '-n', ns]);
+      expect(log.stdout).toContain(marker);
+      expect(log.stdout).toContain('Push successful');
+      // The push by tag was recorded in the stream.
+      const istag = await getJson<KObj & { image?: { metadata?: { name?: string } } }>(['imagestreamtag', 'hello:latest', '-n', ns]);
+      expect(istag?.image?.metadata?.name).toBe(st.output?.to?.imageDigest);
+    } finally {
+      await kubectl(['delete', 'namespace', ns, '--wait=false'], { allowFailure: true });
+    }
+  });
+
+  it('renders a pool (machine-config-controller): rendered-<pool>-<hash>, owned by the pool, holding the source config', async () => {
+    const p = await makePool();
+    try {
+      expect(p.machineConfig).toMatch(new RegExp(`^rendered-${p.pool}-[0-9a-f]{32}$`));
+      const rendered = await getJson<KObj>(['machineconfig', p.machineConfig]);
+      expect(rendered?.metadata.ownerReferences?.map((o) => `${o.kind}/${o.name}`)).toEqual([`MachineConfigPool/${p.pool}`]);
+      expect(rendered?.metadata.annotations?.['machineconfiguration.openshift.io/generated-by-controller-version']).toBeDefined();
+      expect(JSON.stringify(rendered?.spec)).toContain(encodeURIComponent(p.file.contents));
+    } finally {
+      await p.cleanup();
     }
   });
 
@@ -103,14 +238,14 @@ describe('the local control plane', () => {
       spec: { tags: tags.map((t) => ({ name: t.name, from: { kind: 'DockerImage', name: t.image } })) },
     });
     try {
-      // Names in the local registry (absent), so an emulator importing them stays on loopback.
+      // Names in the outside registry (absent): the image-import controller tries them there and fails.
       const img = (t: string) => `${registryHost()}/lbc-test/absent:${t}`;
       await api.patch(is([{ name: 'a', image: img('a') }]), undefined, undefined, 'lbc-test-one', true, PatchStrategy.ServerSideApply);
       await api.patch(is([{ name: 'b', image: img('b') }]), undefined, undefined, 'lbc-test-two', true, PatchStrategy.ServerSideApply);
       const got = ImageStreamSchema.parse(await api.read(ref));
       expect(got.spec?.tags?.map((t) => t.name).sort()).toEqual(['a', 'b']);
       // status is a subresource: a status written through the main resource is
-      // dropped (the emulator may write its own import status meanwhile).
+      // dropped (the image-import controller writes its own import status meanwhile).
       await api.patch(
         { ...ref, status: { tags: [{ tag: 'a', items: [{ dockerImageReference: 'x@sha256:1', image: 'sha256:1' }] }] } } as KubernetesObject,
         undefined, undefined, 'lbc-test-one', undefined, PatchStrategy.MergePatch,
@@ -159,13 +294,27 @@ describe('the local control plane', () => {
     }
   });
 
-  it('has a registry that serves /v2/', async () => {
+  it('has an outside registry that serves /v2/ anonymously', async () => {
     const res = await fetch(`${registryUrl()}/v2/`);
     expect(res.status).toBe(200);
     expect(res.headers.get('docker-distribution-api-version')).toBe('registry/2.0');
   });
 
-  it('names the CoreOS stand-in base by digest in the ControllerConfig, and the registry has it with ignition-apply inside', async () => {
+  it('has the integrated registry with OpenShift auth: anonymous refused, a ServiceAccount token accepted', async () => {
+    const base = registryUrl(internalRegistryHost());
+    const anon = await fetch(`${base}/v2/`);
+    expect(anon.status).toBe(401);
+    expect(anon.headers.get('www-authenticate')).toMatch(/^Bearer realm="[^"]*\/openshift\/token"/);
+    const token = (await kubectl(['create', 'token', 'default', '-n', namespace(), '--duration=10m'])).stdout.trim();
+    const res = await fetch(`${base}/openshift/token`, { headers: { Authorization: `Basic ${Buffer.from(`unused:${token}`).toString('base64')}` } });
+    expect(res.status).toBe(200);
+    const registryToken = ((await res.json()) as { token?: string }).token;
+    expect(registryToken).toBeTruthy();
+    const ok = await fetch(`${base}/v2/`, { headers: { Authorization: `Bearer ${registryToken}` } });
+    expect(ok.status).toBe(200);
+  });
+
+  it('names the CoreOS stand-in base by digest in the ControllerConfig, and the outside registry has it with ignition-apply inside and the bootc labels', async () => {
     const cc = ControllerConfigSchema.parse(
       await objectApi().read({
         apiVersion: apiVersionOf(RESOURCES.controllerConfig),
@@ -193,6 +342,9 @@ describe('the local control plane', () => {
       for (const f of tarEntries(Buffer.from(await blob.arrayBuffer()))) files.add(f);
     }
     expect(files).toContain('usr/bin/ignition-apply');
+    // The labels the machine-config-controller inspects (OSStreams) on the image config.
+    const config = (await (await fetch(`${registryUrl()}/v2/${repo}/blobs/${manifest.config.digest}`)).json()) as { config?: { Labels?: Record<string, string> } };
+    expect(config.config?.Labels).toMatchObject({ 'containers.bootc': '1', 'io.openshift.os.streamclass': 'rhel-9' });
     expect(files).toContain('bin/busybox');
     expect(files).toContain('usr/lib/os-release');
   });

@@ -5,10 +5,10 @@
 // Isolation from anything else using the shared cluster: the manifests are
 // installed into a namespace of their own (cluster-scoped names suffixed),
 // and the pool opts in with a label of its own (--opt-in-label), so no other
-// operator running against the cluster touches it. No pods run here (no
-// kubelet, no deployment controller): the Deployment is checked with a
-// server-side dry run; the operator runs as a local process with the
-// ServiceAccount's bearer token instead.
+// operator running against the cluster touches it. The operator's image is
+// not built for these tests, so the Deployment is checked with a server-side
+// dry run; the operator runs as a local process with the ServiceAccount's
+// bearer token instead.
 import { execFile } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -36,7 +36,8 @@ import { ANNOTATION_NEWEST_IMAGE, ANNOTATION_NEWEST_IMAGE_CONFIG, ANNOTATION_NEW
 
 const SA = OPERATOR_SERVICE_ACCOUNT;
 const PUSH_SECRET = 'layered-build-controller-push';
-const PUSH_PASSWORD = 'pushpw-Zk8rT2vQ'; // must never show up in a log line
+/** The push secret's password: a token of the operator's ServiceAccount (all the integrated registry accepts); never to show up in a log line. */
+let PUSH_PASSWORD = '';
 const ns = uniqueName('lbc-rbac');
 const optInLabel = `test.layering.mco.dev/${ns}`;
 
@@ -64,7 +65,10 @@ beforeAll(async () => {
   // The operator's manifests, in a namespace of their own. The Deployment
   // cannot run here: it is dry-run checked in the test below.
   install = await installPrivately(ns);
-  const dockerconfigjson = JSON.stringify({ auths: { [clusterEnv().LOCAL_REGISTRY]: { username: 'robot', password: PUSH_PASSWORD, auth: Buffer.from(`robot:${PUSH_PASSWORD}`).toString('base64') } } });
+  // A push secret for the integrated registry, as an admin makes one: its password is a
+  // ServiceAccount token (the integrated registry takes no other credentials).
+  PUSH_PASSWORD = (await kubectl(['create', 'token', SA, '-n', ns, '--duration=2h'])).stdout.trim();
+  const dockerconfigjson = JSON.stringify({ auths: { [clusterEnv().INTERNAL_REGISTRY]: { username: 'robot', password: PUSH_PASSWORD, auth: Buffer.from(`robot:${PUSH_PASSWORD}`).toString('base64') } } });
   await applyManifests([
     { apiVersion: 'v1', kind: 'Secret', metadata: { name: PUSH_SECRET, namespace: ns }, type: 'kubernetes.io/dockerconfigjson', stringData: { '.dockerconfigjson': dockerconfigjson } },
     { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'someone-elses', namespace: ns }, stringData: { password: 'not-for-the-operator' } },
@@ -97,24 +101,28 @@ describe('manifests', () => {
     const applied = (await kubectl(['apply', '-f', path.join(ROOT, 'crds')])).stdout;
     expect(applied).toMatch(/customresourcedefinition\.apiextensions\.k8s\.io\/layeredpools\.layering\.mco\.dev (created|configured|unchanged)/);
 
-    // Everything as shipped, checked by the API server (admission, schemas, RBAC rules).
-    const dry = await kubectl(['apply', '--dry-run=server', '-f', path.join(ROOT, 'manifests')]);
+    // Everything as shipped, the way the README installs it (the kustomization), checked by
+    // the API server (admission, schemas, RBAC rules).
+    const dry = await kubectl(['apply', '--dry-run=server', '-k', path.join(ROOT, 'manifests')]);
     for (const what of ['namespace/openshift-machine-config-operator', 'serviceaccount/layered-build-controller', 'clusterrole.rbac.authorization.k8s.io/layered-build-controller', 'clusterrolebinding.rbac.authorization.k8s.io/layered-build-controller', 'role.rbac.authorization.k8s.io/layered-build-controller', 'rolebinding.rbac.authorization.k8s.io/layered-build-controller', 'role.rbac.authorization.k8s.io/layered-build-controller-events', 'rolebinding.rbac.authorization.k8s.io/layered-build-controller-events', 'deployment.apps/layered-build-controller', 'service/layered-build-controller-metrics']) {
       expect(dry.stdout).toContain(what);
     }
     // For real, all but the Deployment (no pods can run here).
-    const files = readdirSync(path.join(ROOT, 'manifests')).filter((f) => f.endsWith('.yaml') && !f.includes('deployment'));
+    const files = readdirSync(path.join(ROOT, 'manifests')).filter((f) => f.endsWith('.yaml') && !f.includes('deployment') && f !== 'kustomization.yaml');
     const real = await kubectl(['apply', ...files.flatMap((f) => ['-f', path.join(ROOT, 'manifests', f)])]);
     expect(real.stdout).toMatch(/role\.rbac\.authorization\.k8s\.io\/layered-build-controller (created|configured|unchanged)/);
 
-    // The ServiceMonitor, given a ServiceMonitor CRD (a stand-in unless the cluster has the real one).
-    const hasCrd = (await kubectl(['get', 'crd', 'servicemonitors.monitoring.coreos.com'], { allowFailure: true })).code === 0;
-    if (!hasCrd) {
-      await kubectl(['apply', '--server-side', '--field-manager=lbc-tests', '-f', path.join(ROOT, 'test/integration/fixtures/servicemonitors.monitoring.coreos.com.yaml')]);
-      await kubectl(['wait', '--for=condition=established', '--timeout=60s', 'crd/servicemonitors.monitoring.coreos.com']);
+    // The ServiceMonitor and PrometheusRule, given their CRDs (stand-ins unless the cluster has the real ones).
+    for (const crd of ['servicemonitors.monitoring.coreos.com', 'prometheusrules.monitoring.coreos.com']) {
+      const hasCrd = (await kubectl(['get', 'crd', crd], { allowFailure: true })).code === 0;
+      if (!hasCrd) {
+        await kubectl(['apply', '--server-side', '--field-manager=lbc-tests', '-f', path.join(ROOT, `test/integration/fixtures/${crd}.yaml`)]);
+        await kubectl(['wait', '--for=condition=established', '--timeout=60s', `crd/${crd}`]);
+      }
     }
-    const sm = await kubectl(['apply', '-f', path.join(ROOT, 'manifests', 'monitoring')]);
+    const sm = await kubectl(['apply', '-k', path.join(ROOT, 'manifests', 'monitoring')]);
     expect(sm.stdout).toMatch(/servicemonitor\.monitoring\.coreos\.com\/layered-build-controller (created|configured|unchanged)/);
+    expect(sm.stdout).toMatch(/prometheusrule\.monitoring\.coreos\.com\/layered-build-controller (created|configured|unchanged)/);
   });
 
   it('the Deployment is hardened as designed: 2 replicas, probes, non-root, read-only root, no capabilities', async () => {
@@ -143,7 +151,9 @@ describe('manifests', () => {
     expect(Object.keys(c.resources.requests).sort()).toEqual(['cpu', 'memory']);
     expect(c.resources.limits.memory).toBeDefined();
     const env = Object.fromEntries(c.env.map((e) => [e.name, e.value]));
-    expect(env).toMatchObject({ LBC_LEADER_ELECT: 'true', LBC_PROBE_ADDR: '0.0.0.0:8081', LBC_METRICS_ADDR: '0.0.0.0:8080', LBC_PUSH_SECRET: PUSH_SECRET });
+    expect(env).toMatchObject({ LBC_LEADER_ELECT: 'true', LBC_PROBE_ADDR: '0.0.0.0:8081', LBC_METRICS_ADDR: '0.0.0.0:8080' });
+    // The integrated registry takes the pod's ServiceAccount token: no push secret by default.
+    expect(env.LBC_PUSH_SECRET).toBeUndefined();
     // The pod template meets the `restricted` Pod Security Standard: the API server's
     // PodSecurity admission warns about a workload that would violate it (checked to
     // warn on a privileged variant, so the silence means something).
@@ -206,7 +216,8 @@ describe('the operator under its ServiceAccount', () => {
       ['bind itself cluster-admin', ['create', 'clusterrolebinding', `${ns}-escalate`, '--clusterrole=cluster-admin', `--serviceaccount=${ns}:${SA}`]],
       ['delete a Build', ['delete', 'builds.build.openshift.io', '--all', '-n', ns, '--wait=false']],
       ['change a MachineConfig', ['label', 'machineconfig', pool?.machineConfig ?? 'x', 'evil=true']],
-      ['create a MachineConfig', ['create', '-f', '-']],
+      // (It may create, patch and delete MachineConfigs: the hand-off, 99-<pool>-layered-image. Never update one.)
+      ['replace a MachineConfig', ['replace', '-f', '-']],
       ['create a Deployment in its namespace', ['create', 'deployment', 'x', '--image=busybox', '-n', ns]],
       ['create pods in its namespace', ['run', 'x', '--image=busybox', '-n', ns, '--restart=Never']],
       ['list ImageStreams in another namespace', ['get', 'imagestreams.image.openshift.io', '-n', 'default']],
@@ -215,8 +226,8 @@ describe('the operator under its ServiceAccount', () => {
     const allowed: string[] = [];
     for (const [what, args] of refusals) {
       const r =
-        what === 'create a MachineConfig'
-          ? await kubectl(['--kubeconfig', saKubeconfig, ...args], { allowFailure: true, input: yaml.dump({ apiVersion: 'machineconfiguration.openshift.io/v1', kind: 'MachineConfig', metadata: { name: `${ns}-evil` }, spec: {} }) })
+        what === 'replace a MachineConfig'
+          ? await kubectl(['--kubeconfig', saKubeconfig, ...args], { allowFailure: true, input: yaml.dump({ apiVersion: 'machineconfiguration.openshift.io/v1', kind: 'MachineConfig', metadata: { name: pool?.machineConfig ?? 'x' }, spec: {} }) })
           : await asOperator(args);
       if (r.code === 0 || !/forbidden/i.test(r.stderr)) allowed.push(`${what}: exit ${r.code} ${r.stderr.trim().slice(0, 200)}`);
     }

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { RegistryClient, RegistryError, type RegistryClientOptions } from '../../src/registry/client.ts';
-import { buildScratchImage } from '../../src/registry/scratch-image.ts';
+import { buildScratchImage, CONFIG_HASH_LABEL } from '../../src/registry/scratch-image.ts';
 
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const b64 = (s: string) => Buffer.from(s).toString('base64');
@@ -254,7 +254,8 @@ describe('pushing the rendered-config scratch image (anonymous, http)', () => {
       const manifest = JSON.parse(m.body.toString('utf8')) as { config: { digest: string }; layers: { digest: string }[] };
       const config = await c.getBlob(REPO, manifest.config.digest);
       expect(sha(config)).toBe(img.configDigest);
-      expect(JSON.parse(config.toString('utf8')).config.Labels).toEqual({ machineconfig: 'rendered-worker-3' });
+      // The label is the content hash (the rendered name changes at the hand-off, the content does not).
+      expect(JSON.parse(config.toString('utf8')).config.Labels).toEqual({ [CONFIG_HASH_LABEL]: img.diffId.slice('sha256:'.length) });
       const layer = await c.getBlob(REPO, manifest.layers[0]!.digest);
       expect(sha(layer)).toBe(img.layerDigest);
       const tar = gunzipSync(layer);
@@ -287,7 +288,7 @@ describe('pushing the rendered-config scratch image (anonymous, http)', () => {
     const info = JSON.parse(out) as { Digest: string; Labels: Record<string, string>; Architecture: string; Os: string };
     const img = buildScratchImage({ name: 'rendered-worker-4', machineConfig: machineConfig('rendered-worker-4', 'four') });
     expect(info.Digest).toBe(img.manifestDigest);
-    expect(info.Labels).toEqual({ machineconfig: 'rendered-worker-4' });
+    expect(info.Labels).toEqual({ [CONFIG_HASH_LABEL]: img.diffId.slice('sha256:'.length) });
     expect([info.Os, info.Architecture]).toEqual(['linux', 'amd64']);
   });
 });

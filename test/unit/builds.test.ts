@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Build, ImageStream } from '../../src/kube/types.ts';
 import type { BuildContext, BuildRequest } from '../../src/plan/builds.ts';
-import { buildOutput, decideBuild, fingerprintOf } from '../../src/plan/builds.ts';
+import { buildOutput, decideBuild, fingerprintOf, withoutRefusedAttempts } from '../../src/plan/builds.ts';
 import { ANNOTATION_FINGERPRINT, ANNOTATION_REBUILD_TOKEN, LABEL_BUILD_KIND, fingerprintTag } from '../../src/plan/names.ts';
 import { buildEvents, condition, historyOf, logExcerpt } from '../../src/plan/status.ts';
 
@@ -106,6 +106,23 @@ describe('decideBuild', () => {
       strategy: { type: 'Docker', dockerStrategy: { from: { kind: 'DockerImage', name: `reg:5000/ns/w-mco-content@${D('c')}` } } },
       output: { to: { kind: 'ImageStreamTag', name: `w-mco-content:${fingerprintTag(FP)}` }, pushSecret: { name: 'push' } },
     });
+  });
+});
+
+describe('withoutRefusedAttempts', () => {
+  it('a Build the API server refused to create uses up no attempt number: the next try has the same name', () => {
+    const first = decideBuild(req, ctx([]));
+    if (first.state !== 'start') throw new Error(first.state);
+    expect(first.record.lastAttempt).toBe(1);
+    // The create was refused (e.g. RBAC): the status keeps the records without that attempt.
+    const kept = withoutRefusedAttempts([first.record], [first.create]);
+    expect(kept).toEqual([{ ...first.record, lastAttempt: 0 }]);
+    const again = decideBuild(req, ctx([], { attempts: kept }));
+    expect(again).toMatchObject({ state: 'start', name: first.name });
+    // Records of other inputs, and attempts that were created, are left alone.
+    const other = { ...first.record, fingerprint: OLD, lastAttempt: 1 };
+    expect(withoutRefusedAttempts([other], [first.create])).toEqual([other]);
+    expect(withoutRefusedAttempts([first.record], [])).toEqual([first.record]);
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { poolKeysFor } from '../../src/controller/keys.ts';
+import { eventPredicate, poolKeysFor } from '../../src/controller/keys.ts';
 import type { MachineConfigPool } from '../../src/kube/types.ts';
 
 const pools: MachineConfigPool[] = [
@@ -35,5 +35,22 @@ describe('poolKeysFor: events map to pool keys', () => {
     expect(poolKeysFor('ImageStream', { metadata: { name: 'my-pool-mco-content-external' } }, list)).toEqual(['my-pool']);
     expect(poolKeysFor('ImageStream', { metadata: { name: '-external-base' } }, list)).toEqual([]);
     expect(poolKeysFor('ImageStream', { metadata: { name: 'unrelated' } }, list)).toEqual([]);
+  });
+});
+
+describe('eventPredicate', () => {
+  it("ignores the operator's own status writes on a LayeredPool, wakes on spec, annotations, deletion", () => {
+    const wakes = eventPredicate();
+    const lp = (generation: number, annotations?: Record<string, string>, status = 'a') => ({ metadata: { name: 'p', generation, ...(annotations ? { annotations } : {}) }, status: { phase: status } });
+    expect(wakes('LayeredPool', lp(1), 'add')).toBe(true);
+    expect(wakes('LayeredPool', lp(1, undefined, 'b'), 'update')).toBe(false);
+    expect(wakes('LayeredPool', lp(1, undefined, 'c'), 'update')).toBe(false);
+    expect(wakes('LayeredPool', lp(2), 'update')).toBe(true);
+    expect(wakes('LayeredPool', lp(2, { x: '1' }), 'update')).toBe(true);
+    expect(wakes('LayeredPool', lp(2, { x: '1' }), 'delete')).toBe(true);
+    expect(wakes('LayeredPool', lp(2, { x: '1' }), 'add')).toBe(true);
+    // Other kinds always wake.
+    expect(wakes('ImageStream', lp(1), 'update')).toBe(true);
+    expect(wakes('ImageStream', lp(1), 'update')).toBe(true);
   });
 });
