@@ -350,6 +350,8 @@ export interface LayeredPoolStatus {
   renderedConfigImage?: string;
   observedGeneration?: number;
   conditions?: Condition[];
+  rollout?: { handoff?: string; machineConfig?: string; renderedConfig?: string; machineCount?: number; updatedMachineCount?: number; readyMachineCount?: number };
+  buildAttempts?: unknown;
   history?: { build: string; kind: string; fingerprint: string; result: string; outputDigest?: string; inputs: Record<string, string> }[];
 }
 
@@ -710,4 +712,40 @@ export async function pushDerivedImage(fromRef: string, repo: string, tag: strin
 export async function clusterBaseImage(): Promise<string> {
   const r = await kubectl(['get', 'controllerconfig', 'machine-config-controller', '-o', 'jsonpath={.spec.baseOSContainerImage}']);
   return r.stdout.trim();
+}
+
+// ---- the real node ------------------------------------------------------------------------------
+
+const NODE_ROLE = 'node-role.kubernetes.io/';
+const MCD = 'machineconfiguration.openshift.io/';
+
+/** The node's MCD annotations: currentConfig, desiredConfig, state. */
+export async function nodeConfig(node: string): Promise<{ current?: string; desired?: string; state?: string }> {
+  const a = (await getJson(['node', node]))?.metadata.annotations ?? {};
+  return { current: a[`${MCD}currentConfig`], desired: a[`${MCD}desiredConfig`], state: a[`${MCD}state`] };
+}
+
+/**
+ * Moves the real node into `pool` for one scenario with one `oc label`
+ * (node-role.kubernetes.io/<pool>=, dropping the custom pool it was in: MCC
+ * allows worker plus at most one custom pool). Returns the restore: the labels
+ * as they were, then waits until the node is back on its previous config
+ * (desiredConfig == currentConfig == before, state Done).
+ */
+export async function moveNodeInto(node: string, pool: string): Promise<() => Promise<void>> {
+  const labels = (await getJson(['node', node]))?.metadata.labels ?? {};
+  const before = await nodeConfig(node);
+  const others = Object.keys(labels).filter((k) => k.startsWith(NODE_ROLE) && k !== `${NODE_ROLE}worker` && k !== `${NODE_ROLE}master`);
+  await oc(['label', 'node', node, `${NODE_ROLE}${pool}=`, ...others.map((k) => `${k}-`)]);
+  return async () => {
+    await oc(['label', 'node', node, `${NODE_ROLE}${pool}-`, ...others.map((k) => `${k}=${labels[k]}`)]);
+    if (!before.desired) return;
+    await waitFor(
+      async () => {
+        const n = await nodeConfig(node);
+        return n.desired === before.desired && n.current === before.desired && n.state === 'Done';
+      },
+      { what: `node ${node} back on ${before.desired}`, timeoutMs: 120_000, intervalMs: 500 },
+    );
+  };
 }
