@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/config.ts';
 import type { KubeWriter } from '../kube/client.ts';
 import { describeApiError, isSubset } from '../kube/client.ts';
-import type { LayeredPoolStatus } from '../kube/types.ts';
+import type { Build, LayeredPoolStatus } from '../kube/types.ts';
 import { RESOURCES } from '../kube/types.ts';
 import { withoutRefusedAttempts } from '../plan/builds.ts';
 import { ANNOTATION_FINGERPRINT, ANNOTATION_NEWEST_IMAGE, LABEL_BUILD_KIND } from '../plan/names.ts';
@@ -54,6 +54,16 @@ export function planConfig(c: Config): PlanConfig {
   };
 }
 
+const FAILED_PHASES = new Set(['Failed', 'Error']);
+
+/** The Builds with the logs read for them as their logSnippet (copies; the cache's objects are not touched). */
+export function withLogs(builds: readonly Build[], logs: ReadonlyMap<string, string>): Build[] {
+  return builds.map((b) => {
+    const l = logs.get(b.metadata.uid ?? b.metadata.name);
+    return l && !b.status?.logSnippet ? { ...b, status: { ...b.status, logSnippet: l } } : b;
+  });
+}
+
 /** A write the API server refused (reported in the status, then retried). */
 class WriteError extends Error {
   override name = 'WriteError';
@@ -70,6 +80,8 @@ export class Reconciler {
   private readonly caBundle: string | undefined;
   /** Outcomes of the registry checks before the hand-off, by check key. */
   readonly imageChecks = new ImageCheckCache();
+  /** Logs of failed Builds without a logSnippet, by uid ('' when there is none). */
+  private readonly buildLogs = new Map<string, string>();
 
   constructor(o: ReconcilerOptions) {
     this.o = o;
@@ -85,7 +97,30 @@ export class Reconciler {
   private observe(pool: string, extraChecks?: ReadonlyMap<string, ImageCheckOutcome>) {
     const secret = this.pushSecret();
     const problem = secret ? pushSecretProblem(secret, this.o.config.registry) : undefined;
-    return observe(this.o.stores, this.pc, pool, (this.o.now ?? Date.now)(), secret === undefined ? undefined : secret !== null, this.imageChecks.view(extraChecks), problem);
+    const snap = observe(this.o.stores, this.pc, pool, (this.o.now ?? Date.now)(), secret === undefined ? undefined : secret !== null, this.imageChecks.view(extraChecks), problem);
+    return { ...snap, builds: withLogs(snap.builds, this.buildLogs) };
+  }
+
+  /**
+   * Reads the log of every failed Build of the pool that has no
+   * status.logSnippet (the real OCM sets it only from the build pod's
+   * termination message), once per Build; the next snapshots carry it as the
+   * Build's logSnippet, so the Degraded message quotes it.
+   */
+  private async readFailedBuildLogs(pool: string, log: Logger): Promise<void> {
+    const w = this.o.writer as Partial<Pick<KubeWriter, 'buildLog'>>;
+    if (!w.buildLog) return;
+    for (const b of observe(this.o.stores, this.pc, pool, 0).builds) {
+      const key = b.metadata.uid ?? b.metadata.name;
+      if (!FAILED_PHASES.has(b.status?.phase ?? '') || b.status?.logSnippet || this.buildLogs.has(key)) continue;
+      try {
+        this.buildLogs.set(key, (await w.buildLog.call(this.o.writer, b.metadata.name)) ?? '');
+      } catch (e) {
+        this.buildLogs.set(key, '');
+        log.warn({ build: b.metadata.name, err: (e as Error).message }, 'cannot read the log of a failed build');
+      }
+    }
+    while (this.buildLogs.size > 500) this.buildLogs.delete(this.buildLogs.keys().next().value!);
   }
 
   /**
@@ -137,6 +172,7 @@ export class Reconciler {
    */
   async reconcile(pool: string, signal?: AbortSignal): Promise<{ requeueAfter?: number }> {
     const log = this.o.log.child({ pool });
+    await this.readFailedBuildLogs(pool, log);
     let snap = this.observe(pool);
     let p = makePlan(snap);
     if (!p.managed && !p.status && p.deleteMachineConfigs.length === 0) {

@@ -121,8 +121,10 @@ export class KubeWriter {
   readonly core: k8s.CoreV1Api;
   private readonly namespace: string;
   private readonly component: string;
+  private readonly kc: k8s.KubeConfig;
 
   constructor(kc: k8s.KubeConfig, namespace: string, component = FIELD_MANAGER) {
+    this.kc = kc;
     this.custom = kc.makeApiClient(k8s.CustomObjectsApi);
     this.core = kc.makeApiClient(k8s.CoreV1Api);
     this.namespace = namespace;
@@ -182,6 +184,25 @@ export class KubeWriter {
       if (statusCode(e) === 404) return;
       throw e;
     }
+  }
+
+  /**
+   * The last `tailLines` lines of a Build's log (GET builds/<name>/log, what
+   * `oc logs build/<name>` reads), or undefined when there is none (404: the
+   * Build or its pod is gone). The real OCM sets status.logSnippet of a failed
+   * Build only from the pod's termination message, which is not always there.
+   */
+  async buildLog(name: string, tailLines = 20): Promise<string | undefined> {
+    const r = RESOURCES.build;
+    const server = this.kc.getCurrentCluster()?.server ?? '';
+    const url = `${server.replace(/\/+$/, '')}/apis/${r.group}/${r.version}/namespaces/${encodeURIComponent(this.namespace)}/${r.plural}/${encodeURIComponent(name)}/log?tailLines=${tailLines}`;
+    const ctx = new k8s.RequestContext(url, k8s.HttpMethod.GET);
+    await this.kc.applySecurityAuthentication(ctx);
+    const res = await new k8s.IsomorphicFetchHttpLibrary().send(ctx).toPromise();
+    const body = await res.body.text();
+    if (res.httpStatusCode === 404) return undefined;
+    if (res.httpStatusCode !== 200) throw Object.assign(new Error(`GET builds/${name}/log: HTTP ${res.httpStatusCode} ${body.slice(0, 200)}`), { code: res.httpStatusCode });
+    return body;
   }
 
   /**

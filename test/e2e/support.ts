@@ -14,7 +14,7 @@
 // derived from a per-run id: an operator started here manages only the pools
 // of its scenario. Pool and MachineConfig names carry the same run id.
 import { createHash, randomBytes } from 'node:crypto';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
@@ -346,6 +346,8 @@ export interface LayeredPoolStatus {
   renderedConfigImage?: string;
   observedGeneration?: number;
   conditions?: Condition[];
+  rollout?: { handoff?: string; machineConfig?: string; renderedConfig?: string; machineCount?: number; updatedMachineCount?: number; readyMachineCount?: number };
+  buildAttempts?: unknown;
   history?: { build: string; kind: string; fingerprint: string; result: string; outputDigest?: string; inputs: Record<string, string> }[];
 }
 
@@ -702,4 +704,118 @@ export async function pushDerivedImage(fromRef: string, repo: string, tag: strin
 export async function clusterBaseImage(): Promise<string> {
   const r = await kubectl(['get', 'controllerconfig', 'machine-config-controller', '-o', 'jsonpath={.spec.baseOSContainerImage}']);
   return r.stdout.trim();
+}
+
+// ---- the real node ------------------------------------------------------------------------------
+
+const NODE_ROLE = 'node-role.kubernetes.io/';
+const MCD = 'machineconfiguration.openshift.io/';
+
+/** The node's MCD annotations: currentConfig, desiredConfig, state. */
+export async function nodeConfig(node: string): Promise<{ current?: string; desired?: string; state?: string }> {
+  const a = (await getJson(['node', node]))?.metadata.annotations ?? {};
+  return { current: a[`${MCD}currentConfig`], desired: a[`${MCD}desiredConfig`], state: a[`${MCD}state`] };
+}
+
+/**
+ * Moves the real node into `pool` for one scenario with one `oc label`
+ * (node-role.kubernetes.io/<pool>=, dropping the custom pool it was in: MCC
+ * allows worker plus at most one custom pool). Returns the restore: the labels
+ * as they were, then waits until the node is back on its previous config
+ * (desiredConfig == currentConfig == before, state Done).
+ */
+export async function moveNodeInto(node: string, pool: string): Promise<() => Promise<void>> {
+  const labels = (await getJson(['node', node]))?.metadata.labels ?? {};
+  const before = await nodeConfig(node);
+  const others = Object.keys(labels).filter((k) => k.startsWith(NODE_ROLE) && k !== `${NODE_ROLE}worker` && k !== `${NODE_ROLE}master`);
+  await oc(['label', 'node', node, `${NODE_ROLE}${pool}=`, ...others.map((k) => `${k}-`)]);
+  return async () => {
+    await oc(['label', 'node', node, `${NODE_ROLE}${pool}-`, ...others.map((k) => `${k}=${labels[k]}`)]);
+    if (!before.desired) return;
+    await waitFor(
+      async () => {
+        const n = await nodeConfig(node);
+        return n.desired === before.desired && n.current === before.desired && n.state === 'Done';
+      },
+      { what: `node ${node} back on ${before.desired}`, timeoutMs: 120_000, intervalMs: 500 },
+    );
+  };
+}
+
+// ---- a private registry of one scenario ---------------------------------------------------------
+
+export interface PrivateRegistry {
+  /** host:port, on the node address (reachable by openshift-apiserver's importer). */
+  host: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A plain-http registry for one scenario only (Debian's `docker-registry
+ * serve`, its own storage directory) on the node address of LOCAL_REGISTRY and
+ * a free port; stopped and removed with remove(). Not started until start().
+ */
+export async function privateRegistry(): Promise<PrivateRegistry & { remove(): Promise<void> }> {
+  const addr = registryHost().split(':')[0]!;
+  const port = await closedPort();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'lbc-e2e-registry-'));
+  const host = `${addr}:${port}`;
+  const config = path.join(dir, 'config.yml');
+  writeFileSync(config, yaml.dump({ version: 0.1, log: { level: 'warn' }, storage: { filesystem: { rootdirectory: path.join(dir, 'storage') }, delete: { enabled: true } }, http: { addr: host } }));
+  let child: ReturnType<typeof spawn> | undefined;
+  const reg = {
+    host,
+    async start() {
+      if (child) return;
+      const c = spawn('docker-registry', ['serve', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      c.stderr?.on('data', (d: Buffer) => (err = (err + d.toString('utf8')).slice(-2000)));
+      child = c;
+      await waitFor(
+        async () => {
+          if (c.exitCode !== null) throw new Error(`docker-registry exited ${c.exitCode}: ${err}`);
+          return (await fetch(`http://${host}/v2/`).then((r) => r.status, () => 0)) === 200;
+        },
+        { what: `the private registry on ${host}`, timeoutMs: 20_000, intervalMs: 200 },
+      );
+    },
+    async stop() {
+      const c = child;
+      child = undefined;
+      if (!c || c.exitCode !== null) return;
+      const exited = new Promise((r) => c.once('exit', r));
+      c.kill('SIGTERM');
+      await exited;
+    },
+    async remove() {
+      await reg.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return reg;
+}
+
+/** `skopeo copy` between plain-http registries; returns the digest of the manifest at `to`. */
+export async function skopeoCopy(from: string, to: string): Promise<string> {
+  await run('skopeo', ['copy', '--src-tls-verify=false', '--dest-tls-verify=false', `docker://${from}`, `docker://${to}`]);
+  const { host, repo, reference } = splitRef(to);
+  const r = await fetch(`http://${host}/v2/${repo}/manifests/${reference}`, { headers: { Accept: MANIFEST_ACCEPT } });
+  if (!r.ok) throw new Error(`GET manifest ${to}: HTTP ${r.status}`);
+  return sha(Buffer.from(await r.arrayBuffer()));
+}
+
+/**
+ * Adds `host` to images.config.openshift.io/cluster
+ * spec.registrySources.insecureRegistries (what the real OCM writes into a
+ * build's registries.conf: a build pulls a plain-http base only from a registry
+ * listed there); returns the removal of exactly that entry.
+ */
+export async function addClusterInsecureRegistry(host: string): Promise<() => Promise<void>> {
+  await oc(['patch', 'images.config.openshift.io', 'cluster', '--type', 'json', '-p', JSON.stringify([{ op: 'add', path: '/spec/registrySources/insecureRegistries/-', value: host }])]);
+  return async () => {
+    const list = (await getJson<{ spec?: { registrySources?: { insecureRegistries?: string[] } } }>(['images.config.openshift.io', 'cluster']))?.spec?.registrySources?.insecureRegistries ?? [];
+    const i = list.indexOf(host);
+    if (i >= 0) await oc(['patch', 'images.config.openshift.io', 'cluster', '--type', 'json', '-p', JSON.stringify([{ op: 'test', path: `/spec/registrySources/insecureRegistries/${i}`, value: host }, { op: 'remove', path: `/spec/registrySources/insecureRegistries/${i}` }])]);
+  };
 }

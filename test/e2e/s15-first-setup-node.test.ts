@@ -1,0 +1,86 @@
+// S15 first setup with a real node in the pool: MCC renders the pool, one
+// content build; the hand-off MachineConfig 99-<pool>-layered-image appears
+// only once that Build is Complete (and the registry checks passed); MCC
+// re-renders the pool with the image as osImageURL and retargets the node
+// (its desiredConfig) to that rendering; the operator sees the re-rendered pool
+// (status.rollout.renderedConfig) and starts no further build.
+//
+// The node (LBC_NODE_NAME) is shared: it is moved into this scenario's pool
+// with one `oc label` (MCC allows worker plus one custom pool) and moved back
+// afterwards, waiting until it is on its previous config again.
+import { afterAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../harness/cluster.ts';
+import { builds, ignitionOf } from '../harness/operator.ts';
+import { handoffMachineConfigName } from '../../src/plan/names.ts';
+import { caughtUp, handOffMachineConfig, moveNodeInto, nodeConfig, osImageOf, renderedWithImage, scenario, status, waitHandedOff, waitStatus } from './support.ts';
+
+const NODE = process.env.LBC_NODE_NAME ?? '';
+const sc = scenario('s15');
+const { s, P } = sc;
+let restore: (() => Promise<void>) | undefined;
+afterAll(async () => {
+  await restore?.();
+}, 180_000);
+
+describe('S15 first setup, a node in the pool', () => {
+  it.skipIf(!NODE)('hands off only after the Build is Complete; the node is retargeted; the re-render starts no build', async () => {
+    restore = await moveNodeInto(NODE, P);
+    const files = { '/etc/layered-demo/motd': `S15 ${P}\n` };
+    const first = await sc.createPool(ignitionOf(files));
+    // The node joins the pool on its first rendering (the node agent stand-in reports it Done).
+    await waitFor(async () => {
+      const n = await nodeConfig(NODE);
+      return n.desired === first && n.current === first && n.state === 'Done';
+    }, { what: `node ${NODE} on ${first}`, timeoutMs: 120_000, intervalMs: 500 });
+
+    // Observe both: the content Build's phase and the hand-off MachineConfig, until it appears.
+    const seen: string[] = [];
+    let completeAt: number | undefined;
+    const atAppearance = await waitFor(
+      async () => {
+        const mc = await handOffMachineConfig(P);
+        const bs = await builds(s.ns, P);
+        const phase = bs.map((b) => b.phase).join(',') || 'none';
+        if (seen.at(-1) !== phase) seen.push(phase);
+        if (completeAt === undefined && bs[0]?.phase === 'Complete') completeAt = Date.now();
+        return mc ? { mc, bs } : undefined;
+      },
+      { what: `MachineConfig ${handoffMachineConfigName(P)}`, timeoutMs: 240_000, intervalMs: 200 },
+    );
+    // Read after the MachineConfig was seen: one Build, Complete (a terminal phase); it was seen
+    // in its earlier phases while the MachineConfig was absent.
+    expect(atAppearance.bs.map((b) => [b.kind, b.phase])).toEqual([['content', 'Complete']]);
+    expect(seen.at(-1)).toBe('Complete');
+    const b = atAppearance.bs[0]!;
+    const completed = Date.parse((b.obj.status as { completionTimestamp: string }).completionTimestamp);
+    expect(Date.parse(atAppearance.mc.metadata.creationTimestamp!)).toBeGreaterThanOrEqual(completed);
+    const image = atAppearance.mc.spec!.osImageURL!;
+    expect(image).toMatch(new RegExp(`/${s.ns}/.*@${b.digest}$`));
+
+    // MCC re-renders with the image; the node's desiredConfig moves to that rendering.
+    const withImage = await renderedWithImage(P, image);
+    expect(withImage).not.toBe(first);
+    expect(await osImageOf(withImage)).toBe(image);
+    const node = await waitFor(async () => {
+      const n = await nodeConfig(NODE);
+      return n.desired === withImage ? n : undefined;
+    }, { what: `node ${NODE} desiredConfig ${withImage}`, timeoutMs: 120_000, intervalMs: 200 });
+    const desiredAt = Date.now();
+    console.log(`S15: build Complete seen -> node desiredConfig ${withImage}: ${completeAt ? desiredAt - completeAt : '?'} ms; phases seen before the hand-off: ${seen.join(' > ')}`);
+    expect(node.desired).toBe(withImage);
+    await waitFor(async () => {
+      const n = await nodeConfig(NODE);
+      return n.current === withImage && n.state === 'Done';
+    }, { what: `node ${NODE} on ${withImage}`, timeoutMs: 120_000, intervalMs: 500 });
+
+    // The operator saw the re-rendered pool and the node updated, and started no build for it.
+    const mark = await caughtUp(sc.op);
+    const st = await waitStatus(s.ns, P, (x) => x.rollout?.renderedConfig === withImage && x.rollout.updatedMachineCount === 1, 'the rollout on the re-rendered pool, 1 machine updated');
+    expect(st.rollout).toMatchObject({ handoff: 'machineconfig', machineConfig: handoffMachineConfigName(P), renderedConfig: withImage, machineCount: 1, updatedMachineCount: 1 });
+    await waitHandedOff(s.ns, P, (x) => x.image === image, 'settled on the image');
+    await mark('the re-rendering and the node update');
+    expect((await builds(s.ns, P)).length).toBe(1);
+    expect((await status(s.ns, P)).phase).toBe('Ready');
+    expect(sc.op.errors()).toEqual([]);
+  });
+});
