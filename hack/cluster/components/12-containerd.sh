@@ -90,11 +90,19 @@ node_ns_create() {
   # its namespace only (the host keeps whatever /var/lib/kubelet it has).
   mkdir -p "$(node_dir)/var-lib-kubelet"
   [[ -f "$(node_dir)/var-lib-kubelet/config.json" ]] || echo '{"auths":{}}' >"$(node_dir)/var-lib-kubelet/config.json"
-  if [[ ! -d /var/lib/kubelet ]]; then
-    mkdir -p /var/lib/kubelet
-    echo /var/lib/kubelet >>"$STATE/host-created-dirs"
-  fi
+  # Pod logs too: the kubelet writes them under /var/log/pods and links them
+  # from /var/log/containers (fixed paths), and cleans up what it does not know:
+  # another checkout's node must not see or remove them.
+  mkdir -p "$(node_dir)/var-log-pods" "$(node_dir)/var-log-containers"
+  local hostdir
+  for hostdir in /var/lib/kubelet /var/log/pods /var/log/containers; do
+    if [[ ! -d $hostdir ]]; then
+      mkdir -p "$hostdir"
+      echo "$hostdir" >>"$STATE/host-created-dirs"
+    fi
+  done
   local s f script="set -e; mount --bind $(node_dir)/var-lib-kubelet /var/lib/kubelet"
+  script+="; mount --bind $(node_dir)/var-log-pods /var/log/pods; mount --bind $(node_dir)/var-log-containers /var/log/containers"
   for s in "${NODE_SYSCTLS[@]}"; do
     f="${s%%=*}"
     script+="; mount --bind $(node_dir)/sysctl/${f//\//_} /proc/sys/$f"
