@@ -138,9 +138,13 @@ containerd_undo() {
   d="$(node_dir)"
   # Mounts the node left (pod volumes, snapshots) live in its namespace; they go with it.
   node_ns_remove
+  # The empty mount points this node created go too, unless another checkout's
+  # node still runs (its namespace mounts over them: removing them would detach those).
   if [[ -f "$STATE/host-created-dirs" ]]; then
-    local dir
-    while IFS= read -r dir; do rmdir "$dir" 2>/dev/null || true; done <"$STATE/host-created-dirs"
+    if ! grep -q '/node/mntns/ns ' /proc/self/mountinfo; then
+      local dir
+      while IFS= read -r dir; do rmdir "$dir" 2>/dev/null || true; done <"$STATE/host-created-dirs"
+    fi
     rm -f "$STATE/host-created-dirs"
   fi
   ip netns list 2>/dev/null | awk '/^cni-/{print $1}' | while read -r ns; do
