@@ -732,12 +732,18 @@ export async function moveNodeInto(node: string, pool: string): Promise<() => Pr
   return async () => {
     await oc(['label', 'node', node, `${NODE_ROLE}${pool}-`, ...others.map((k) => `${k}=${labels[k]}`)]);
     if (!before.desired) return;
+    // Back in its pool, the node goes to that pool's current target, which need
+    // not be the config it had before: the pool's rendered config may have
+    // changed meanwhile (an images.config change of another scenario re-renders
+    // every pool, and the node, out of the pool, was not rolled).
+    const home = others[0]?.slice(NODE_ROLE.length) ?? (`${NODE_ROLE}worker` in labels ? 'worker' : 'master');
     await waitFor(
       async () => {
+        const target = (await getJson<{ spec?: { configuration?: { name?: string } } }>(['machineconfigpool', home]))?.spec?.configuration?.name;
         const n = await nodeConfig(node);
-        return n.desired === before.desired && n.current === before.desired && n.state === 'Done';
+        return target !== undefined && n.desired === target && n.current === target && n.state === 'Done';
       },
-      { what: `node ${node} back on ${before.desired}`, timeoutMs: 120_000, intervalMs: 500 },
+      { what: `node ${node} back in pool ${home}, on the pool's current target`, timeoutMs: 120_000, intervalMs: 500 },
     );
   };
 }
