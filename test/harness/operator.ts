@@ -313,7 +313,7 @@ export function startOperator(o: OperatorOptions = {}): OperatorProcess {
     alive: () => !hasExited && child.exitCode === null && child.signalCode === null,
     errors: () => logs.filter((l) => l.level === 'error' || l.level === 'fatal' || (typeof l.level === 'number' && l.level >= 50)),
     waitForLog,
-    async endpoints(timeoutMs = 30_000) {
+    async endpoints(timeoutMs = 120_000) {
       const l = await waitForLog('serving metrics and probes', timeoutMs);
       return { metricsUrl: String(l.metrics), probeUrl: String(l.probes) };
     },

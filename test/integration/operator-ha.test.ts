@@ -237,10 +237,10 @@ describe('two replicas with leader election', () => {
     [leader, standby] = [standby, leader];
   });
 
-  it('SIGTERM on the leader: it exits 0 and releases the Lease; the standby takes over at once', { timeout: 120_000 }, async () => {
+  it('SIGTERM on the leader: it exits 0 and releases the Lease; the standby takes over at once', { timeout: 300_000 }, async () => {
     // A fresh standby for the current leader.
     const c = await ready(replica('replica-c'));
-    await waitFor(async () => ((await probe(c.probeUrl, '/readyz')).status === 200 ? true : undefined), { timeoutMs: 30_000, what: '/readyz on replica-c' });
+    await waitFor(async () => ((await probe(c.probeUrl, '/readyz')).status === 200 ? true : undefined), { timeoutMs: 90_000, what: '/readyz on replica-c' });
     expect(await leaderGauge(c)).toBe(0);
     expect(await holder()).toBe(leader.id);
 
