@@ -8,7 +8,8 @@
 //   reclaim the blobs). `latest` is never deleted: it is the pool's current
 //   input or output, and its image is in use;
 // - for rendered-config images pushed to an external registry (the stream
-//   imports them, it does not record them), the manifest there, by digest;
+//   imports them through spec tags from `<registry>/<ns>/<stream>@<digest>`,
+//   it does not record the push), the manifest there, by digest;
 // - the Builds of the removed fingerprints (not running): a Complete Build
 //   left behind would make the planner reuse its image, which is gone. The
 //   status history (status.history, status.buildAttempts) is not touched: it
@@ -126,9 +127,12 @@ function removals(pool: string, verdicts: readonly RetentionVerdict[], streams: 
   const rc = streams.get(S.renderedConfig);
   const rcPath = `${s.namespace}/${S.renderedConfig}`;
   const rcRepo = `${s.registry}/${rcPath}`;
+  // Only where the operator itself imports them from there (a spec tag from `<registry>/<ns>/<stream>@<digest>`):
+  // the integrated registry records its pushes instead, and a --registry other than the operator's matches nothing.
   if (rc && rc.status?.dockerImageRepository !== rcRepo) {
+    const imported = new Set((rc.spec?.tags ?? []).flatMap((t) => (t.from?.kind === 'DockerImage' && t.from.name.startsWith(`${rcRepo}@`) ? [t.from.name.slice(rcRepo.length + 1)] : [])));
     for (const d of [...(goes.get(S.renderedConfig) ?? [])].sort()) {
-      manifests.push({ repository: rcRepo, registry: s.registry, path: rcPath, digest: d });
+      if (imported.has(d)) manifests.push({ repository: rcRepo, registry: s.registry, path: rcPath, digest: d });
     }
   }
 

@@ -108,6 +108,11 @@ describe('prune: the decision and what it removes (the S19 shape, on the planner
     fiveChanges(w);
     // The stream advertises the integrated registry's repository, not the one pushed to.
     for (const s of w.streams.values()) s.status = { ...s.status, dockerImageRepository: `image-registry.openshift-image-registry.svc:5000/${NS}/${s.metadata.name}` };
+    // ...and imports the rendered-config images pushed there through spec tags (src/plan/plan.ts).
+    const rcs = w.streams.get('worker-rendered-config')!;
+    rcs.spec = { tags: (rcs.status!.tags ?? []).map((t) => ({ name: t.tag, from: { kind: 'DockerImage', name: `quay.example.com/${NS}/worker-rendered-config@${t.items![0]!.image}` } })) };
+    // A --registry other than the one the images came from matches nothing.
+    expect(prunePlan(snapshotOf(w, w.now + 30 * DAY, 2, [], 'other.example.com'))[0]!.manifests).toEqual([]);
     const [plan] = prunePlan(snapshotOf(w, w.now + 30 * DAY, 2, [], 'quay.example.com'));
     const rcGone = plan!.verdicts.filter((v) => v.image.role === 'rendered-config' && !v.keep).map((v) => v.image.digest);
     expect(rcGone).toHaveLength(3);
