@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // layered-build-controller: the operator (`run`), a dry run an admin can read
-// (`render`), and the admin's table of layered pools (`status`).
+// (`render`), the admin's table of layered pools (`status`), and retention (`prune`).
 import { Command, Option } from 'commander';
 import * as yaml from 'js-yaml';
 import type { Config } from './config/config.ts';
@@ -9,13 +9,17 @@ import { Manager } from './controller/manager.ts';
 import { createMetrics } from './server/metrics.ts';
 import { kubeTarget, loadKubeConfig, statusCode } from './kube/client.ts';
 import { ConfigSchema } from './config/config.ts';
-import { ImageStreamSchema, LayeredPoolSchema, MachineConfigPoolSchema, MachineConfigSchema, RESOURCES } from './kube/types.ts';
+import { LayeredPoolSchema, MachineConfigPoolSchema, RESOURCES } from './kube/types.ts';
 import { isOptedIn } from './plan/plan.ts';
 import { describeFailure, ignoreClosedStdio, safeWrite, UsageError } from './util/failure.ts';
 import { rows, formatTable } from './status/table.ts';
 import { formatExplain } from './status/explain.ts';
-import { DurationSchema, formatPrune, KeepImagesSchema, NodeSchema, prunePlan } from './status/prune.ts';
-import { DEFAULT_KEEP_IMAGES } from './plan/retention.ts';
+import { formatPrune, formatPruneResults } from './status/prune.ts';
+import { pruneOnce } from './kube/prune.ts';
+import { KubeWriter, serviceAccountToken } from './kube/client.ts';
+import { RegistryClient } from './registry/client.ts';
+import { FIELD_MANAGER } from './plan/names.ts';
+import { readFileSync } from 'node:fs';
 import { createLogger, flushLogs } from './util/log.ts';
 import type { Plan } from './plan/plan.ts';
 import type { KubeObject } from './plan/snapshot.ts';
@@ -25,7 +29,8 @@ function addConfigOptions(cmd: Command): Command {
   for (const [key, s] of Object.entries(SETTINGS) as [keyof Config, (typeof SETTINGS)[keyof Config]][]) {
     const def = DEFAULTS[key];
     const isBool = typeof def === 'boolean';
-    const opt = new Option(isBool ? `--${s.flag} [bool]` : `--${s.flag} <value>`, `${s.help} (env ${s.env}${def !== undefined ? `, default ${JSON.stringify(def)}` : ''})`);
+    const short = key === 'namespace' ? '-n, ' : '';
+    const opt = new Option(isBool ? `${short}--${s.flag} [bool]` : `${short}--${s.flag} <value>`, `${s.help} (env ${s.env}${def !== undefined ? `, default ${JSON.stringify(def)}` : ''})`);
     cmd.addOption(opt);
   }
   cmd.option('--config <file>', 'YAML/JSON file of settings (env LBC_CONFIG_FILE)');
@@ -204,49 +209,66 @@ program
     }
   });
 
-program
-  .command('prune')
-  .description('retention, in-use aware: what would be removed from the pools\' image streams and why, and what stays and why')
-  .option('--dry-run', 'print the decision only (required: removal is not implemented yet)')
-  .option('--pool <name>', 'only this pool')
-  .option('--keep-images <n>', 'good images kept per stream besides those in use', String(DEFAULT_KEEP_IMAGES))
-  .option('--keep-for <duration>', 'images younger than this stay (d, h, m, s)', '7d')
-  .option('-n, --namespace <ns>', 'the operator namespace', process.env.LBC_NAMESPACE ?? DEFAULTS.namespace)
-  .option('--kubeconfig <file>', 'kubeconfig to use')
-  .action(async (opts: { dryRun?: boolean; pool?: string; keepImages: string; keepFor: string; namespace: string; kubeconfig?: string }) => {
-    try {
-      if (!opts.dryRun) throw new ConfigError('prune: only --dry-run is implemented; nothing is removed yet');
-      const keepImages = KeepImagesSchema.safeParse(opts.keepImages);
-      if (!keepImages.success) throw new ConfigError(`--keep-images ${JSON.stringify(opts.keepImages)}: ${keepImages.error.issues[0]!.message}`);
-      const keepFor = DurationSchema.safeParse(opts.keepFor);
-      if (!keepFor.success) throw new ConfigError(`--keep-for ${JSON.stringify(opts.keepFor)}: ${keepFor.error.issues[0]!.message}`);
-      const kc = loadKubeConfig(opts.kubeconfig);
-      const api = kc.makeApiClient(k8s.CustomObjectsApi);
-      const core = kc.makeApiClient(k8s.CoreV1Api);
-      const items = async (r: (typeof RESOURCES)[keyof typeof RESOURCES]) =>
-        ((r.namespaced
-          ? await api.listNamespacedCustomObject({ group: r.group, version: r.version, namespace: opts.namespace, plural: r.plural })
-          : await api.listClusterCustomObject({ group: r.group, version: r.version, plural: r.plural })) as { items?: unknown[] }).items ?? [];
-      const parsed = <T,>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false } }, list: unknown[]): T[] =>
-        list.flatMap((i) => {
-          const p = schema.safeParse(i);
-          return p.success ? [p.data] : [];
-        });
-      const snapshot = {
-        now: Date.now(),
-        keepImages: keepImages.data,
-        keepForMs: keepFor.data,
-        pools: parsed(MachineConfigPoolSchema, await items(RESOURCES.machineConfigPool)),
-        machineConfigs: parsed(MachineConfigSchema, await items(RESOURCES.machineConfig)),
-        streams: parsed(ImageStreamSchema, await items(RESOURCES.imageStream)),
-        layeredPools: parsed(LayeredPoolSchema, await items(RESOURCES.layeredPool)),
-        nodes: parsed(NodeSchema, (await core.listNode()).items),
-      };
-      process.stdout.write(formatPrune(prunePlan(snapshot, opts.pool), opts.namespace));
-    } catch (e) {
-      fail(e);
+addConfigOptions(
+  program
+    .command('prune')
+    .description("retention, in-use aware: removes from the pools' image streams (and Builds, and an external registry) what the decision says goes, and prints each removal and what stays and why")
+    .option('--dry-run', 'print the decision and what would be deleted; delete nothing')
+    .option('--pool <name>', 'only this pool (exits 2 when it does not exist)'),
+).action(async (opts: Record<string, unknown>) => {
+  let kc: k8s.KubeConfig | undefined;
+  try {
+    const config = configFrom({ ...opts, leaderElect: 'false' });
+    kc = loadKubeConfig(typeof opts.kubeconfig === 'string' ? opts.kubeconfig : undefined);
+    const pool = typeof opts.pool === 'string' ? opts.pool : undefined;
+    if (pool !== undefined) await poolState(kc, pool, config.optInLabel);
+    const log = createLogger('silent');
+    const settings = { namespace: config.namespace, registry: config.registry, keepImages: config.keepImages, keepForMs: config.keepForMs };
+    const dryRun = opts.dryRun === true;
+    const writer = new KubeWriter(kc, config.namespace, `${FIELD_MANAGER}-prune`);
+    const secret = dryRun || !config.pushSecret ? undefined : await readPushSecret(kc, config.namespace, config.pushSecret);
+    const clientKc = kc;
+    const run = await pruneOnce(kc, settings, {
+      dryRun,
+      pool,
+      writer,
+      log,
+      registryClient: () =>
+        new RegistryClient({
+          registry: config.registry,
+          insecure: config.registryInsecure,
+          ...(config.caBundleFile ? { caBundlePem: readFileSync(config.caBundleFile, 'utf8') } : {}),
+          ...(secret ? { dockerConfigJson: secret } : {}),
+          ...(!secret && serviceAccountToken(clientKc) ? { serviceAccountToken: serviceAccountToken(clientKc)! } : {}),
+        }),
+    });
+    if (dryRun) {
+      safeWrite(process.stdout, formatPrune(run.plans, config.namespace));
+      process.exit(0);
     }
-  });
+    safeWrite(process.stdout, formatPruneResults(run.plans, run.results, config.namespace));
+    const failed = run.results.filter((r) => r.outcome === 'failed');
+    if (failed.length) {
+      safeWrite(process.stderr, `layered-build-controller: prune: ${failed.length} of ${run.results.length} removals failed (first: ${failed[0]!.kind} ${failed[0]!.name}: ${failed[0]!.message})\n`);
+      process.exit(1);
+    }
+    process.exit(0);
+  } catch (e) {
+    fail(e, kc);
+  }
+});
+
+/** The push secret's docker config (for registry deletes by the CLI), read with the admin's rights; undefined when absent. */
+async function readPushSecret(kc: k8s.KubeConfig, namespace: string, name: string): Promise<string | undefined> {
+  try {
+    const s = await kc.makeApiClient(k8s.CoreV1Api).readNamespacedSecret({ name, namespace });
+    const v = s.data?.['.dockerconfigjson'] ?? s.data?.['.dockercfg'];
+    return v === undefined ? undefined : Buffer.from(v, 'base64').toString('utf8');
+  } catch (e) {
+    if (statusCode(e) === 404) return undefined;
+    throw e;
+  }
+}
 
 export function renderPlanYaml(p: Plan, changes: (o: KubeObject) => boolean = () => true, notManaged?: string): string {
   const lines: string[] = [`# pool ${p.pool}: ${p.managed ? 'managed' : `not managed (${notManaged ?? 'not opted in, or gone'}): nothing is written`}`];

@@ -5,9 +5,9 @@ import * as yaml from 'js-yaml';
 import { z } from 'zod';
 import { DEFAULT_OPT_IN_LABEL, MCO_LAYERING_LABEL } from '../plan/names.ts';
 import { safeParseImageRef } from '../plan/imageref.ts';
-import { DEFAULT_VALUES, leaseTimingProblems } from './defaults.ts';
+import { DEFAULT_VALUES, durationMs, leaseTimingProblems } from './defaults.ts';
 
-export { DEFAULT_VALUES, LEADER_JITTER, leaseTimingProblems } from './defaults.ts';
+export { DEFAULT_VALUES, LEADER_JITTER, durationMs, formatDuration, leaseTimingProblems } from './defaults.ts';
 
 const dns1123Label = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const labelKey = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
@@ -85,7 +85,27 @@ export const ConfigSchema = z.object({
   insecureRegistries: z
     .string()
     .refine((s) => s === '' || s.split(',').every((h) => registryHost.test(h.trim())), 'must be a comma-separated list of registry host[:port]'),
+  // Retention (issue 9; src/plan/retention.ts).
+  pruneIntervalMs: unitDuration('prune interval'),
+  keepImages: z.coerce
+    .number({ error: 'keep images must be a whole number' })
+    .int('keep images must be a whole number')
+    .min(0, 'keep images must be 0 or more')
+    .max(1000, 'keep images must be at most 1000'),
+  keepForMs: unitDuration('keep for'),
 });
+
+/** A duration in milliseconds, or with a unit d, h, m, s, ms (`7d`). */
+export const DurationSchema = z.preprocess(
+  durationMs,
+  z.number({ error: 'must be a whole number with d, h, m, s or ms (e.g. 7d, 12h, 30m), or milliseconds' }).int('must be a whole number of milliseconds').min(0, 'must not be negative'),
+);
+function unitDuration(what: string) {
+  return z.preprocess(
+    durationMs,
+    z.number({ error: `${what} must be a whole number with d, h, m, s or ms (e.g. 7d, 12h, 30m), or milliseconds` }).int(`${what} must be a whole number of milliseconds`).min(0, `${what} must not be negative`),
+  );
+}
 export type Config = z.infer<typeof ConfigSchema>;
 
 export const DEFAULTS: Config = { ...DEFAULT_VALUES };
@@ -126,6 +146,13 @@ export const SETTINGS: Record<keyof Config, { flag: string; env: string; help: s
     env: 'LBC_INSECURE_REGISTRIES',
     help: 'comma-separated registries (host[:port]) the base images come from over plain http; their ImageStream tags are marked insecure so imports and the integrated registry\'s pull-through work (as images.config.openshift.io registrySources.insecureRegistries)',
   },
+  pruneIntervalMs: {
+    flag: 'prune-interval',
+    env: 'LBC_PRUNE_INTERVAL',
+    help: 'how often the leader removes what retention says goes (d, h, m, s, or ms; 0 = never; the first run is one interval after it starts leading)',
+  },
+  keepImages: { flag: 'keep-images', env: 'LBC_KEEP_IMAGES', help: 'retention: good images kept per stream besides those in use, pinned or young' },
+  keepForMs: { flag: 'keep-for', env: 'LBC_KEEP_FOR', help: 'retention: images younger than this stay (d, h, m, s, or ms)' },
   registryTokenFile: {
     flag: 'registry-token-file',
     env: 'LBC_REGISTRY_TOKEN_FILE',

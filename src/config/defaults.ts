@@ -30,7 +30,32 @@ export const DEFAULT_VALUES = {
   registryTokenFile: '/var/run/secrets/kubernetes.io/serviceaccount/token',
   /** Registries (host[:port], comma-separated) reached over plain http: none. */
   insecureRegistries: '',
+  /** Retention (issue 9): how often the operator prunes (0 = never), images kept per stream besides those in use, and the age below which every image stays. */
+  pruneIntervalMs: 3_600_000,
+  keepImages: 3,
+  keepForMs: 7 * 86_400_000,
 } as const;
+
+const DURATION_UNITS = { d: 86_400_000, h: 3_600_000, m: 60_000, s: 1000, ms: 1 } as const;
+
+/**
+ * A duration setting to milliseconds: a number is milliseconds; a string is a
+ * whole number with d, h, m, s or ms (`7d`, `12h`, `30m`, `90s`), or without
+ * a unit milliseconds. Anything else is returned as is, for the schema to reject.
+ */
+export function durationMs(v: unknown): unknown {
+  if (typeof v === 'number') return v;
+  if (typeof v !== 'string') return v;
+  const m = /^\s*(\d+)\s*(d|h|m|s|ms)?\s*$/.exec(v);
+  if (!m) return v;
+  return Number(m[1]) * DURATION_UNITS[(m[2] ?? 'ms') as keyof typeof DURATION_UNITS];
+}
+
+/** `604800000` -> `7d`, for messages. */
+export function formatDuration(ms: number): string {
+  for (const [u, n] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) if (ms >= n && ms % n === 0) return `${ms / n}${u}`;
+  return `${ms}ms`;
+}
 
 /** Extra random fraction a leader-election candidate adds to its retry period. */
 export const LEADER_JITTER = 0.2;

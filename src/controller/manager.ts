@@ -30,6 +30,8 @@ import type { WatchedKind } from './keys.ts';
 import { eventPredicate, poolKeysFor } from './keys.ts';
 import type { Stores } from './observe.ts';
 import { Reconciler, ReportedError } from './reconciler.ts';
+import { pruneOnce } from '../kube/prune.ts';
+import { realClock, sleep } from '../util/clock.ts';
 
 export interface ManagerOptions {
   config: Config;
@@ -49,6 +51,7 @@ export class Manager {
   private readonly informers: Informer<Named>[] = [];
   readonly stores: Stores;
   readonly reconciler: Reconciler;
+  private readonly writer: KubeWriter;
   private http: HttpServers | undefined;
   private elector: LeaderElector | undefined;
   private stopping = false;
@@ -89,7 +92,8 @@ export class Manager {
       // Only the push secret, by name: the operator may read no other Secret.
       ...(config.pushSecret ? { pushSecrets: mk('Secret', CORE_RESOURCES.secret, SecretSchema, ns, `metadata.name=${config.pushSecret}`) } : {}),
     };
-    this.reconciler = new Reconciler({ config, stores: this.stores, writer: new KubeWriter(kubeConfig, ns), metrics: this.metrics, log, registryToken: () => serviceAccountToken(kubeConfig) });
+    this.writer = new KubeWriter(kubeConfig, ns);
+    this.reconciler = new Reconciler({ config, stores: this.stores, writer: this.writer, metrics: this.metrics, log, registryToken: () => serviceAccountToken(kubeConfig) });
   }
 
   synced(): boolean {
@@ -182,6 +186,7 @@ export class Manager {
     this.queue = queue;
     log.info('leading: reconciling pools');
     for (const p of this.stores.pools.list()) queue.add(p.metadata.name);
+    const pruning = config.pruneIntervalMs > 0 ? this.pruneEvery(config.pruneIntervalMs, signal) : Promise.resolve();
     try {
       await runWorkers(queue, config.concurrency, (key) => this.reconcileOne(key, signal), {
         signal,
@@ -192,8 +197,40 @@ export class Manager {
         },
       });
     } finally {
+      await pruning;
       if (this.queue === queue) this.queue = undefined;
       log.info('stopped reconciling; work in flight finished');
+    }
+  }
+
+  /**
+   * Retention while leading: every `intervalMs` (the first one interval after
+   * leadership starts) the same prune as `layered-build-controller prune`,
+   * beside the reconciles (never blocking them). A failed run is logged and
+   * tried again at the next interval; it never ends the operator.
+   */
+  private async pruneEvery(intervalMs: number, signal: AbortSignal): Promise<void> {
+    const { config, log } = this.o;
+    const plog = log.child({ component: 'prune' });
+    plog.info({ intervalMs, keepImages: config.keepImages, keepForMs: config.keepForMs }, 'pruning periodically');
+    for (;;) {
+      try {
+        await sleep(realClock, intervalMs, signal);
+      } catch {
+        return; // no longer leading, or stopping
+      }
+      try {
+        const run = await pruneOnce(
+          this.o.kubeConfig,
+          { namespace: config.namespace, registry: config.registry, keepImages: config.keepImages, keepForMs: config.keepForMs },
+          { dryRun: false, writer: this.writer, log: plog, metrics: this.metrics, registryClient: () => this.reconciler.registryClient(), signal },
+        );
+        const n = (o: string) => run.results.filter((r) => r.outcome === o).length;
+        plog.info({ pools: run.plans.length, removed: n('removed'), failed: n('failed'), left: n('left'), gone: n('gone') }, 'prune finished');
+      } catch (e) {
+        if (signal.aborted) return;
+        plog.warn({ err: describeApiError(e) }, 'prune failed; trying again at the next interval');
+      }
     }
   }
 

@@ -193,7 +193,7 @@ export class Reconciler {
     if (p.push) {
       signal?.throwIfAborted();
       try {
-        const res = await this.push(p, this.pushSecret() ?? undefined);
+        const res = await this.push(p);
         this.o.metrics.renderedConfigPush(pool, res.pushed ? 'pushed' : 'skipped', res.bytes);
         const fields = { renderedConfig: p.push.renderedConfig, digest: res.digest, pushed: res.pushed, bytes: res.bytes };
         if (res.pushed) log.info(fields, 'rendered-config image pushed');
@@ -371,20 +371,25 @@ export class Reconciler {
     return out;
   }
 
-  private async push(p: Plan, secret: Record<string, string> | undefined) {
-    const push = p.push!;
-    const registry = this.o.config.registry;
-    const repository = push.repository.slice(registry.length + 1);
+  /** A client of --registry with the operator's credentials (the push secret, else the ServiceAccount token); the caller closes it. */
+  registryClient(): RegistryClient {
+    const secret = this.pushSecret() ?? undefined;
     const dockerConfigJson = secret?.['.dockerconfigjson'] ?? secret?.['.dockercfg'];
     // Without a push secret: the integrated registry's bearer flow with the ServiceAccount token.
     const token = dockerConfigJson ? undefined : this.serviceAccountToken();
-    const client = new RegistryClient({
-      registry,
+    return new RegistryClient({
+      registry: this.o.config.registry,
       insecure: this.o.config.registryInsecure,
       ...(this.caBundle ? { caBundlePem: this.caBundle } : {}),
       ...(dockerConfigJson ? { dockerConfigJson } : {}),
       ...(token ? { serviceAccountToken: token } : {}),
     });
+  }
+
+  private async push(p: Plan) {
+    const push = p.push!;
+    const repository = push.repository.slice(this.o.config.registry.length + 1);
+    const client = this.registryClient();
     try {
       return await client.pushImage(repository, push.image, push.tags);
     } finally {

@@ -367,6 +367,10 @@ export interface ResourceCoords {
   namespaced: boolean;
 }
 
+/** What retention reads of a Node: the MCD's currentConfig / desiredConfig annotations. */
+export const NodeSchema = z.looseObject({ metadata: z.looseObject({ name: z.string(), annotations: z.record(z.string(), z.string()).nullish() }) });
+export type NodeLike = z.infer<typeof NodeSchema>;
+
 export const RESOURCES = {
   machineConfigPool: { group: 'machineconfiguration.openshift.io', version: 'v1', plural: 'machineconfigpools', kind: 'MachineConfigPool', namespaced: false },
   machineConfig: { group: 'machineconfiguration.openshift.io', version: 'v1', plural: 'machineconfigs', kind: 'MachineConfig', namespaced: false },

@@ -1,7 +1,7 @@
 // Retention, in-use aware (issue 9): which of a pool's images may go, and why
-// each one stays. Pure and table-driven; `prune --dry-run` prints it. Removal
-// itself (ImageStream tags, so OpenShift's pruner can reclaim blobs) is not
-// done by the operator yet.
+// each one stays. Pure and table-driven; `prune` and the operator's periodic
+// prune act on exactly this decision (src/plan/prune.ts turns it into the
+// objects to delete, src/kube/prune.ts deletes them).
 //
 // An image stays when any of these holds, else it goes:
 // - it is in use: the hand-off MachineConfig / newestImage of any pool, an
@@ -9,7 +9,9 @@
 //   `latest` (the pool's current input or output);
 // - it is pinned: annotation `layering.mco.dev/pin` on its ImageStream tag;
 // - it is younger than --keep-for;
-// - it is one of the last --keep-images good content images of its stream;
+// - it is one of the last --keep-images good content images of its stream
+//   besides those in use (so with --keep-images 2 the image in use and the
+//   two before it stay);
 // - it is the parent of a kept image: the rendered-config image (or content
 //   image, for a custom build) a kept image was built from. When a kept
 //   image's parents are unknown (its history is gone), every rendered-config
@@ -17,10 +19,9 @@
 import type { BuildHistoryEntry, ImageStream } from '../kube/types.ts';
 import { GROUP, LATEST, poolStreams } from './names.ts';
 import { timeMs } from './streams.ts';
+import { formatDuration } from '../config/defaults.ts';
 
 export const ANNOTATION_PIN = `${GROUP}/pin`;
-export const DEFAULT_KEEP_IMAGES = 3;
-export const DEFAULT_KEEP_FOR_MS = 7 * 24 * 3600 * 1000;
 
 export type ImageRole = 'content' | 'custom' | 'rendered-config';
 
@@ -51,7 +52,7 @@ export interface RetentionVerdict {
   reasons: string[];
 }
 
-const days = (ms: number) => (ms % 86_400_000 === 0 ? `${ms / 86_400_000}d` : ms % 3_600_000 === 0 ? `${ms / 3_600_000}h` : `${Math.round(ms / 1000)}s`);
+const days = formatDuration;
 
 export function decideRetention(i: RetentionInput): RetentionVerdict[] {
   const reasons = new Map<RetentionImage, string[]>(i.images.map((img) => [img, []]));
@@ -66,12 +67,12 @@ export function decideRetention(i: RetentionInput): RetentionVerdict[] {
     if (img.createdMs === undefined) add(img, 'creation time unknown');
     else if (i.now - img.createdMs < i.keepForMs) add(img, `younger than ${days(i.keepForMs)}`);
   }
-  // The last N good images of each content stream (newest first).
+  // The last N good images of each content stream (newest first) besides those in use.
   const byStream = new Map<string, RetentionImage[]>();
-  for (const img of i.images) if (img.role !== 'rendered-config') byStream.set(img.stream, [...(byStream.get(img.stream) ?? []), img]);
+  for (const img of i.images) if (img.role !== 'rendered-config' && !i.inUse.has(img.digest)) byStream.set(img.stream, [...(byStream.get(img.stream) ?? []), img]);
   for (const imgs of byStream.values()) {
     imgs.sort((a, b) => (b.createdMs ?? Infinity) - (a.createdMs ?? Infinity) || a.digest.localeCompare(b.digest));
-    imgs.slice(0, i.keepImages).forEach((img, n) => add(img, `one of the last ${i.keepImages} images of ${img.stream} (#${n + 1})`));
+    imgs.slice(0, i.keepImages).forEach((img, n) => add(img, `one of the last ${i.keepImages} images of ${img.stream} besides those in use (#${n + 1})`));
   }
   // Parents of kept images, to a fixed point (custom -> content -> rendered-config).
   const byDigest = new Map<string, RetentionImage[]>();
@@ -115,7 +116,13 @@ export function decideRetention(i: RetentionInput): RetentionVerdict[] {
 
 const digestIn = (ref: string | undefined) => (ref ? /@(sha256:[0-9a-f]{64})$/.exec(ref)?.[1] : undefined);
 
-/** A pool's images, from its streams and its history (parents from the build inputs). */
+/**
+ * A pool's images, from its streams and its history (parents from the build
+ * inputs). Of the tag `latest` only its current image counts: its older
+ * history items are revisions of that tag, which the operator never deletes
+ * (the tag is its current input or output); OpenShift's own image pruner trims
+ * them (`oc adm prune images --keep-tag-revisions`).
+ */
 export function poolImages(pool: string, streams: ReadonlyMap<string, ImageStream>, history: readonly BuildHistoryEntry[]): RetentionImage[] {
   const S = poolStreams(pool);
   const parentsOf = new Map<string, string[]>();
@@ -134,7 +141,7 @@ export function poolImages(pool: string, streams: ReadonlyMap<string, ImageStrea
     const pins = new Set((s?.spec?.tags ?? []).filter((t) => t.annotations?.[ANNOTATION_PIN] !== undefined && t.annotations[ANNOTATION_PIN] !== 'false').map((t) => t.name));
     const byDigest = new Map<string, RetentionImage>();
     for (const t of s?.status?.tags ?? []) {
-      for (const item of t.items ?? []) {
+      for (const item of t.tag === LATEST ? (t.items ?? []).slice(0, 1) : (t.items ?? [])) {
         const img = byDigest.get(item.image) ?? { stream: name, role, digest: item.image, tags: [], createdMs: undefined, pinned: false, parents: role === 'rendered-config' ? [] : parentsOf.get(item.image) };
         if (!img.tags.includes(t.tag)) img.tags.push(t.tag);
         const c = timeMs(item.created);

@@ -98,12 +98,12 @@ interface HttpResponse {
 }
 
 interface Op {
-  method: 'GET' | 'HEAD' | 'POST' | 'PUT';
+  method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'DELETE';
   url: URL;
   headers?: Record<string, string>;
   body?: Buffer;
   repository?: string;
-  actions: 'pull' | 'pull,push';
+  actions: 'pull' | 'pull,push' | 'delete';
   /** What the request is, for messages: "push blob", "fetch manifest". */
   what: string;
 }
@@ -284,6 +284,27 @@ export class RegistryClient {
       throw new RegistryError('BadResponse', this.registry, `registry ${this.registry} stored manifest ${got} for ${repository} where ${expected} was pushed`, { repository, status: res.status });
     }
     return expected;
+  }
+
+  /**
+   * DELETE of a manifest by digest (OCI distribution: only by digest). `deleted`
+   * (202), `gone` (404: nothing there), or `unsupported` when the registry does
+   * not allow deletes (405, or 400 with the code UNSUPPORTED);
+   * anything else throws.
+   */
+  async deleteManifest(repository: string, digest: string): Promise<'deleted' | 'gone' | 'unsupported'> {
+    const op: Op = {
+      method: 'DELETE',
+      url: this.#url(`/v2/${this.#repo(repository)}/manifests/${this.#digest(digest)}`),
+      repository,
+      actions: 'delete',
+      what: `delete manifest ${digest}`,
+    };
+    const res = await this.#request(op);
+    if (res.status === 202 || res.status === 200 || res.status === 204) return 'deleted';
+    if (res.status === 404) return 'gone';
+    if (res.status === 405 || (res.status === 400 && /"code"\s*:\s*"UNSUPPORTED"/.test(res.body.toString('utf8')))) return 'unsupported';
+    throw this.#statusError(res, op);
   }
 
   async getManifest(repository: string, reference: string): Promise<FetchedManifest> {

@@ -10,6 +10,7 @@ export type ReconcileResult = 'success' | 'error' | 'requeue';
 export type BuildKindLabel = 'content' | 'custom';
 export type BuildEvent = 'started' | 'succeeded' | 'failed' | 'cancelled';
 export type PushResult = 'pushed' | 'skipped' | 'failed';
+export type PruneKindLabel = 'ImageStreamTag' | 'Manifest' | 'Build';
 
 export interface Metrics {
   readonly registry: Registry;
@@ -23,6 +24,8 @@ export interface Metrics {
   /** A rendered-config push attempt; `bytes` is what was uploaded (0 when skipped). */
   renderedConfigPush(pool: string, result: PushResult, bytes?: number): void;
   informerRestart(resource: string): void;
+  /** One object retention removed (lbc_pruned_total{kind}) or failed to remove (lbc_prune_failures_total{kind}). */
+  pruned(kind: PruneKindLabel, outcome: 'removed' | 'failed'): void;
   setLeader(isLeader: boolean): void;
   setCacheSynced(synced: boolean): void;
   /** What /readyz answers, sampled at every scrape into lbc_ready. */
@@ -140,6 +143,22 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     labelNames: ['resource'] as const,
     registers,
   });
+  const pruned = new Counter({
+    name: 'lbc_pruned_total',
+    help: 'Objects removed by retention, by kind (ImageStreamTag, Manifest, Build).',
+    labelNames: ['kind'] as const,
+    registers,
+  });
+  const pruneFailures = new Counter({
+    name: 'lbc_prune_failures_total',
+    help: 'Removals by retention that failed (tried again at the next prune), by kind.',
+    labelNames: ['kind'] as const,
+    registers,
+  });
+  for (const kind of ['ImageStreamTag', 'Manifest', 'Build'] as const) {
+    pruned.inc({ kind }, 0);
+    pruneFailures.inc({ kind }, 0);
+  }
   const leader = new Gauge({
     name: 'lbc_leader',
     help: '1 while this replica holds the leader Lease, else 0.',
@@ -217,6 +236,9 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     },
     informerRestart(resource) {
       informerRestarts.inc({ resource });
+    },
+    pruned(kind, outcome) {
+      (outcome === 'removed' ? pruned : pruneFailures).inc({ kind });
     },
     setLeader(isLeader) {
       leader.set(isLeader ? 1 : 0);

@@ -1,60 +1,60 @@
-// `layered-build-controller prune --dry-run`: what retention would remove and
-// keep, and why, from a snapshot of the cluster. Pure but for nothing: the CLI
-// lists the objects, this decides and formats.
-import { z } from 'zod';
-import type { ImageStream, LayeredPool, MachineConfig, MachineConfigPool } from '../kube/types.ts';
-import { poolStreams } from '../plan/names.ts';
-import type { RetentionVerdict } from '../plan/retention.ts';
-import { decideRetention, imagesInUse, poolImages } from '../plan/retention.ts';
+// `layered-build-controller prune [--dry-run]`: what retention removes and
+// keeps, and why (the plan of src/plan/prune.ts), and what a removal did
+// (the outcomes of src/kube/prune.ts). Pure formatting.
+import type { PoolPrunePlan } from '../plan/prune.ts';
 import { cell } from './table.ts';
 
-export const NodeSchema = z.looseObject({ metadata: z.looseObject({ name: z.string(), annotations: z.record(z.string(), z.string()).nullish() }) });
-export type NodeLike = z.infer<typeof NodeSchema>;
+export type PruneObjectKind = 'ImageStreamTag' | 'Manifest' | 'Build';
+export type PruneOutcome = 'removed' | 'gone' | 'left' | 'failed';
 
-/** `7d`, `12h`, `30m`, `3600s` (or plain seconds) to milliseconds. */
-export const DurationSchema = z
-  .string()
-  .regex(/^\d+(d|h|m|s)?$/, 'must be a whole number with d, h, m or s (e.g. 7d)')
-  .transform((v) => {
-    const n = Number(v.replace(/[dhms]$/, ''));
-    const unit = /[dhms]$/.exec(v)?.[0] ?? 's';
-    return n * { d: 86_400_000, h: 3_600_000, m: 60_000, s: 1000 }[unit as 'd' | 'h' | 'm' | 's'];
-  });
-export const KeepImagesSchema = z.coerce.number().int().min(0, 'must be 0 or more').max(1000, 'must be at most 1000');
-
-export interface PruneSnapshot {
-  now: number;
-  keepImages: number;
-  keepForMs: number;
-  pools: readonly MachineConfigPool[];
-  machineConfigs: readonly MachineConfig[];
-  nodes: readonly NodeLike[];
-  streams: readonly ImageStream[];
-  layeredPools: readonly LayeredPool[];
+/** What happened to one object the plan removes. */
+export interface PruneResult {
+  pool: string;
+  kind: PruneObjectKind;
+  /** `<namespace>/<stream>:<tag>`, `<repository>@<digest>` or `<namespace>/<build>`. */
+  name: string;
+  outcome: PruneOutcome;
+  /** Why it goes (removed, gone), or why it did not (left, failed). */
+  message: string;
 }
 
-export function prunePlan(s: PruneSnapshot, onlyPool?: string): { pool: string; verdicts: RetentionVerdict[] }[] {
-  const streams = new Map(s.streams.map((x) => [x.metadata.name, x]));
-  const inUse = imagesInUse({ pools: s.pools, machineConfigs: s.machineConfigs, nodes: s.nodes, streams });
-  const pools = s.layeredPools.map((lp) => lp.spec?.poolName ?? lp.metadata.name).filter((p) => onlyPool === undefined || p === onlyPool);
-  return pools.sort().map((pool) => {
-    const lp = s.layeredPools.find((l) => (l.spec?.poolName ?? l.metadata.name) === pool);
-    const S = poolStreams(pool);
-    const mine = new Map([S.content, S.custom, S.renderedConfig].flatMap((n) => (streams.has(n) ? [[n, streams.get(n)!] as const] : [])));
-    const images = poolImages(pool, mine, lp?.status?.history ?? []);
-    return { pool, verdicts: decideRetention({ now: s.now, keepImages: s.keepImages, keepForMs: s.keepForMs, images, inUse }) };
-  });
-}
+const images = (v: PoolPrunePlan['verdicts'][number]) => `${cell(v.image.stream)}@${v.image.digest}  tags ${v.image.tags.map((t) => cell(t)).join(',') || '-'}`;
 
-export function formatPrune(plans: ReturnType<typeof prunePlan>, namespace: string): string {
+/** The verdicts and the objects that would go, for `--dry-run`. */
+export function formatPrune(plans: readonly PoolPrunePlan[], namespace: string): string {
   const out: string[] = [];
-  for (const { pool, verdicts } of plans) {
-    const go = verdicts.filter((v) => !v.keep);
-    const stay = verdicts.filter((v) => v.keep);
-    out.push(`pool ${cell(pool)}: ${go.length} would go, ${stay.length} stay (dry run: nothing removed)`);
-    for (const v of go) out.push(`  REMOVE ${cell(v.image.stream)}@${v.image.digest}  tags ${v.image.tags.map((t) => cell(t)).join(',')}: ${v.reasons.join('; ')}`);
-    for (const v of stay) out.push(`  KEEP   ${cell(v.image.stream)}@${v.image.digest}  tags ${v.image.tags.map((t) => cell(t)).join(',')}: ${v.reasons.map((r) => cell(r, 300)).join('; ')}`);
-    if (go.length) out.push(`  (removal would be: oc tag -d ${go.flatMap((v) => v.image.tags.map((t) => `${namespace}/${v.image.stream}:${t}`)).join(' ')})`);
+  for (const p of plans) {
+    const go = p.verdicts.filter((v) => !v.keep);
+    const stay = p.verdicts.filter((v) => v.keep);
+    out.push(`pool ${cell(p.pool)}: ${go.length} would go, ${stay.length} stay (dry run: nothing removed)`);
+    for (const v of go) out.push(`  REMOVE ${images(v)}: ${v.reasons.map((r) => cell(r, 300)).join('; ')}`);
+    for (const v of stay) out.push(`  KEEP   ${images(v)}: ${v.reasons.map((r) => cell(r, 300)).join('; ')}`);
+    for (const line of objectLines(p, namespace)) out.push(`  would delete ${line}`);
+    for (const n of p.notes) out.push(`  note: ${cell(n, 400)}`);
+  }
+  if (plans.length === 0) out.push(`no layered pools in namespace ${namespace}`);
+  return out.join('\n') + '\n';
+}
+
+function objectLines(p: PoolPrunePlan, namespace: string): string[] {
+  return [
+    ...p.tags.map((t) => `ImageStreamTag ${namespace}/${cell(t.stream)}:${cell(t.tag)} (${t.why})`),
+    ...p.manifests.map((m) => `Manifest ${cell(m.repository)}@${m.digest} (the rendered-config image in the registry)`),
+    ...p.builds.map((b) => `Build ${namespace}/${cell(b.name)} (${cell(b.why, 300)})`),
+  ];
+}
+
+/** After a removal: one line per object removed (or not), then what stays. */
+export function formatPruneResults(plans: readonly PoolPrunePlan[], results: readonly PruneResult[], namespace: string): string {
+  const out: string[] = [];
+  for (const p of plans) {
+    const mine = results.filter((r) => r.pool === p.pool);
+    const n = (o: PruneOutcome) => mine.filter((r) => r.outcome === o).length;
+    const stay = p.verdicts.filter((v) => v.keep);
+    out.push(`pool ${cell(p.pool)}: ${n('removed')} removed, ${n('gone')} already gone, ${n('left')} left, ${n('failed')} failed; ${stay.length} image(s) stay`);
+    for (const r of mine) out.push(`  ${r.outcome.toUpperCase().padEnd(7)} ${r.kind} ${cell(r.name, 300)}: ${cell(r.message, 400)}`);
+    for (const v of stay) out.push(`  KEEP    ${images(v)}: ${v.reasons.map((x) => cell(x, 300)).join('; ')}`);
+    for (const note of p.notes) out.push(`  note: ${cell(note, 400)}`);
   }
   if (plans.length === 0) out.push(`no layered pools in namespace ${namespace}`);
   return out.join('\n') + '\n';

@@ -320,6 +320,12 @@ async function poolAnnotationsOf(pool: string): Promise<Record<string, string>> 
   return out;
 }
 
+/** An ImageStream's status tags: tag -> the digests of its items, newest first ({} when the stream is absent). */
+export async function streamTags(ns: string, stream: string): Promise<Record<string, string[]>> {
+  const st = await getJson<KObj & { status?: { tags?: { tag: string; items?: { image: string }[] | null }[] | null } }>(['-n', ns, 'imagestream', stream]);
+  return Object.fromEntries((st?.status?.tags ?? []).map((t) => [t.tag, (t.items ?? []).map((i) => i.image)]));
+}
+
 /** The rendered MachineConfig's osImageURL. */
 export async function osImageOf(rendered: string): Promise<string | undefined> {
   return (await getJson<KObj & { spec?: { osImageURL?: string } }>(['machineconfig', rendered]))?.spec?.osImageURL;

@@ -31,7 +31,7 @@
 // unless told otherwise; flags always win over the LBC_* variables in it.
 // Every started operator is killed when the test process exits, so a failing
 // test cannot leave one running.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -61,6 +61,19 @@ export function nodeBinary(): string {
 
 export function uniqueName(prefix: string): string {
   return `${prefix}-${randomBytes(3).toString('hex')}`;
+}
+
+/**
+ * One run of the CLI (`node src/cli.ts <args>`) as an admin would type it,
+ * against the cluster's kubeconfig unless `--kubeconfig` is among the args;
+ * resolves with its exit code and output (never rejects on a non-zero exit).
+ */
+export function runCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(nodeBinary(), [path.join(ROOT, 'src', 'cli.ts'), ...args], { cwd: ROOT, env: childEnv({ KUBECONFIG: clusterEnv().KUBECONFIG, ...env }), maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+    });
+  });
 }
 
 // ---- the operator process --------------------------------------------------------------------

@@ -214,7 +214,10 @@ describe('the operator under its ServiceAccount', () => {
       ['delete a pool', ['delete', 'machineconfigpool', pool?.pool ?? 'x', '--wait=false']],
       ['create a ClusterRole', ['create', 'clusterrole', `${ns}-escalate`, '--verb=*', '--resource=*']],
       ['bind itself cluster-admin', ['create', 'clusterrolebinding', `${ns}-escalate`, '--clusterrole=cluster-admin', `--serviceaccount=${ns}:${SA}`]],
-      ['delete a Build', ['delete', 'builds.build.openshift.io', '--all', '-n', ns, '--wait=false']],
+      // (It may delete Builds and ImageStream tags in its namespace: retention. Not BuildConfigs, streams or Nodes.)
+      ['delete a BuildConfig', ['delete', 'buildconfigs.build.openshift.io', '--all', '-n', ns, '--wait=false']],
+      ['delete an ImageStream', ['delete', 'imagestreams.image.openshift.io', '--all', '-n', ns, '--wait=false']],
+      ['read a Node', ['get', 'node', 'x']],
       ['change a MachineConfig', ['label', 'machineconfig', pool?.machineConfig ?? 'x', 'evil=true']],
       // (It may create, patch and delete MachineConfigs: the hand-off, 99-<pool>-layered-image. Never update one.)
       ['replace a MachineConfig', ['replace', '-f', '-']],

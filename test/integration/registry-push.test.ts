@@ -54,7 +54,7 @@ interface RunningRegistry {
   log: () => string;
 }
 
-async function startRegistry(dir: string, name: string, extraYaml: string, scheme: 'http' | 'https', ca?: string): Promise<RunningRegistry> {
+async function startRegistry(dir: string, name: string, extraYaml: string, scheme: 'http' | 'https', ca?: string, deletes = false): Promise<RunningRegistry> {
   const port = await freePort();
   const root = join(dir, `${name}-data`);
   const cfg = join(dir, `${name}.yml`);
@@ -67,6 +67,7 @@ async function startRegistry(dir: string, name: string, extraYaml: string, schem
       'storage:',
       '  filesystem:',
       `    rootdirectory: ${root}`,
+      ...(deletes ? ['  delete:', '    enabled: true'] : []),
       'http:',
       `  addr: 127.0.0.1:${port}`,
       `  secret: ${randomUUID()}`,
@@ -115,6 +116,7 @@ let plain: RunningRegistry;
 let basic: RunningRegistry;
 let token: RunningRegistry;
 let secure: RunningRegistry;
+let deletable: RunningRegistry;
 let caPem = '';
 let tokenRequests = 0;
 
@@ -180,6 +182,8 @@ beforeAll(async () => {
   registries.push(token);
   secure = await startRegistry(dir, 'secure', ['  tls:', `    certificate: ${cert}`, `    key: ${key}`].join('\n'), 'https', caPem);
   registries.push(secure);
+  deletable = await startRegistry(dir, 'deletable', '', 'http', undefined, true);
+  registries.push(deletable);
 });
 
 afterAll(async () => {
@@ -410,6 +414,40 @@ describe('TLS with a CA bundle', () => {
       const e = await expectRegistryError(c.manifestExists(REPO, 'latest'));
       expect(e.reason).toBe('BadResponse');
       expect(e.message).toMatch(/https, do not mark it insecure/);
+    });
+  });
+});
+
+describe('deleting a manifest (retention, for an external registry)', () => {
+  const img = () => buildScratchImage({ name: 'rendered-worker-9', machineConfig: machineConfig('rendered-worker-9', 'to be pruned') });
+  it('a registry that allows deletes: deleted, then gone; the manifest is no longer served', async () => {
+    await withClient({ registry: deletable.host, insecure: true }, async (c) => {
+      const i = img();
+      await c.pushImage(REPO, i, ['sha256-x']);
+      expect(await c.manifestExists(REPO, i.manifestDigest)).toBe(true);
+      expect(await c.deleteManifest(REPO, i.manifestDigest)).toBe('deleted');
+      expect(await c.manifestExists(REPO, i.manifestDigest)).toBe(false);
+      expect(await c.deleteManifest(REPO, i.manifestDigest)).toBe('gone');
+    });
+  });
+  it('a registry that does not allow deletes (the default of docker-registry): unsupported, the manifest stays', async () => {
+    await withClient({ registry: plain.host, insecure: true }, async (c) => {
+      const i = img();
+      await c.pushImage(REPO, i, ['sha256-x']);
+      expect(await c.deleteManifest(REPO, i.manifestDigest)).toBe('unsupported');
+      expect(await c.manifestExists(REPO, i.manifestDigest)).toBe(true);
+    });
+  });
+  it('with bearer tokens: asks for the delete scope (the registry answers past auth: unsupported, not 401)', async () => {
+    await withClient({ registry: token.host, insecure: true, dockerConfigJson: { auths: { [token.host]: { auth: b64(`${USER}:${PASSWORD}`) } } } }, async (c) => {
+      const i = img();
+      await c.pushImage(REPO, i, ['sha256-x']);
+      expect(await c.deleteManifest(REPO, i.manifestDigest)).toBe('unsupported');
+    });
+  });
+  it('refuses a reference that is not a digest', async () => {
+    await withClient({ registry: deletable.host, insecure: true }, async (c) => {
+      await expect(c.deleteManifest(REPO, 'latest')).rejects.toThrow();
     });
   });
 });

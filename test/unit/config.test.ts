@@ -24,6 +24,14 @@ describe('loadConfig', () => {
     expect(c.historySize).toBe(5);
   });
 
+  it('reads retention durations with units: --prune-interval 1h, --keep-for 7d, or milliseconds', () => {
+    expect(loadConfig({ env: {} })).toMatchObject({ pruneIntervalMs: 3_600_000, keepImages: 3, keepForMs: 7 * 86_400_000 });
+    expect(loadConfig({ env: { LBC_KEEP_FOR: '12h', LBC_PRUNE_INTERVAL: '0' }, flags: { keepImages: '2' } })).toMatchObject({ keepForMs: 12 * 3_600_000, pruneIntervalMs: 0, keepImages: 2 });
+    expect(loadConfig({ env: {}, flags: { keepForMs: '30m', pruneIntervalMs: '90s' } })).toMatchObject({ keepForMs: 1_800_000, pruneIntervalMs: 90_000 });
+    expect(loadConfig({ env: {}, flags: { keepForMs: '1500' } }).keepForMs).toBe(1500);
+    expect(() => loadConfig({ env: {}, flags: { keepForMs: '-1d' } })).toThrow(/--keep-for \/ LBC_KEEP_FOR = "-1d"/);
+  });
+
   it('reads booleans from env and flags', () => {
     expect(loadConfig({ env: { LBC_REGISTRY_INSECURE: 'true', LBC_LEADER_ELECT: 'false' } })).toMatchObject({ registryInsecure: true, leaderElect: false });
     expect(loadConfig({ env: {}, flags: { leaderElect: 'no' } }).leaderElect).toBe(false);
@@ -124,6 +132,9 @@ describe('loadConfig', () => {
     handoff: 'carrier-pigeon',
     maxImageSize: '12 parsecs',
     registryTokenFile: dir,
+    pruneIntervalMs: '1 week',
+    keepImages: -1,
+    keepForMs: '7 days',
   };
   for (const key of Object.keys(SETTINGS) as (keyof Config)[]) {
     it(`--${SETTINGS[key].flag}: a bad value exits 2 naming the flag`, () => {

@@ -86,6 +86,9 @@ describe('HTTP server: /metrics', () => {
     metrics.renderedConfigPush('infra', 'failed');
     metrics.informerRestart('builds');
     metrics.informerRestart('builds');
+    metrics.pruned('ImageStreamTag', 'removed');
+    metrics.pruned('ImageStreamTag', 'removed');
+    metrics.pruned('Build', 'failed');
     metrics.setLeader(true);
     metrics.setCacheSynced(true);
 
@@ -123,6 +126,12 @@ describe('HTTP server: /metrics', () => {
     expect(find(samples, 'lbc_rendered_config_push_bytes_total', { pool: 'worker' })?.value).toBe(2048);
 
     expect(find(samples, 'lbc_informer_restarts_total', { resource: 'builds' })?.value).toBe(2);
+    // Retention: every kind's series exists from the start (at 0), so increase() sees the first removal or failure.
+    expect(find(samples, 'lbc_pruned_total', { kind: 'ImageStreamTag' })?.value).toBe(2);
+    expect(find(samples, 'lbc_pruned_total', { kind: 'Build' })?.value).toBe(0);
+    expect(find(samples, 'lbc_pruned_total', { kind: 'Manifest' })?.value).toBe(0);
+    expect(find(samples, 'lbc_prune_failures_total', { kind: 'Build' })?.value).toBe(1);
+    expect(find(samples, 'lbc_prune_failures_total', { kind: 'ImageStreamTag' })?.value).toBe(0);
     expect(find(samples, 'lbc_leader')?.value).toBe(1);
     expect(find(samples, 'lbc_cache_synced')?.value).toBe(1);
 

@@ -18,6 +18,7 @@ describe('retention decision', () => {
     ['a pinned image stays', five.map((i) => (i.digest === d(2) ? { ...i, pinned: true } : i)), {}, 2, { [d(2)]: true, [d(3)]: false }],
     ['a young image stays', five.map((i) => (i.digest === d(1) ? { ...i, createdMs: NOW - DAY } : i)), {}, 1, { [d(1)]: true, [d(2)]: false, [d(4)]: false, [d(5)]: false }],
     ['an image of unknown age stays', five.map((i) => (i.digest === d(1) ? { ...i, createdMs: undefined } : i)), {}, 1, { [d(1)]: true, [d(2)]: false }],
+    ['the last N are counted besides the image in use: the newest in use and 2 more', five, { [d(5)]: 'hand-off MachineConfig 99-worker-layered-image' }, 2, { [d(5)]: true, [d(4)]: true, [d(3)]: true, [d(2)]: false, [d(1)]: false }],
     ['keep 0: only what is in use', five, { [d(3)]: 'node n1 currentConfig rendered-worker-3' }, 0, { [d(3)]: true, [d(5)]: false }],
   ] as const)('%s', (_, images, inUse, keep, want) => {
     const got = decide([...images], inUse, keep);
@@ -27,7 +28,7 @@ describe('retention decision', () => {
   it('says why each stays and why each goes', () => {
     const got = decide(five, { [d(1)]: 'newestImage of pool worker' }, 2);
     expect(got[d(1) + ':worker-mco-content']!.reasons).toEqual(['in use: newestImage of pool worker']);
-    expect(got[d(5) + ':worker-mco-content']!.reasons).toEqual(['one of the last 2 images of worker-mco-content (#1)']);
+    expect(got[d(5) + ':worker-mco-content']!.reasons).toEqual(['one of the last 2 images of worker-mco-content besides those in use (#1)']);
     expect(got[d(3) + ':worker-mco-content']!.reasons).toEqual(['not in use, not pinned, older than 7d', 'not among the last 2']);
   });
 
@@ -116,6 +117,28 @@ describe('what is in use, and a pool images from its streams', () => {
     expect(images).toEqual([
       { stream: 'worker-mco-content', role: 'content', digest: d(1), tags: ['fp-a', 'latest'], createdMs: Date.parse('2026-01-01T00:00:00Z'), pinned: true, parents: [d('a1')] },
       { stream: 'worker-mco-content', role: 'content', digest: d(2), tags: ['fp-b'], createdMs: Date.parse('2025-12-01T00:00:00Z'), pinned: false, parents: undefined },
+    ]);
+  });
+
+  it('poolImages: of `latest` only the current item counts (older items are revisions of the tag, never deleted by the operator)', () => {
+    const streams = new Map<string, ImageStream>([
+      [
+        'worker-mco-content',
+        {
+          metadata: { name: 'worker-mco-content' },
+          status: {
+            tags: [
+              { tag: 'latest', items: [{ image: d(2), dockerImageReference: 'x', created: '2026-01-02T00:00:00Z' }, { image: d(1), dockerImageReference: 'x', created: '2026-01-01T00:00:00Z' }, { image: d(9), dockerImageReference: 'x' }] },
+              { tag: 'fp-a', items: [{ image: d(1), dockerImageReference: 'x', created: '2026-01-01T00:00:00Z' }] },
+              { tag: 'fp-b', items: [{ image: d(2), dockerImageReference: 'x', created: '2026-01-02T00:00:00Z' }] },
+            ],
+          },
+        },
+      ],
+    ]);
+    expect(poolImages('worker', streams, []).map((i) => [i.digest, i.tags])).toEqual([
+      [d(2), ['fp-b', 'latest']],
+      [d(1), ['fp-a']],
     ]);
   });
 });
