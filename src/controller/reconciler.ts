@@ -10,7 +10,7 @@ import type { Build, LayeredPoolStatus } from '../kube/types.ts';
 import { RESOURCES } from '../kube/types.ts';
 import { withoutRefusedAttempts } from '../plan/builds.ts';
 import { ANNOTATION_FINGERPRINT, ANNOTATION_NEWEST_IMAGE, LABEL_BUILD_KIND } from '../plan/names.ts';
-import type { Plan } from '../plan/plan.ts';
+import type { Plan, RenderedConfigPush } from '../plan/plan.ts';
 import { plan as makePlan } from '../plan/plan.ts';
 import type { KubeObject, PlanConfig } from '../plan/snapshot.ts';
 import { condition } from '../plan/status.ts';
@@ -19,16 +19,27 @@ import { pushSecretProblem } from '../registry/auth.ts';
 import { RegistryClient, RegistryError } from '../registry/client.ts';
 import { checkImage, ImageCheckCache, MAX_CHECKED_LAYER_BYTES } from '../registry/image-checker.ts';
 import { RegistryReader } from '../registry/reader.ts';
-import { deleteMachineConfig } from '../kube/machineconfigs.ts';
 import type { Metrics } from '../server/metrics.ts';
 import { poolStateOf } from '../server/pool-state.ts';
 import type { Stores } from './observe.ts';
 import { observe } from './observe.ts';
 
+/** The writes a reconcile makes (KubeWriter against an API server; a unit test's in-memory cluster). */
+export type ClusterWriter = Pick<KubeWriter, 'apply' | 'createIfAbsent' | 'createBuild' | 'cancelBuild' | 'importImage' | 'annotatePool' | 'applyStatus' | 'event' | 'deleteMachineConfig'> &
+  Partial<Pick<KubeWriter, 'buildLog'>>;
+
+/** The registry I/O of a reconcile: the rendered-config push and the check before a hand-off. */
+export interface RegistryIO {
+  push(push: RenderedConfigPush, secret: Record<string, string> | undefined): Promise<{ pushed: boolean; digest: string; bytes: number }>;
+  check(req: ImageCheckRequest, secret: Record<string, string> | undefined): Promise<ImageCheckOutcome>;
+}
+
 export interface ReconcilerOptions {
   config: Config;
   stores: Stores;
-  writer: KubeWriter;
+  writer: ClusterWriter;
+  /** Default: the OCI clients of src/registry against the configured registries. */
+  registryIO?: RegistryIO;
   metrics: Metrics;
   log: Logger;
   now?: () => number;
@@ -108,7 +119,7 @@ export class Reconciler {
    * Build's logSnippet, so the Degraded message quotes it.
    */
   private async readFailedBuildLogs(pool: string, log: Logger): Promise<void> {
-    const w = this.o.writer as Partial<Pick<KubeWriter, 'buildLog'>>;
+    const w = this.o.writer;
     if (!w.buildLog) return;
     for (const b of observe(this.o.stores, this.pc, pool, 0).builds) {
       const key = b.metadata.uid ?? b.metadata.name;
@@ -130,6 +141,20 @@ export class Reconciler {
    */
   private async checkImage(req: ImageCheckRequest, log: Logger): Promise<ImageCheckOutcome> {
     const secret = this.pushSecret() ?? undefined;
+    const outcome = await (this.o.registryIO ?? this.registryIO).check(req, secret);
+    this.imageChecks.set(req.key, outcome);
+    if (outcome.result === 'passed') log.info({ image: req.image, bytes: outcome.sizeBytes, addedLayers: outcome.addedLayers, files: outcome.files }, 'image passed its check');
+    else log.warn({ image: req.image, result: outcome.result, err: outcome.message }, 'image check did not pass');
+    return outcome;
+  }
+
+  /** The registry I/O against the configured registries. */
+  private readonly registryIO: RegistryIO = {
+    push: (push, secret) => this.push(push, secret),
+    check: (req, secret) => this.readAndCheck(req, secret),
+  };
+
+  private async readAndCheck(req: ImageCheckRequest, secret: Record<string, string> | undefined): Promise<ImageCheckOutcome> {
     const reader = new RegistryReader({
       registry: this.o.config.registry,
       insecure: this.o.config.registryInsecure,
@@ -140,11 +165,7 @@ export class Reconciler {
       maxBlobBytes: MAX_CHECKED_LAYER_BYTES,
     });
     try {
-      const outcome = await checkImage(req, reader);
-      this.imageChecks.set(req.key, outcome);
-      if (outcome.result === 'passed') log.info({ image: req.image, bytes: outcome.sizeBytes, addedLayers: outcome.addedLayers, files: outcome.files }, 'image passed its check');
-      else log.warn({ image: req.image, result: outcome.result, err: outcome.message }, 'image check did not pass');
-      return outcome;
+      return await checkImage(req, reader);
     } finally {
       reader.close();
     }
@@ -193,7 +214,7 @@ export class Reconciler {
     if (p.push) {
       signal?.throwIfAborted();
       try {
-        const res = await this.push(p, this.pushSecret() ?? undefined);
+        const res = await (this.o.registryIO ?? this.registryIO).push(p.push, this.pushSecret() ?? undefined);
         this.o.metrics.renderedConfigPush(pool, res.pushed ? 'pushed' : 'skipped', res.bytes);
         const fields = { renderedConfig: p.push.renderedConfig, digest: res.digest, pushed: res.pushed, bytes: res.bytes };
         if (res.pushed) log.info(fields, 'rendered-config image pushed');
@@ -317,7 +338,7 @@ export class Reconciler {
     }
     // Hand-off: the MachineConfig MCO rolls out, then the informational annotations.
     for (const name of p.deleteMachineConfigs) {
-      await attempt(`deleting MachineConfig ${name}`, () => deleteMachineConfig(this.o.writer, name));
+      await attempt(`deleting MachineConfig ${name}`, () => this.o.writer.deleteMachineConfig(name));
       log.info({ machineConfig: name }, 'hand-off MachineConfig deleted');
     }
     let handed = false;
@@ -371,8 +392,7 @@ export class Reconciler {
     return out;
   }
 
-  private async push(p: Plan, secret: Record<string, string> | undefined) {
-    const push = p.push!;
+  private async push(push: RenderedConfigPush, secret: Record<string, string> | undefined) {
     const registry = this.o.config.registry;
     const repository = push.repository.slice(registry.length + 1);
     const dockerConfigJson = secret?.['.dockerconfigjson'] ?? secret?.['.dockercfg'];
