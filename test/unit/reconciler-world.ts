@@ -18,7 +18,8 @@ import type { Plan } from '../../src/plan/plan.ts';
 import { CONTROLLER_CONFIG_NAME } from '../../src/plan/names.ts';
 import type { KubeObject } from '../../src/plan/snapshot.ts';
 import { createMetrics } from '../../src/server/metrics.ts';
-import { NS, REG, World } from './plan-world.ts';
+import type { World } from './plan-world.ts';
+import { NS, REG } from './plan-world.ts';
 
 type Named = { metadata: { name: string; namespace?: string | undefined } };
 

@@ -51,3 +51,24 @@ describe('Reconciler: first setup of one pool', () => {
     expect(rw.statusWrites.length).toBeLessThanOrEqual(8);
   });
 });
+
+describe('Reconciler: Events when the cache lags', () => {
+  it('sends BuildSucceeded once although a stale status object plans it again', async () => {
+    const world = new World();
+    world.outcome = () => 'hang';
+    const rw = new ReconcilerWorld(world);
+    world.machineConfigs.set('rendered-worker-1', machineConfig('rendered-worker-1'));
+    world.pools.set(P, pool(P, { rendered: 'rendered-worker-1' }));
+    await rw.settle(P, () => world.buildsOf('content').some((b) => b.status?.phase === 'Running'));
+    const running = structuredClone(world.statuses.get(P)!.status);
+    world.outcome = () => 'complete';
+    await rw.settle(P, () => condOf(world, 'Ready')?.status === 'True');
+    const before = rw.events.map((e) => e.reason);
+    expect(before.filter((r) => r === 'BuildSucceeded')).toHaveLength(1);
+    // The status cache still holds the status of the running build: the plan finds the build's success anew.
+    world.statuses.get(P)!.status = running;
+    await expect(rw.reconciler.plan(P).then((p) => p.events.map((e) => e.reason))).resolves.toContain('BuildSucceeded');
+    await rw.reconciler.reconcile(P);
+    expect(rw.events.map((e) => e.reason)).toEqual(before);
+  });
+});
