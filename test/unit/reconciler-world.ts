@@ -50,6 +50,8 @@ export class ReconcilerWorld {
   readonly events: EventSpec[] = [];
   readonly writes: string[] = [];
   reconciles = 0;
+  /** Writes the API server refuses (403), by their description (`create Build/<name>`, `apply ImageStream/<name>`...). */
+  refuse: (what: string) => boolean = () => false;
   private seen = '';
   private due = Number.POSITIVE_INFINITY;
   private renderedFor: string | undefined;
@@ -70,8 +72,12 @@ export class ReconcilerWorld {
     };
     const apply = (pool: string, part: Partial<Plan>) => w.apply({ ...emptyPlan(pool), ...part });
     const poolOf = (o: KubeObject) => o.metadata.annotations?.['machineconfiguration.openshift.io/pool'] ?? o.metadata.name;
+    const refused = (what: string) => {
+      if (this.refuse(what)) throw Object.assign(new Error(`${what}: forbidden`), { code: 403 });
+    };
     const writer: ClusterWriter = {
       apply: async (obj) => {
+        refused(`apply ${obj.kind}/${obj.metadata.name}`);
         this.writes.push(`apply ${obj.kind}/${obj.metadata.name}`);
         if (obj.kind === 'MachineConfig') apply(poolOf(obj), { handoffMachineConfig: obj });
         else apply(poolOf(obj), { apply: [obj] });
@@ -87,6 +93,7 @@ export class ReconcilerWorld {
       },
       createBuild: async (b) => {
         if (w.builds.has(b.metadata.name)) return false;
+        refused(`create Build/${b.metadata.name}`);
         this.writes.push(`create Build/${b.metadata.name}`);
         apply(poolOf(b), { createBuilds: [b] });
         return true;

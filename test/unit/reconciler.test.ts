@@ -72,3 +72,25 @@ describe('Reconciler: Events when the cache lags', () => {
     expect(rw.events.map((e) => e.reason)).toEqual(before);
   });
 });
+
+describe('Reconciler: a refused Build create', () => {
+  it('is Degraded ApplyFailed, sends no BuildStarted, and does not use up the attempt', async () => {
+    const world = new World();
+    const rw = new ReconcilerWorld(world);
+    rw.refuse = (what) => what.startsWith('create Build/');
+    world.machineConfigs.set('rendered-worker-1', machineConfig('rendered-worker-1'));
+    world.pools.set(P, pool(P, { rendered: 'rendered-worker-1' }));
+    await rw.settle(P, () => condOf(world, 'Degraded')?.reason === 'ApplyFailed');
+    const st = world.statuses.get(P)!.status!;
+    expect(st.phase).toBe('Degraded');
+    expect(condOf(world, 'Degraded')!.message).toMatch(/^creating Build worker-build-mco-content-[0-9a-f]{10}-1 was refused by the API server/);
+    expect(st.buildAttempts?.[0]?.lastAttempt).toBe(0);
+    expect(st.history ?? []).toEqual([]);
+    expect(rw.events.map((e) => e.reason)).not.toContain('BuildStarted');
+    // Allowed again: the first attempt's name is used, once.
+    rw.refuse = () => false;
+    await rw.settle(P, () => condOf(world, 'Ready')?.status === 'True');
+    expect(world.buildsCreated).toEqual([expect.stringMatching(/-1$/)]);
+    expect(rw.events.filter((e) => e.reason === 'BuildStarted')).toHaveLength(1);
+  });
+});
