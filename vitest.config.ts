@@ -11,6 +11,9 @@ export default defineConfig({
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
           environment: 'node',
+          // A few unit tests run a program (promtool, the CLI): on a loaded 2-core
+          // machine that can take longer than vitest's default 5 s.
+          testTimeout: 30_000,
         },
       },
       {

@@ -277,6 +277,7 @@ export function renderPlanYaml(p: Plan, changes: (o: KubeObject) => boolean = ()
   for (const c of p.cancelBuilds) lines.push(`# cancel stale build ${c}`);
   const docs: string[] = [];
   const doc = (what: string, body: unknown) => docs.push(`# ${what}\n${yaml.dump(body, { lineWidth: 160, noRefs: true })}`);
+  if (p.push?.stream) doc(`${p.push.stream.kind} ${p.push.stream.metadata.name}: server-side apply: ${changes(p.push.stream) ? 'WOULD CHANGE' : 'already as desired, nothing sent'} (after the push)`, p.push.stream);
   for (const o of p.apply) doc(`${o.kind} ${o.metadata.name}: server-side apply: ${changes(o) ? 'WOULD CHANGE' : 'already as desired, nothing sent'}`, o);
   for (const o of p.create) doc(`${o.kind} ${o.metadata.name}: create if absent: ${changes(o) ? 'WOULD CREATE' : 'exists, left to its users'}`, o);
   for (const b of p.createBuilds) doc(`Build ${b.metadata.name}: create (a second create is AlreadyExists)`, b);

@@ -6,29 +6,41 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/config.ts';
 import type { KubeWriter } from '../kube/client.ts';
 import { describeApiError, isSubset } from '../kube/client.ts';
-import type { Build, LayeredPoolStatus } from '../kube/types.ts';
+import type { Build } from '../kube/types.ts';
 import { RESOURCES } from '../kube/types.ts';
-import { withoutRefusedAttempts } from '../plan/builds.ts';
 import { ANNOTATION_FINGERPRINT, ANNOTATION_NEWEST_IMAGE, LABEL_BUILD_KIND } from '../plan/names.ts';
-import type { Plan } from '../plan/plan.ts';
+import type { Plan, RenderedConfigPush } from '../plan/plan.ts';
 import { plan as makePlan } from '../plan/plan.ts';
 import type { KubeObject, PlanConfig } from '../plan/snapshot.ts';
-import { condition } from '../plan/status.ts';
+import type { EventAction, PlanEvent } from '../plan/status.ts';
+import type { ApplyOutcome } from '../plan/plan-status.ts';
+import { planStatus } from '../plan/plan-status.ts';
 import type { ImageCheckOutcome, ImageCheckRequest } from '../plan/image-check.ts';
 import { pushSecretProblem } from '../registry/auth.ts';
 import { RegistryClient, RegistryError } from '../registry/client.ts';
 import { checkImage, ImageCheckCache, MAX_CHECKED_LAYER_BYTES } from '../registry/image-checker.ts';
 import { RegistryReader } from '../registry/reader.ts';
-import { deleteMachineConfig } from '../kube/machineconfigs.ts';
 import type { Metrics } from '../server/metrics.ts';
 import { poolStateOf } from '../server/pool-state.ts';
 import type { Stores } from './observe.ts';
 import { observe } from './observe.ts';
 
+/** The writes a reconcile makes (KubeWriter against an API server; a unit test's in-memory cluster). */
+export type ClusterWriter = Pick<KubeWriter, 'apply' | 'createIfAbsent' | 'createBuild' | 'cancelBuild' | 'importImage' | 'annotatePool' | 'applyStatus' | 'event' | 'deleteMachineConfig'> &
+  Partial<Pick<KubeWriter, 'buildLog'>>;
+
+/** The registry I/O of a reconcile: the rendered-config push and the check before a hand-off. */
+export interface RegistryIO {
+  push(push: RenderedConfigPush, secret: Record<string, string> | undefined): Promise<{ pushed: boolean; digest: string; bytes: number }>;
+  check(req: ImageCheckRequest, secret: Record<string, string> | undefined): Promise<ImageCheckOutcome>;
+}
+
 export interface ReconcilerOptions {
   config: Config;
   stores: Stores;
-  writer: KubeWriter;
+  writer: ClusterWriter;
+  /** Default: the OCI clients of src/registry against the configured registries. */
+  registryIO?: RegistryIO;
   metrics: Metrics;
   log: Logger;
   now?: () => number;
@@ -55,6 +67,8 @@ export function planConfig(c: Config): PlanConfig {
 }
 
 const FAILED_PHASES = new Set(['Failed', 'Error']);
+/** How many keyed Events the reconciler remembers having sent. */
+const SENT_EVENTS = 10_000;
 
 /** The Builds with the logs read for them as their logSnippet (copies; the cache's objects are not touched). */
 export function withLogs(builds: readonly Build[], logs: ReadonlyMap<string, string>): Build[] {
@@ -80,6 +94,8 @@ export class Reconciler {
   private readonly caBundle: string | undefined;
   /** Outcomes of the registry checks before the hand-off, by check key. */
   readonly imageChecks = new ImageCheckCache();
+  /** Events with a key already sent, `<pool>\n<key>` (oldest first, bounded). */
+  private readonly sent = new Set<string>();
   /** Logs of failed Builds without a logSnippet, by uid ('' when there is none). */
   private readonly buildLogs = new Map<string, string>();
 
@@ -108,7 +124,7 @@ export class Reconciler {
    * Build's logSnippet, so the Degraded message quotes it.
    */
   private async readFailedBuildLogs(pool: string, log: Logger): Promise<void> {
-    const w = this.o.writer as Partial<Pick<KubeWriter, 'buildLog'>>;
+    const w = this.o.writer;
     if (!w.buildLog) return;
     for (const b of observe(this.o.stores, this.pc, pool, 0).builds) {
       const key = b.metadata.uid ?? b.metadata.name;
@@ -130,6 +146,20 @@ export class Reconciler {
    */
   private async checkImage(req: ImageCheckRequest, log: Logger): Promise<ImageCheckOutcome> {
     const secret = this.pushSecret() ?? undefined;
+    const outcome = await (this.o.registryIO ?? this.registryIO).check(req, secret);
+    this.imageChecks.set(req.key, outcome);
+    if (outcome.result === 'passed') log.info({ image: req.image, bytes: outcome.sizeBytes, addedLayers: outcome.addedLayers, files: outcome.files }, 'image passed its check');
+    else log.warn({ image: req.image, result: outcome.result, err: outcome.message }, 'image check did not pass');
+    return outcome;
+  }
+
+  /** The registry I/O against the configured registries. */
+  private readonly registryIO: RegistryIO = {
+    push: (push, secret) => this.push(push, secret),
+    check: (req, secret) => this.readAndCheck(req, secret),
+  };
+
+  private async readAndCheck(req: ImageCheckRequest, secret: Record<string, string> | undefined): Promise<ImageCheckOutcome> {
     const reader = new RegistryReader({
       registry: this.o.config.registry,
       insecure: this.o.config.registryInsecure,
@@ -140,11 +170,7 @@ export class Reconciler {
       maxBlobBytes: MAX_CHECKED_LAYER_BYTES,
     });
     try {
-      const outcome = await checkImage(req, reader);
-      this.imageChecks.set(req.key, outcome);
-      if (outcome.result === 'passed') log.info({ image: req.image, bytes: outcome.sizeBytes, addedLayers: outcome.addedLayers, files: outcome.files }, 'image passed its check');
-      else log.warn({ image: req.image, result: outcome.result, err: outcome.message }, 'image check did not pass');
-      return outcome;
+      return await checkImage(req, reader);
     } finally {
       reader.close();
     }
@@ -188,12 +214,18 @@ export class Reconciler {
       p = makePlan(snap);
     }
     let failure: Error | undefined;
+    const outcome: { builds: string[]; push?: ApplyOutcome['push']; refused?: string } = { builds: [] };
+    const about = { name: pool, uid: snap.pool?.metadata.uid };
+
+    // Observed Events first (a Build succeeded or failed: facts of the snapshot), each once.
+    for (const e of p.events) if (!e.on) await this.emit(pool, about, e, log);
 
     // 1. The rendered-config image, before the stream tag that names it.
     if (p.push) {
       signal?.throwIfAborted();
       try {
-        const res = await this.push(p);
+        const res = await (this.o.registryIO ?? this.registryIO).push(p.push, this.pushSecret() ?? undefined);
+        outcome.push = { ok: true };
         this.o.metrics.renderedConfigPush(pool, res.pushed ? 'pushed' : 'skipped', res.bytes);
         const fields = { renderedConfig: p.push.renderedConfig, digest: res.digest, pushed: res.pushed, bytes: res.bytes };
         if (res.pushed) log.info(fields, 'rendered-config image pushed');
@@ -203,70 +235,81 @@ export class Reconciler {
         const msg = e instanceof RegistryError ? e.message : `pushing the rendered-config image failed: ${(e as Error).message}`;
         log.warn({ renderedConfig: p.push.renderedConfig, err: msg }, 'rendered-config push failed');
         failure = new ReportedError(msg);
-        // Keep the stream's tags as they are until the image is really there.
-        const stream = p.push.repository.split('/').pop();
-        p.apply = p.apply.filter((o) => !(o.kind === 'ImageStream' && o.metadata.name === stream));
-        degrade(p, snap.status?.status, 'RegistryError', msg, snap.pool?.metadata.generation, snap.now);
+        outcome.push = { ok: false, message: msg };
       }
     }
 
-    // 2-4. Objects, builds, hand-off. A refused write is reported in the status.
-    let handedOff = false;
-    const createdBuilds = new Set<string>();
+    // 2-4. Objects, builds, hand-off; each action's Event once it succeeded. A refused write is reported in the status.
     try {
-      handedOff = await this.write(p, snap.pool !== undefined, log, signal, createdBuilds);
+      await this.write(p, snap.pool !== undefined, outcome, about, log, signal);
     } catch (e) {
       if (!(e instanceof WriteError)) throw e;
       log.warn({ err: e.message }, 'a write was refused');
       failure = new ReportedError(e.message);
-      // A Build never created is no attempt: its number is not used up.
-      if (p.status?.buildAttempts) p.status.buildAttempts = withoutRefusedAttempts(p.status.buildAttempts, p.createBuilds.filter((b) => !createdBuilds.has(b.metadata.name)));
-      degrade(p, snap.status?.status, 'ApplyFailed', e.message, snap.pool?.metadata.generation, snap.now);
+      outcome.refused = e.message;
     }
-    if (!handedOff) p.events = p.events.filter((e) => e.reason !== 'ImageHandedOff');
 
-    // 5. Status, once.
+    // 5. Status, once: computed from the plan's decisions and what applying it did.
     signal?.throwIfAborted();
-    if (p.status && snap.status?.metadata.uid !== undefined) {
-      await this.o.writer.applyStatus(RESOURCES.layeredPool, pool, p.status);
-    } else if (p.status && p.managed) {
+    const status = planStatus(p, snap, outcome);
+    let requeueAfter = p.requeueAfterMs;
+    if (status && snap.status?.metadata.uid !== undefined) {
+      await this.o.writer.applyStatus(RESOURCES.layeredPool, pool, status);
+    } else if (status && p.managed) {
       // The status object was just created by the apply above; its status goes next time round.
-      p.requeueAfterMs = Math.min(p.requeueAfterMs ?? 1000, 1000);
+      requeueAfter = Math.min(requeueAfter ?? 1000, 1000);
     }
 
-    this.o.metrics.poolState(pool, poolStateOf(p.status ?? snap.status?.status, snap.builds, p.managed));
+    this.o.metrics.poolState(pool, poolStateOf(status ?? snap.status?.status, snap.builds, p.managed));
 
-    // 6. Events, and the metrics they imply.
-    for (const e of p.events) {
-      const m = /^pool \S+: (content|custom) build/.exec(e.message);
-      if (m) {
-        const kind = m[1] as 'content' | 'custom';
-        if (e.reason === 'BuildSucceeded') this.o.metrics.build(pool, kind, 'succeeded');
-        if (e.reason === 'BuildFailed') this.o.metrics.build(pool, kind, 'failed');
-        if (e.reason === 'BuildCancelled') this.o.metrics.build(pool, kind, 'cancelled');
-      }
-      if (e.reason === 'BuildSucceeded' || e.reason === 'BuildFailed') this.recordDuration(pool, p, e.message);
-      log.info({ event: e.reason }, e.message);
-      try {
-        await this.o.writer.event({ name: pool, uid: snap.pool?.metadata.uid }, e);
-      } catch (err) {
-        log.warn({ err: describeApiError(err) }, 'could not record event');
-      }
-    }
     if (failure) throw failure;
-    return p.requeueAfterMs !== undefined ? { requeueAfter: p.requeueAfterMs } : {};
+    return requeueAfter !== undefined ? { requeueAfter } : {};
   }
 
-  private recordDuration(pool: string, p: Plan, message: string): void {
-    const entry = p.status?.history?.find((h) => message.includes(` ${h.build} `));
-    if (entry?.start && entry.end) {
-      const s = (Date.parse(entry.end) - Date.parse(entry.start)) / 1000;
-      if (Number.isFinite(s) && s >= 0) this.o.metrics.buildDuration(pool, entry.kind, s);
+  /**
+   * Sends an Event, and the metrics it stands for, from its structured fields.
+   * An Event with a key is sent once per process: a cache that has not yet
+   * seen the operator's own write (the status, a Build, the hand-off) plans
+   * the same Event again, and it is not repeated.
+   */
+  private async emit(pool: string, about: { name: string; uid?: string | undefined }, e: PlanEvent, log: Logger): Promise<void> {
+    if (e.key !== undefined) {
+      const k = `${pool}\n${e.key}`;
+      if (this.sent.has(k)) return;
+      this.sent.add(k);
+      while (this.sent.size > SENT_EVENTS) this.sent.delete(this.sent.values().next().value!);
+    }
+    if (e.build) {
+      if (e.reason === 'BuildSucceeded') this.o.metrics.build(pool, e.build.kind, 'succeeded');
+      if (e.reason === 'BuildFailed') this.o.metrics.build(pool, e.build.kind, 'failed');
+      if (e.reason === 'BuildCancelled') this.o.metrics.build(pool, e.build.kind, 'cancelled');
+      if ((e.reason === 'BuildSucceeded' || e.reason === 'BuildFailed') && e.build.start && e.build.end) {
+        const sec = (Date.parse(e.build.end) - Date.parse(e.build.start)) / 1000;
+        if (Number.isFinite(sec) && sec >= 0) this.o.metrics.buildDuration(pool, e.build.kind, sec);
+      }
+    }
+    log.info({ event: e.reason }, e.message);
+    try {
+      await this.o.writer.event(about, e);
+    } catch (err) {
+      log.warn({ err: describeApiError(err) }, 'could not record event');
     }
   }
 
-  /** Writes the plan's objects, builds and hand-off; returns whether the pool was handed its image. */
-  private async write(p: Plan, poolExists: boolean, log: Logger, signal?: AbortSignal, createdBuilds = new Set<string>()): Promise<boolean> {
+  /** The Events of the plan that report the action `match` selects (sent once it succeeded). */
+  private async emitFor(p: Plan, match: (a: EventAction) => boolean, about: { name: string; uid?: string | undefined }, log: Logger): Promise<void> {
+    for (const e of p.events) if (e.on && match(e.on)) await this.emit(p.pool, about, e, log);
+  }
+
+  /** Writes the plan's objects, builds and hand-off, recording what was done in `outcome`; each action's Event follows its write. */
+  private async write(
+    p: Plan,
+    poolExists: boolean,
+    outcome: { builds: string[]; push?: ApplyOutcome['push'] },
+    about: { name: string; uid?: string | undefined },
+    log: Logger,
+    signal?: AbortSignal,
+  ): Promise<void> {
     const attempt = async (what: string, fn: () => Promise<void>) => {
       signal?.throwIfAborted();
       try {
@@ -275,8 +318,9 @@ export class Reconciler {
         throw new WriteError(`${what} was refused by the API server (${describeApiError(e)})`, { cause: e });
       }
     };
-    // Objects: applied when they differ, created when absent.
-    for (const obj of p.apply) {
+    // Objects: applied when they differ, created when absent. The rendered-config stream only once its image is pushed.
+    const pushed = outcome.push?.ok === true && p.push?.stream ? [p.push.stream] : [];
+    for (const obj of [...pushed, ...p.apply]) {
       if (!this.wouldChange(obj)) continue;
       await attempt(`applying ${obj.kind} ${obj.metadata.name}`, () => this.o.writer.apply(obj));
       log.debug({ kind: obj.kind, name: obj.metadata.name }, 'applied');
@@ -302,23 +346,28 @@ export class Reconciler {
     for (const name of p.cancelBuilds) {
       await attempt(`cancelling Build ${name}`, () => this.o.writer.cancelBuild(name));
       log.info({ build: name }, 'cancelling stale build');
+      await this.emitFor(p, (a) => a.kind === 'cancelBuild' && a.name === name, about, log);
     }
     for (const b of p.createBuilds) {
+      let created = false;
       await attempt(`creating Build ${b.metadata.name}`, async () => {
-        if (await this.o.writer.createBuild(b)) {
-          const kind = (b.metadata.labels?.[LABEL_BUILD_KIND] ?? 'content') as 'content' | 'custom';
-          this.o.metrics.build(p.pool, kind, 'started');
-          log.info({ build: b.metadata.name, kind, fingerprint: b.metadata.annotations?.[ANNOTATION_FINGERPRINT] }, 'build created');
-        } else {
-          log.info({ build: b.metadata.name }, 'build already exists (adopted)');
-        }
-        createdBuilds.add(b.metadata.name);
+        created = await this.o.writer.createBuild(b);
+        outcome.builds.push(b.metadata.name);
       });
+      if (created) {
+        const kind = (b.metadata.labels?.[LABEL_BUILD_KIND] ?? 'content') as 'content' | 'custom';
+        this.o.metrics.build(p.pool, kind, 'started');
+        log.info({ build: b.metadata.name, kind, fingerprint: b.metadata.annotations?.[ANNOTATION_FINGERPRINT] }, 'build created');
+        await this.emitFor(p, (a) => a.kind === 'createBuild' && a.name === b.metadata.name, about, log);
+      } else {
+        log.info({ build: b.metadata.name }, 'build already exists (adopted)');
+      }
     }
     // Hand-off: the MachineConfig MCO rolls out, then the informational annotations.
     for (const name of p.deleteMachineConfigs) {
-      await attempt(`deleting MachineConfig ${name}`, () => deleteMachineConfig(this.o.writer, name));
+      await attempt(`deleting MachineConfig ${name}`, () => this.o.writer.deleteMachineConfig(name));
       log.info({ machineConfig: name }, 'hand-off MachineConfig deleted');
+      await this.emitFor(p, (a) => a.kind === 'deleteMachineConfig' && a.name === name, about, log);
     }
     let handed = false;
     const mc = p.handoffMachineConfig;
@@ -333,7 +382,7 @@ export class Reconciler {
       log.info({ image: annotations[ANNOTATION_NEWEST_IMAGE] }, 'pool handed its image');
       handed = true;
     }
-    return handed;
+    if (handed) await this.emitFor(p, (a) => a.kind === 'handoff', about, log);
   }
 
   /** Whether applying `obj` would change the cluster (what apply checks before sending). */
@@ -371,9 +420,12 @@ export class Reconciler {
     return out;
   }
 
-  /** A client of --registry with the operator's credentials (the push secret, else the ServiceAccount token); the caller closes it. */
-  registryClient(): RegistryClient {
-    const secret = this.pushSecret() ?? undefined;
+  /**
+   * A client of --registry with the operator's credentials (the push secret,
+   * else the ServiceAccount token); the caller closes it. `secret` defaults to
+   * the push secret as the cache has it now.
+   */
+  registryClient(secret: Record<string, string> | undefined = this.pushSecret() ?? undefined): RegistryClient {
     const dockerConfigJson = secret?.['.dockerconfigjson'] ?? secret?.['.dockercfg'];
     // Without a push secret: the integrated registry's bearer flow with the ServiceAccount token.
     const token = dockerConfigJson ? undefined : this.serviceAccountToken();
@@ -386,23 +438,13 @@ export class Reconciler {
     });
   }
 
-  private async push(p: Plan) {
-    const push = p.push!;
+  private async push(push: RenderedConfigPush, secret: Record<string, string> | undefined) {
     const repository = push.repository.slice(this.o.config.registry.length + 1);
-    const client = this.registryClient();
+    const client = this.registryClient(secret);
     try {
       return await client.pushImage(repository, push.image, push.tags);
     } finally {
       client.close();
     }
   }
-}
-
-/** Marks a plan's status Degraded for an I/O failure found while applying it. */
-function degrade(p: Plan, prevStatus: LayeredPoolStatus | undefined, reason: string, message: string, generation: number | undefined, now: number): void {
-  const prev = prevStatus?.conditions;
-  const base = p.status ?? prevStatus ?? {};
-  const conditions = (base.conditions ?? []).filter((c) => c.type !== 'Degraded');
-  conditions.push(condition(prev, 'Degraded', 'True', reason, message, generation, now));
-  p.status = { ...base, phase: 'Degraded', message, conditions };
 }

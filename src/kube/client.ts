@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import { z } from 'zod';
 import { statusCode } from './errors.ts';
+import { deleteMachineConfig } from './machineconfigs.ts';
 
 export { describeApiError, describeApiFailure, statusCode } from './errors.ts';
 import type { ResourceCoords } from './types.ts';
@@ -221,6 +222,11 @@ export class KubeWriter {
     });
     const parsed = ImageStreamImportResultSchema.safeParse(res);
     return parsed.success ? (parsed.data.status?.images ?? []).map((i) => i.status ?? {}) : [];
+  }
+
+  /** Deletes a MachineConfig (the operator's own hand-off); one already gone is fine. */
+  async deleteMachineConfig(name: string): Promise<void> {
+    await deleteMachineConfig(this, name);
   }
 
   /** Applies only the given annotations on a cluster-scoped pool (our fields, nothing else). */

@@ -117,6 +117,8 @@ export function unmanagedHandoff(poolName: string, existing: MachineConfig | und
         type: 'Normal',
         reason: 'HandOffRemoved',
         message: `pool ${poolName}: label ${optInLabel} was removed; deleted MachineConfig ${existing.metadata.name} (image ${existing.spec?.osImageURL ?? '-'}), MCC restores the rendered config without it`,
+        on: { kind: 'deleteMachineConfig', name: existing.metadata.name },
+        key: `machineconfig/${existing.metadata.uid ?? existing.metadata.name}/deleted`,
       },
     ],
   };
@@ -136,7 +138,13 @@ export function planHandoff(i: HandoffInput): HandoffPlan {
   out.current = i.mode === 'machineconfig' ? (ours?.spec?.osImageURL ?? undefined) : annotations[ANNOTATION_NEWEST_IMAGE];
   if (i.mode === 'annotation' && ours) {
     out.delete = ours.metadata.name;
-    out.events.push({ type: 'Normal', reason: 'HandOffRemoved', message: `pool ${i.poolName}: hand-off is annotation-only (--handoff annotation); deleted MachineConfig ${ours.metadata.name}` });
+    out.events.push({
+      type: 'Normal',
+      reason: 'HandOffRemoved',
+      message: `pool ${i.poolName}: hand-off is annotation-only (--handoff annotation); deleted MachineConfig ${ours.metadata.name}`,
+      on: { kind: 'deleteMachineConfig', name: ours.metadata.name },
+      key: `machineconfig/${ours.metadata.uid ?? ours.metadata.name}/deleted`,
+    });
   }
   const sel = i.mode === 'machineconfig' ? labelsForSelector(i.poolName, i.pool.spec?.machineConfigSelector) : undefined;
   if (sel && !sel.ok) out.problems.push({ reason: 'InvalidMachineConfigSelector', message: sel.message });
@@ -181,6 +189,9 @@ export function planHandoff(i: HandoffInput): HandoffPlan {
                 type: 'Normal',
                 reason: 'ImageHandedOff',
                 message: `pool ${i.poolName} now uses ${chosen.source} image ${chosen.image} (config ${i.renderedName})${sel?.ok ? ` through MachineConfig ${name}` : ' (annotations only)'}`,
+                on: { kind: 'handoff' },
+                // Once per image handed over the current one: a cache that has not seen the write yet must not repeat it.
+                key: `handoff/${out.current ?? '-'}/${chosen.image}`,
               });
             }
             out.handedOff = true;

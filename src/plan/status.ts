@@ -4,11 +4,27 @@ import type { Build, BuildHistoryEntry, Condition, LayeredPoolStatus } from '../
 import { buildCreatedMs, buildFingerprint, buildKind, buildOutput } from './builds.ts';
 import { ANNOTATION_INPUTS } from './names.ts';
 
+/** A write whose success an Event reports: the Event is sent only after that write succeeded. */
+export type EventAction =
+  | { kind: 'createBuild'; name: string }
+  | { kind: 'cancelBuild'; name: string }
+  | { kind: 'handoff' }
+  | { kind: 'deleteMachineConfig'; name: string };
+
 export interface PlanEvent {
   type: 'Normal' | 'Warning';
   reason: string;
   message: string;
+  /** Sent at this action's site, once it succeeded; absent: an observation, sent after the status write. */
+  on?: EventAction | undefined;
+  /** The Build it is about (structured, for the metrics: never parsed from the message). */
+  build?: { name: string; kind: 'content' | 'custom'; start?: string | undefined; end?: string | undefined } | undefined;
+  /** Identifies the fact reported: an Event with the same key is sent once per process (a lagging cache must not repeat it). */
+  key?: string | undefined;
 }
+
+export type BuildEventReason = 'BuildStarted' | 'BuildSucceeded' | 'BuildCancelled' | 'BuildFailed';
+const ALL_BUILD_EVENTS: ReadonlySet<BuildEventReason> = new Set(['BuildStarted', 'BuildSucceeded', 'BuildCancelled', 'BuildFailed']);
 
 const TERMINAL = new Set(['Complete', 'Failed', 'Error', 'Cancelled']);
 
@@ -62,29 +78,49 @@ export function mergeHistory(prev: readonly BuildHistoryEntry[] | undefined, bui
   return [...live, ...pruned].sort((a, b) => at(b) - at(a) || b.build.localeCompare(a.build)).slice(0, size);
 }
 
-/** Events for builds that appeared or finished since the recorded history. */
-export function buildEvents(prev: readonly BuildHistoryEntry[] | undefined, next: readonly BuildHistoryEntry[], pool: string): PlanEvent[] {
+/** The BuildStarted Event of a history entry (sent where the Build is created). */
+export function buildStartedEvent(e: BuildHistoryEntry, pool: string): PlanEvent {
+  const why = e.changes?.length ? `: ${e.changes.join('; ')}` : '';
+  return {
+    type: 'Normal',
+    reason: 'BuildStarted',
+    message: `pool ${pool}: ${e.kind} build ${e.build} started for inputs ${e.fingerprint.slice(0, 10)}${why}`,
+    build: { name: e.build, kind: e.kind },
+    key: `build/${e.build}/started`,
+  };
+}
+
+/** The BuildCancelled Event of a history entry (sent where the cancel is sent). */
+export function buildCancelledEvent(e: BuildHistoryEntry, pool: string): PlanEvent {
+  return {
+    type: 'Normal',
+    reason: 'BuildCancelled',
+    message: `pool ${pool}: ${e.kind} build ${e.build} was cancelled (its inputs ${e.fingerprint.slice(0, 10)} are stale)`,
+    build: { name: e.build, kind: e.kind },
+    key: `build/${e.build}/cancelled`,
+  };
+}
+
+/** Events for builds that appeared or finished since the recorded history (of the reasons in `only`). */
+export function buildEvents(prev: readonly BuildHistoryEntry[] | undefined, next: readonly BuildHistoryEntry[], pool: string, only: ReadonlySet<BuildEventReason> = ALL_BUILD_EVENTS): PlanEvent[] {
   const before = new Map((prev ?? []).map((e) => [e.build, e]));
   const events: PlanEvent[] = [];
   // Oldest first, so events read in order.
   for (const e of [...next].reverse()) {
     const p = before.get(e.build);
-    const short = e.fingerprint.slice(0, 10);
-    if (!p) {
-      const why = e.changes?.length ? `: ${e.changes.join('; ')}` : '';
-      events.push({ type: 'Normal', reason: 'BuildStarted', message: `pool ${pool}: ${e.kind} build ${e.build} started for inputs ${short}${why}` });
-    }
+    const build = { name: e.build, kind: e.kind, start: e.start, end: e.end };
+    if (!p) events.push(buildStartedEvent(e, pool));
     if (TERMINAL.has(e.result) && (!p || !TERMINAL.has(p.result))) {
       if (e.result === 'Complete') {
-        events.push({ type: 'Normal', reason: 'BuildSucceeded', message: `pool ${pool}: ${e.kind} build ${e.build} produced ${e.outputDigest ?? 'an image'}` });
+        events.push({ type: 'Normal', reason: 'BuildSucceeded', message: `pool ${pool}: ${e.kind} build ${e.build} produced ${e.outputDigest ?? 'an image'}`, build, key: `build/${e.build}/${e.result}` });
       } else if (e.result === 'Cancelled') {
-        events.push({ type: 'Normal', reason: 'BuildCancelled', message: `pool ${pool}: ${e.kind} build ${e.build} was cancelled (its inputs ${short} are stale)` });
+        events.push({ ...buildCancelledEvent(e, pool), build });
       } else {
-        events.push({ type: 'Warning', reason: 'BuildFailed', message: `pool ${pool}: ${e.kind} build ${e.build} failed` });
+        events.push({ type: 'Warning', reason: 'BuildFailed', message: `pool ${pool}: ${e.kind} build ${e.build} failed`, build, key: `build/${e.build}/${e.result}` });
       }
     }
   }
-  return events;
+  return events.filter((e) => only.has(e.reason as BuildEventReason));
 }
 
 /**

@@ -145,7 +145,8 @@ export class World {
   /** Applies a plan's outputs as the controller's apply step would. */
   apply(p: Plan): void {
     if (p.push) this.push(p.push.repository, p.push.image.manifestDigest, p.push.tags, p.push.renderedConfig);
-    for (const o of p.apply) this.applyObject(o);
+    // The stream that names the pushed image, once the push is done.
+    for (const o of [...(p.push?.stream ? [p.push.stream] : []), ...p.apply]) this.applyObject(o);
     for (const r of p.importRequests) {
       const images = (r.spec as { images: { from: { name: string }; to: { name: string } }[] }).images;
       for (const i of images) this.importRequests.push(`${r.metadata.name}:${i.to.name}`);

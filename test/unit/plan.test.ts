@@ -17,7 +17,9 @@ describe('plan: first pass for a new pool (exact objects)', () => {
     firstSetup(w);
     const p = w.plan(P);
     expect(p.managed).toBe(true);
-    const streams = p.apply.filter((o) => o.kind === 'ImageStream').map((o) => o.metadata.name).sort();
+    // The rendered-config stream comes with the push: it is applied once the image is there.
+    const applied = [...p.apply, ...(p.push?.stream ? [p.push.stream] : [])];
+    const streams = applied.filter((o) => o.kind === 'ImageStream').map((o) => o.metadata.name).sort();
     expect(streams).toEqual(
       ['coreos', 'worker-base', 'worker-external-base', 'worker-mco-content', 'worker-mco-content-custom', 'worker-mco-content-external', 'worker-rendered-config'].sort(),
     );
@@ -27,7 +29,7 @@ describe('plan: first pass for a new pool (exact objects)', () => {
     const coreos = p.apply.find((o) => o.metadata.name === 'coreos')!;
     expect(coreos.metadata.ownerReferences).toBeUndefined();
     expect((coreos.spec as { tags: { from: { name: string } }[] }).tags[0]!.from.name).toBe(w.baseOSImage);
-    for (const o of p.apply.filter((o) => o.metadata.name.startsWith('worker'))) {
+    for (const o of applied.filter((o) => o.metadata.name.startsWith('worker'))) {
       expect(o.metadata.namespace).toBe(NS);
       expect(o.metadata.annotations).toEqual({ 'machineconfiguration.openshift.io/pool': P });
       expect(o.metadata.ownerReferences).toEqual([
@@ -44,8 +46,8 @@ describe('plan: first pass for a new pool (exact objects)', () => {
     expect(p.push?.repository).toBe(`${REG}/${NS}/worker-rendered-config`);
     // Pushed by tag (its content hash, then latest); the integrated registry records the tags: no spec tags.
     expect(p.push?.tags).toEqual([`sha256-${p.push!.image.manifestDigest.slice(7)}`, 'latest']);
-    const rc = p.apply.find((o) => o.metadata.name === 'worker-rendered-config')!;
-    expect(rc.spec).toEqual({ tags: [] });
+    expect(p.apply.find((o) => o.metadata.name === 'worker-rendered-config')).toBeUndefined();
+    expect(p.push?.stream?.spec).toEqual({ tags: [] });
     expect(p.createBuilds).toEqual([]);
     expect(p.status?.phase).toBe('Pending');
     expect(p.requeueAfterMs).toBeGreaterThan(0);

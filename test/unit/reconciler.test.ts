@@ -1,0 +1,96 @@
+// The reconciler (observe -> plan -> apply -> status) with in-memory stores and
+// writer (reconciler-world.ts): a whole first setup of one pool, counting the
+// writes of its LayeredPool status, and the Events of each action exactly once.
+import { describe, expect, it } from 'vitest';
+import { machineConfig, pool, World } from './plan-world.ts';
+import { ReconcilerWorld } from './reconciler-world.ts';
+
+const P = 'worker';
+const condOf = (w: World, type: string) => w.statuses.get(P)?.status?.conditions?.find((c) => c.type === type);
+
+describe('Reconciler: first setup of one pool', () => {
+  it('writes the status at most 8 times and records each action once', async () => {
+    const world = new World();
+    world.importsEnabled = false; // coreos imported late
+    world.outcome = () => 'hang'; // the build runs until released
+    const rw = new ReconcilerWorld(world);
+
+    // 1. The pool is labelled before MCC rendered anything.
+    world.pools.set(P, pool(P));
+    await rw.settle(P, () => world.statuses.get(P)?.status?.phase === 'Pending');
+    expect(condOf(world, 'Ready')).toMatchObject({ status: 'False', reason: 'WaitingForInputs' });
+
+    // 2. MCC renders the pool.
+    world.machineConfigs.set('rendered-worker-1', machineConfig('rendered-worker-1'));
+    world.pools.get(P)!.spec!.configuration = { name: 'rendered-worker-1' };
+    await rw.settle(P);
+    expect(world.pushes).toEqual(['rendered-worker-1']);
+
+    // 3. The coreos import succeeds: base, debounce, the content build starts and runs.
+    world.importsEnabled = true;
+    await rw.settle(P, () => world.buildsOf('content').some((b) => b.status?.phase === 'Running'));
+    expect(condOf(world, 'Building')).toMatchObject({ status: 'True', reason: 'BuildInProgress' });
+
+    // 4. The build completes: check, hand-off, MCC re-renders with the image.
+    world.outcome = () => 'complete';
+    await rw.settle(P, () => condOf(world, 'Ready')?.status === 'True' && world.pools.get(P)!.spec!.configuration!.name !== 'rendered-worker-1');
+
+    expect(world.buildsCreated).toHaveLength(1);
+    expect(world.checksRun).toHaveLength(1);
+    expect(world.handoffImage(P)).toMatch(/@sha256:/);
+    expect(condOf(world, 'Ready')).toMatchObject({ status: 'True', reason: 'ImageHandedOff' });
+    const reasons = rw.events.map((e) => e.reason);
+    expect(reasons.filter((r) => r === 'BuildStarted')).toHaveLength(1);
+    expect(reasons.filter((r) => r === 'BuildSucceeded')).toHaveLength(1);
+    expect(reasons.filter((r) => r === 'ImageHandedOff')).toHaveLength(1);
+
+    console.log(
+      `first setup: ${rw.statusWrites.length} LayeredPool status writes, ${rw.writes.length} writes in all, ${rw.reconciles} reconciles, events ${reasons.join(', ')}\n` +
+        rw.statusWrites.map((s, i) => `  status write ${i + 1} at +${s.at - 1_700_000_000_000} ms: ${s.phase}: ${s.message}`).join('\n'),
+    );
+    expect(rw.statusWrites.length).toBeLessThanOrEqual(8);
+  });
+});
+
+describe('Reconciler: Events when the cache lags', () => {
+  it('sends BuildSucceeded once although a stale status object plans it again', async () => {
+    const world = new World();
+    world.outcome = () => 'hang';
+    const rw = new ReconcilerWorld(world);
+    world.machineConfigs.set('rendered-worker-1', machineConfig('rendered-worker-1'));
+    world.pools.set(P, pool(P, { rendered: 'rendered-worker-1' }));
+    await rw.settle(P, () => world.buildsOf('content').some((b) => b.status?.phase === 'Running'));
+    const running = structuredClone(world.statuses.get(P)!.status);
+    world.outcome = () => 'complete';
+    await rw.settle(P, () => condOf(world, 'Ready')?.status === 'True');
+    const before = rw.events.map((e) => e.reason);
+    expect(before.filter((r) => r === 'BuildSucceeded')).toHaveLength(1);
+    // The status cache still holds the status of the running build: the plan finds the build's success anew.
+    world.statuses.get(P)!.status = running;
+    await expect(rw.reconciler.plan(P).then((p) => p.events.map((e) => e.reason))).resolves.toContain('BuildSucceeded');
+    await rw.reconciler.reconcile(P);
+    expect(rw.events.map((e) => e.reason)).toEqual(before);
+  });
+});
+
+describe('Reconciler: a refused Build create', () => {
+  it('is Degraded ApplyFailed, sends no BuildStarted, and does not use up the attempt', async () => {
+    const world = new World();
+    const rw = new ReconcilerWorld(world);
+    rw.refuse = (what) => what.startsWith('create Build/');
+    world.machineConfigs.set('rendered-worker-1', machineConfig('rendered-worker-1'));
+    world.pools.set(P, pool(P, { rendered: 'rendered-worker-1' }));
+    await rw.settle(P, () => condOf(world, 'Degraded')?.reason === 'ApplyFailed');
+    const st = world.statuses.get(P)!.status!;
+    expect(st.phase).toBe('Degraded');
+    expect(condOf(world, 'Degraded')!.message).toMatch(/^creating Build worker-build-mco-content-[0-9a-f]{10}-1 was refused by the API server/);
+    expect(st.buildAttempts?.[0]?.lastAttempt).toBe(0);
+    expect(st.history ?? []).toEqual([]);
+    expect(rw.events.map((e) => e.reason)).not.toContain('BuildStarted');
+    // Allowed again: the first attempt's name is used, once.
+    rw.refuse = () => false;
+    await rw.settle(P, () => condOf(world, 'Ready')?.status === 'True');
+    expect(world.buildsCreated).toEqual([expect.stringMatching(/-1$/)]);
+    expect(rw.events.filter((e) => e.reason === 'BuildStarted')).toHaveLength(1);
+  });
+});
