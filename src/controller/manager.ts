@@ -30,6 +30,7 @@ import type { WatchedKind } from './keys.ts';
 import { eventPredicate, poolKeysFor } from './keys.ts';
 import type { Stores } from './observe.ts';
 import { Reconciler, ReportedError } from './reconciler.ts';
+import { RegistryClients } from '../registry/clients.ts';
 
 export interface ManagerOptions {
   config: Config;
@@ -49,6 +50,8 @@ export class Manager {
   private readonly informers: Informer<Named>[] = [];
   readonly stores: Stores;
   readonly reconciler: Reconciler;
+  readonly writer: KubeWriter;
+  readonly registries: RegistryClients;
   private http: HttpServers | undefined;
   private elector: LeaderElector | undefined;
   private stopping = false;
@@ -89,7 +92,21 @@ export class Manager {
       // Only the push secret, by name: the operator may read no other Secret.
       ...(config.pushSecret ? { pushSecrets: mk('Secret', CORE_RESOURCES.secret, SecretSchema, ns, `metadata.name=${config.pushSecret}`) } : {}),
     };
-    this.reconciler = new Reconciler({ config, stores: this.stores, writer: new KubeWriter(kubeConfig, ns), metrics: this.metrics, log, registryToken: () => serviceAccountToken(kubeConfig) });
+    // The apply cache compares with the resourceVersion the informers hold now.
+    const byPlural = new Map<string, Informer<Named>>(this.informers.map((i) => [i.resource.plural, i]));
+    this.writer = new KubeWriter(kubeConfig, ns, undefined, {
+      currentVersion: (r, name, namespace) => byPlural.get(r.plural)?.get(name, namespace)?.metadata.resourceVersion,
+    });
+    this.registries = new RegistryClients({ concurrency: config.registryConcurrency });
+    this.reconciler = new Reconciler({
+      config,
+      stores: this.stores,
+      writer: this.writer,
+      metrics: this.metrics,
+      log,
+      registryToken: () => serviceAccountToken(kubeConfig),
+      registries: this.registries,
+    });
   }
 
   synced(): boolean {
@@ -170,6 +187,7 @@ export class Manager {
     } finally {
       this.stopping = true;
       await Promise.all(this.informers.map((i) => i.stop()));
+      this.registries.close();
       await this.http.close();
       log.info('stopped');
     }

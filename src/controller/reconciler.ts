@@ -16,7 +16,8 @@ import type { KubeObject, PlanConfig } from '../plan/snapshot.ts';
 import { condition } from '../plan/status.ts';
 import type { ImageCheckOutcome, ImageCheckRequest } from '../plan/image-check.ts';
 import { pushSecretProblem } from '../registry/auth.ts';
-import { RegistryClient, RegistryError } from '../registry/client.ts';
+import { RegistryError } from '../registry/client.ts';
+import { RegistryClients } from '../registry/clients.ts';
 import { checkImage, ImageCheckCache, MAX_CHECKED_LAYER_BYTES } from '../registry/image-checker.ts';
 import { RegistryReader } from '../registry/reader.ts';
 import { deleteMachineConfig } from '../kube/machineconfigs.ts';
@@ -34,6 +35,8 @@ export interface ReconcilerOptions {
   now?: () => number;
   /** The ServiceAccount token for the integrated registry's token realm (Basic `unused:<token>`). */
   registryToken?: () => string | undefined;
+  /** Long-lived registry clients and the bound on registry I/O across pools (default: its own, --registry-concurrency). */
+  registries?: RegistryClients;
 }
 
 export function planConfig(c: Config): PlanConfig {
@@ -82,9 +85,11 @@ export class Reconciler {
   readonly imageChecks = new ImageCheckCache();
   /** Logs of failed Builds without a logSnippet, by uid ('' when there is none). */
   private readonly buildLogs = new Map<string, string>();
+  private readonly registries: RegistryClients;
 
   constructor(o: ReconcilerOptions) {
     this.o = o;
+    this.registries = o.registries ?? new RegistryClients({ concurrency: o.config.registryConcurrency });
     this.pc = planConfig(o.config);
     this.caBundle = o.config.caBundleFile ? readFileSync(o.config.caBundleFile, 'utf8') : undefined;
   }
@@ -138,9 +143,10 @@ export class Reconciler {
       dockerConfigJson: secret?.['.dockerconfigjson'] ?? secret?.['.dockercfg'],
       serviceAccountToken: this.serviceAccountToken(),
       maxBlobBytes: MAX_CHECKED_LAYER_BYTES,
+      clients: this.registries,
     });
     try {
-      const outcome = await checkImage(req, reader);
+      const outcome = await this.registries.run(() => checkImage(req, reader));
       this.imageChecks.set(req.key, outcome);
       if (outcome.result === 'passed') log.info({ image: req.image, bytes: outcome.sizeBytes, addedLayers: outcome.addedLayers, files: outcome.files }, 'image passed its check');
       else log.warn({ image: req.image, result: outcome.result, err: outcome.message }, 'image check did not pass');
@@ -267,7 +273,7 @@ export class Reconciler {
 
   /** Writes the plan's objects, builds and hand-off; returns whether the pool was handed its image. */
   private async write(p: Plan, poolExists: boolean, log: Logger, signal?: AbortSignal, createdBuilds = new Set<string>()): Promise<boolean> {
-    const attempt = async (what: string, fn: () => Promise<void>) => {
+    const attempt = async (what: string, fn: () => Promise<unknown>) => {
       signal?.throwIfAborted();
       try {
         await fn();
@@ -378,18 +384,14 @@ export class Reconciler {
     const dockerConfigJson = secret?.['.dockerconfigjson'] ?? secret?.['.dockercfg'];
     // Without a push secret: the integrated registry's bearer flow with the ServiceAccount token.
     const token = dockerConfigJson ? undefined : this.serviceAccountToken();
-    const client = new RegistryClient({
+    const client = this.registries.client({
       registry,
       insecure: this.o.config.registryInsecure,
       ...(this.caBundle ? { caBundlePem: this.caBundle } : {}),
       ...(dockerConfigJson ? { dockerConfigJson } : {}),
       ...(token ? { serviceAccountToken: token } : {}),
     });
-    try {
-      return await client.pushImage(repository, push.image, push.tags);
-    } finally {
-      client.close();
-    }
+    return this.registries.run(() => client.pushImage(repository, push.image, push.tags));
   }
 }
 

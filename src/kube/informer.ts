@@ -110,6 +110,7 @@ export function objectKey(meta: { name?: string | undefined; namespace?: string 
 
 export class Informer<T extends Named> {
   readonly name: string;
+  readonly resource: ResourceCoords;
   private readonly opts: InformerOptions<T>;
   private readonly clock: Clock;
   private readonly log: Logger;
@@ -132,6 +133,7 @@ export class Informer<T extends Named> {
   constructor(opts: InformerOptions<T>) {
     this.opts = opts;
     this.name = opts.name ?? opts.resource.plural;
+    this.resource = opts.resource;
     this.clock = opts.clock ?? realClock;
     this.log = (opts.logger ?? pino({ level: 'silent' })).child({ component: 'informer', resource: this.name });
     if (opts.onEvent) this.handlers.push(opts.onEvent);
