@@ -239,12 +239,33 @@ function ignition(i: number): Record<string, unknown> {
   return { ignition: { version: '3.4.0' }, storage: { files: [{ path: `/etc/bench-${i}.conf`, mode: 420, overwrite: true, contents: { source: `data:,pool%20${i}` } }] } };
 }
 
-async function coldStart(n: number): Promise<RunResult> {
+/** Deletes what a run created: pools, MachineConfigs (MCC's rendered ones are owned by the pools), the namespace. */
+async function cleanup(id: string, ns: string): Promise<void> {
+  await oc(['delete', 'machineconfigpools', '-l', `bench.layering.mco.dev/run=${id}`, '--wait=false'], undefined, true);
+  await oc(['delete', 'machineconfigs', '-l', `bench.layering.mco.dev/run=${id}`, '--wait=false'], undefined, true);
+  await oc(['delete', 'namespace', ns, '--wait=true', '--timeout=600s'], undefined, true);
+}
+let current: { id: string; ns: string; op?: Operator } | undefined;
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    console.error(`${sig}: deleting what the run created`);
+    void (async () => {
+      if (current) {
+        await current.op?.stop();
+        await cleanup(current.id, current.ns);
+      }
+      process.exit(1);
+    })();
+  });
+}
+
+async function coldStart(n: number, report: (r: RunResult) => void): Promise<RunResult> {
   const id = `${Date.now().toString(36).slice(-4)}${randomBytes(2).toString('hex')}`;
   const ns = `bench-${id}`;
   const label = `bench.layering.mco.dev/${id}`;
   const names = Array.from({ length: n }, (_, i) => `bench-${id}-${i}`);
   const load = loadavg()[0]!;
+  current = { id, ns };
   // The namespace, a registry token for it (system:image-builder), the pools and their MachineConfigs.
   await oc(['create', 'namespace', ns]);
   const sa = 'lbc-bench-registry';
@@ -305,6 +326,7 @@ async function coldStart(n: number): Promise<RunResult> {
     let cacheBytes: RunResult['cache'];
     start = Date.now();
     const op = startOperator(ns, label, tokenFile);
+    current.op = op;
     const pid = op.child.pid!;
     let last = procStats(pid);
     try {
@@ -357,16 +379,15 @@ async function coldStart(n: number): Promise<RunResult> {
           byResource: d,
         };
       }
+      report(result);
       return result;
     } finally {
       await op.stop();
       await Promise.all(informers.map((i) => i.stop()));
     }
   } finally {
-    // Everything the run created: pools, MachineConfigs (MCC's rendered ones are owned by the pools), the namespace.
-    await oc(['delete', 'machineconfigpools', '-l', `bench.layering.mco.dev/run=${id}`, '--wait=false'], undefined, true);
-    await oc(['delete', 'machineconfigs', '-l', `bench.layering.mco.dev/run=${id}`, '--wait=false'], undefined, true);
-    await oc(['delete', 'namespace', ns, '--wait=true', '--timeout=600s'], undefined, true);
+    await cleanup(id, ns);
+    current = undefined;
   }
 }
 
@@ -406,12 +427,13 @@ for (const n of poolCounts) {
   const k = runsAt.get(n) ?? runs;
   const results: RunResult[] = [];
   for (let i = 0; i < k; i++) {
-    const r = await coldStart(n);
-    results.push(r);
+    const r = await coldStart(n, (r) => {
     const w = [...r.writes].map(([res, c]) => `${res} ${c}`).join(', ');
     console.log(
       `  run ${i + 1}/${k} at ${n} pools (load ${r.load.toFixed(2)}): objects ${r.objectsS?.toFixed(1) ?? 'not reached'} s, first Builds ${r.buildsS?.toFixed(1) ?? 'not reached'} s, peak RSS ${r.peakRssMB.toFixed(0)} MB, heap used ${r.heapUsedMB?.toFixed(0) ?? '?'} MB, external ${r.externalMB?.toFixed(0) ?? '?'} MB, CPU ${r.cpuS.toFixed(1)} s, reconciles ${r.reconciles ?? '?'}; writes: ${w}; operator's own writes ${r.ownWrites ? [...r.ownWrites].map(([res, c]) => `${res} ${c}`).join(', ') : 'n/a (no lbc_api_requests_total)'}, API connections ${r.connections ?? 'n/a'}, applies answered by the cache ${r.appliesSkipped ?? 'n/a'}${r.idle ? `; idle ${idleSeconds} s: CPU ${r.idle.cpuPct.toFixed(2)} %, writes ${r.idle.writes} (${[...r.idle.byResource].map(([k, v]) => `${k} ${v}`).join(', ')}), operator's own ${r.idle.ownWrites ?? 'n/a'}` : ''}`,
     );
+    });
+    results.push(r);
   }
   const sum = (f: (r: RunResult) => number | undefined) => summarize(results.map(f).filter((v): v is number => v !== undefined));
   const totalWrites = (r: RunResult) => [...r.writes].filter(([k]) => k !== 'machineconfigs' && k !== 'machineconfigpools').reduce((a, [, v]) => a + v, 0);
