@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks that need the local control plane (brought up if needed).
+#   npm run bench                                   # defaults below
+#   BENCH_POOLS=100,300,1000 BENCH_RUNS=3 BENCH_RUNS_AT=1000=1 npm run bench
+#   BENCH_CHECKOUT=/path/to/other/checkout npm run bench   # the same figures for another checkout's operator
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 hack/local-cluster.sh up >/dev/null 2>&1
@@ -7,3 +10,9 @@ eval "$(hack/local-cluster.sh env)"
 export PATH="$PWD/node_modules/.bin:$PATH"
 echo "== API connections (bench/api-connections.bench.ts), 3 runs"
 for _ in 1 2 3; do node bench/api-connections.bench.ts 200; done
+echo "== rendered-config push against skopeo (bench/push.bench.ts)"
+node bench/push.bench.ts --runs "${BENCH_RUNS:-3}"
+node bench/scale.bench.ts \
+  --pools "${BENCH_POOLS:-100,300,1000}" --runs "${BENCH_RUNS:-3}" --runs-at "${BENCH_RUNS_AT:-1000=1}" \
+  --idle-at "${BENCH_IDLE_AT:-1000}" --idle-seconds "${BENCH_IDLE_SECONDS:-60}" \
+  ${BENCH_CHECKOUT:+--checkout "$BENCH_CHECKOUT"}

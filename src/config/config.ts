@@ -49,6 +49,11 @@ export const ConfigSchema = z.object({
     .max(20, 'retry limit must be at most 20'),
   retryBackoffMs: duration('retry backoff'),
   concurrency: z.coerce.number({ error: 'concurrency must be a whole number' }).int('concurrency must be a whole number').min(1, 'concurrency must be at least 1').max(64, 'concurrency must be at most 64'),
+  registryConcurrency: z.coerce
+    .number({ error: 'registry concurrency must be a whole number' })
+    .int('registry concurrency must be a whole number')
+    .min(1, 'registry concurrency must be at least 1')
+    .max(64, 'registry concurrency must be at most 64'),
   applyCommand: z
     .string()
     .min(1, 'apply command must not be empty')
@@ -124,6 +129,11 @@ export const SETTINGS: Record<keyof Config, { flag: string; env: string; help: s
   retryLimit: { flag: 'retry-limit', env: 'LBC_RETRY_LIMIT', help: 'build attempts in all at one set of inputs; the pool is Degraded when the last one fails (1 = no retry)' },
   retryBackoffMs: { flag: 'retry-backoff-ms', env: 'LBC_RETRY_BACKOFF_MS', help: 'first wait before retrying a failed build (doubles each attempt)' },
   concurrency: { flag: 'concurrency', env: 'LBC_CONCURRENCY', help: 'pools reconciled at once' },
+  registryConcurrency: {
+    flag: 'registry-concurrency',
+    env: 'LBC_REGISTRY_CONCURRENCY',
+    help: 'registry operations (rendered-config pushes, image checks) in flight at once, across all pools',
+  },
   applyCommand: { flag: 'apply-command', env: 'LBC_APPLY_COMMAND', help: 'command the content build runs on the base to apply the config' },
   logLevel: { flag: 'log-level', env: 'LBC_LOG_LEVEL', help: 'trace|debug|info|warn|error|fatal|silent' },
   metricsAddr: { flag: 'metrics-addr', env: 'LBC_METRICS_ADDR', help: 'host:port of /metrics' },

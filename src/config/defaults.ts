@@ -14,6 +14,8 @@ export const DEFAULT_VALUES = {
   retryLimit: 3,
   retryBackoffMs: 10_000,
   concurrency: 2,
+  /** Registry operations (pushes, image checks) in flight at once, across all pools. */
+  registryConcurrency: 4,
   applyCommand: 'ignition-apply /etc/machine-config-ignition.json && ostree container commit',
   logLevel: 'info',
   metricsAddr: '0.0.0.0:8080',

@@ -32,6 +32,21 @@ import type { Stores } from './observe.ts';
 import { Reconciler, ReportedError } from './reconciler.ts';
 import { pruneOnce } from '../kube/prune.ts';
 import { realClock, sleep } from '../util/clock.ts';
+import { RegistryClients } from '../registry/clients.ts';
+import { FIELD_MANAGER, LABEL_MANAGED } from '../plan/names.ts';
+import { Counter } from 'prom-client';
+import { watchApiRequests } from '../kube/api-requests.ts';
+
+/**
+ * The label selector of the Build informer: the label every Build the
+ * operator creates carries. ImageStreams and BuildConfigs are not selected by
+ * label: an admin's `oc tag <image> <pool>-external-base:latest` creates that
+ * stream unlabelled when it is not there yet, a user may create the custom
+ * BuildConfig, and an unlabelled object with one of the operator's names is
+ * the conflict the planner reports; all of them must be seen (docs/design.md,
+ * "Caches").
+ */
+export const OWNED_BUILDS_SELECTOR = `${LABEL_MANAGED}=${FIELD_MANAGER}`;
 
 export interface ManagerOptions {
   config: Config;
@@ -51,10 +66,12 @@ export class Manager {
   private readonly informers: Informer<Named>[] = [];
   readonly stores: Stores;
   readonly reconciler: Reconciler;
-  private readonly writer: KubeWriter;
+  readonly writer: KubeWriter;
+  readonly registries: RegistryClients;
   private http: HttpServers | undefined;
   private elector: LeaderElector | undefined;
   private stopping = false;
+  private unwatchRequests: (() => void) | undefined;
 
   constructor(o: ManagerOptions) {
     this.o = o;
@@ -62,13 +79,21 @@ export class Manager {
     this.metrics = o.metrics ?? createMetrics();
     const ns = config.namespace;
     const wakes = eventPredicate();
-    const mk = <T extends Named>(kind: WatchedKind, r: ResourceCoords, schema: z.ZodType<T>, namespace?: string, fieldSelector?: string): Informer<T> => {
+    const mk = <T extends Named>(
+      kind: WatchedKind,
+      r: ResourceCoords,
+      schema: z.ZodType<T>,
+      namespace?: string,
+      fieldSelector?: string,
+      labelSelector?: string,
+    ): Informer<T> => {
       const inf = new Informer<T>({
         kubeConfig,
         resource: r,
         schema,
         ...(namespace ? { namespace } : {}),
         ...(fieldSelector ? { fieldSelector } : {}),
+        ...(labelSelector ? { labelSelector } : {}),
         resyncPeriodMs: config.resyncPeriodMs,
         logger: log.child({ informer: r.plural }),
         metrics: this.metrics,
@@ -87,13 +112,57 @@ export class Manager {
       controllerConfigs: mk('ControllerConfig', RESOURCES.controllerConfig, ControllerConfigSchema),
       imageStreams: mk('ImageStream', RESOURCES.imageStream, ImageStreamSchema, ns),
       buildConfigs: mk('BuildConfig', RESOURCES.buildConfig, BuildConfigSchema, ns),
-      builds: mk('Build', RESOURCES.build, BuildSchema, ns),
+      // Only the operator's own Builds (it labels every one it creates; the
+      // planner reads no other): not OCM's or MCO's builds in the namespace,
+      // nor a user's `oc start-build`. See OWNED_BUILDS_SELECTOR.
+      builds: mk('Build', RESOURCES.build, BuildSchema, ns, undefined, OWNED_BUILDS_SELECTOR),
       layeredPools: mk('LayeredPool', RESOURCES.layeredPool, LayeredPoolSchema, ns),
       // Only the push secret, by name: the operator may read no other Secret.
       ...(config.pushSecret ? { pushSecrets: mk('Secret', CORE_RESOURCES.secret, SecretSchema, ns, `metadata.name=${config.pushSecret}`) } : {}),
     };
-    this.writer = new KubeWriter(kubeConfig, ns);
-    this.reconciler = new Reconciler({ config, stores: this.stores, writer: this.writer, metrics: this.metrics, log, registryToken: () => serviceAccountToken(kubeConfig) });
+    // The apply cache compares with the resourceVersion the informers hold now.
+    const byPlural = new Map<string, Informer<Named>>(this.informers.map((i) => [i.resource.plural, i]));
+    this.writer = new KubeWriter(kubeConfig, ns, undefined, {
+      currentVersion: (r, name, namespace) => byPlural.get(r.plural)?.get(name, namespace)?.metadata.resourceVersion,
+    });
+    this.registries = new RegistryClients({ concurrency: config.registryConcurrency });
+    this.countApiRequests(kubeConfig);
+    this.reconciler = new Reconciler({
+      config,
+      stores: this.stores,
+      writer: this.writer,
+      metrics: this.metrics,
+      log,
+      registryToken: () => serviceAccountToken(kubeConfig),
+      registries: this.registries,
+    });
+  }
+
+  /**
+   * lbc_api_requests_total{verb,resource} and lbc_api_connections_total (new
+   * connections to the API server: TLS handshakes), and
+   * lbc_apply_requests_total{result} (applies sent, or answered by the apply
+   * cache). Registered once per metrics registry.
+   */
+  private countApiRequests(kubeConfig: k8s.KubeConfig): void {
+    const server = kubeConfig.getCurrentCluster()?.server;
+    const registers = [this.metrics.registry];
+    if (!server || this.metrics.registry.getSingleMetric('lbc_api_requests_total')) return;
+    const requests = new Counter({ name: 'lbc_api_requests_total', help: 'Requests sent to the API server, by HTTP verb and resource (plural, with a subresource).', labelNames: ['verb', 'resource'] as const, registers });
+    const connections = new Counter({ name: 'lbc_api_connections_total', help: 'Connections (TLS handshakes) opened to the API server.', registers });
+    const writer = this.writer;
+    new Counter({
+      name: 'lbc_apply_requests_total',
+      help: 'Server-side applies by result: sent, or skipped (the same request was answered at the object\'s current resourceVersion).',
+      labelNames: ['result'] as const,
+      registers,
+      collect() {
+        this.reset();
+        this.inc({ result: 'sent' }, writer.applies.sent);
+        this.inc({ result: 'skipped' }, writer.applies.skipped);
+      },
+    });
+    this.unwatchRequests = watchApiRequests({ server, onRequest: (verb, resource) => requests.inc({ verb, resource }), onConnect: () => connections.inc() });
   }
 
   synced(): boolean {
@@ -174,6 +243,8 @@ export class Manager {
     } finally {
       this.stopping = true;
       await Promise.all(this.informers.map((i) => i.stop()));
+      this.registries.close();
+      this.unwatchRequests?.();
       await this.http.close();
       log.info('stopped');
     }

@@ -18,6 +18,7 @@ import { planStatus } from '../plan/plan-status.ts';
 import type { ImageCheckOutcome, ImageCheckRequest } from '../plan/image-check.ts';
 import { pushSecretProblem } from '../registry/auth.ts';
 import { RegistryClient, RegistryError } from '../registry/client.ts';
+import { RegistryClients } from '../registry/clients.ts';
 import { checkImage, ImageCheckCache, MAX_CHECKED_LAYER_BYTES } from '../registry/image-checker.ts';
 import { RegistryReader } from '../registry/reader.ts';
 import type { Metrics } from '../server/metrics.ts';
@@ -46,6 +47,8 @@ export interface ReconcilerOptions {
   now?: () => number;
   /** The ServiceAccount token for the integrated registry's token realm (Basic `unused:<token>`). */
   registryToken?: () => string | undefined;
+  /** Long-lived registry clients and the bound on registry I/O across pools (default: its own, --registry-concurrency). */
+  registries?: RegistryClients;
 }
 
 export function planConfig(c: Config): PlanConfig {
@@ -98,9 +101,11 @@ export class Reconciler {
   private readonly sent = new Set<string>();
   /** Logs of failed Builds without a logSnippet, by uid ('' when there is none). */
   private readonly buildLogs = new Map<string, string>();
+  private readonly registries: RegistryClients;
 
   constructor(o: ReconcilerOptions) {
     this.o = o;
+    this.registries = o.registries ?? new RegistryClients({ concurrency: o.config.registryConcurrency });
     this.pc = planConfig(o.config);
     this.caBundle = o.config.caBundleFile ? readFileSync(o.config.caBundleFile, 'utf8') : undefined;
   }
@@ -168,9 +173,10 @@ export class Reconciler {
       dockerConfigJson: secret?.['.dockerconfigjson'] ?? secret?.['.dockercfg'],
       serviceAccountToken: this.serviceAccountToken(),
       maxBlobBytes: MAX_CHECKED_LAYER_BYTES,
+      clients: this.registries,
     });
     try {
-      return await checkImage(req, reader);
+      return await this.registries.run(() => checkImage(req, reader));
     } finally {
       reader.close();
     }
@@ -310,7 +316,7 @@ export class Reconciler {
     log: Logger,
     signal?: AbortSignal,
   ): Promise<void> {
-    const attempt = async (what: string, fn: () => Promise<void>) => {
+    const attempt = async (what: string, fn: () => Promise<unknown>) => {
       signal?.throwIfAborted();
       try {
         await fn();
@@ -426,25 +432,26 @@ export class Reconciler {
    * the push secret as the cache has it now.
    */
   registryClient(secret: Record<string, string> | undefined = this.pushSecret() ?? undefined): RegistryClient {
+    return new RegistryClient(this.registryOptions(secret));
+  }
+
+  /** How to reach --registry with these credentials: the push secret, else (the integrated registry's bearer flow) the ServiceAccount token. */
+  private registryOptions(secret: Record<string, string> | undefined): ConstructorParameters<typeof RegistryClient>[0] {
     const dockerConfigJson = secret?.['.dockerconfigjson'] ?? secret?.['.dockercfg'];
-    // Without a push secret: the integrated registry's bearer flow with the ServiceAccount token.
     const token = dockerConfigJson ? undefined : this.serviceAccountToken();
-    return new RegistryClient({
+    return {
       registry: this.o.config.registry,
       insecure: this.o.config.registryInsecure,
       ...(this.caBundle ? { caBundlePem: this.caBundle } : {}),
       ...(dockerConfigJson ? { dockerConfigJson } : {}),
       ...(token ? { serviceAccountToken: token } : {}),
-    });
+    };
   }
 
+  /** The rendered-config push through the long-lived client of --registry and these credentials, bounded with the other registry I/O. */
   private async push(push: RenderedConfigPush, secret: Record<string, string> | undefined) {
     const repository = push.repository.slice(this.o.config.registry.length + 1);
-    const client = this.registryClient(secret);
-    try {
-      return await client.pushImage(repository, push.image, push.tags);
-    } finally {
-      client.close();
-    }
+    const client = this.registries.client(this.registryOptions(secret));
+    return this.registries.run(() => client.pushImage(repository, push.image, push.tags));
   }
 }

@@ -67,6 +67,12 @@ export interface InformerOptions<T extends Named> {
   schema: z.ZodType<T>;
   labelSelector?: string;
   fieldSelector?: string;
+  /**
+   * Applied to every parsed object before it is cached and emitted: keep only
+   * what the planner reads (default: stripCachedObject, which drops
+   * managedFields and kubectl's last-applied annotation).
+   */
+  transform?: (obj: T) => T;
   /** Re-emit every cached object as 'update' this often; 0 disables. Default 10 minutes. */
   resyncPeriodMs?: number;
   /** First restart delay after an error; doubles per consecutive error. Default 1 s. */
@@ -108,8 +114,28 @@ export function objectKey(meta: { name?: string | undefined; namespace?: string 
 }
 
 
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/**
+ * The default transform: an object without `metadata.managedFields` (the
+ * server's field-ownership record, often larger than the object and never
+ * read by the operator) and without kubectl's last-applied annotation (a
+ * second copy of the object).
+ */
+export function stripCachedObject<T extends Named>(obj: T): T {
+  const md = obj.metadata as Named['metadata'] & { managedFields?: unknown; annotations?: Record<string, string> };
+  if (md.managedFields === undefined && md.annotations?.[LAST_APPLIED] === undefined) return obj;
+  const { managedFields: _drop, ...rest } = md;
+  if (rest.annotations?.[LAST_APPLIED] !== undefined) {
+    const { [LAST_APPLIED]: _last, ...annotations } = rest.annotations;
+    rest.annotations = annotations;
+  }
+  return { ...obj, metadata: rest };
+}
+
 export class Informer<T extends Named> {
   readonly name: string;
+  readonly resource: ResourceCoords;
   private readonly opts: InformerOptions<T>;
   private readonly clock: Clock;
   private readonly log: Logger;
@@ -132,6 +158,7 @@ export class Informer<T extends Named> {
   constructor(opts: InformerOptions<T>) {
     this.opts = opts;
     this.name = opts.name ?? opts.resource.plural;
+    this.resource = opts.resource;
     this.clock = opts.clock ?? realClock;
     this.log = (opts.logger ?? pino({ level: 'silent' })).child({ component: 'informer', resource: this.name });
     if (opts.onEvent) this.handlers.push(opts.onEvent);
@@ -277,7 +304,7 @@ export class Informer<T extends Named> {
   private parse(raw: KubernetesObject): T | undefined {
     const key = objectKey(raw.metadata);
     const r = this.opts.schema.safeParse(raw);
-    if (r.success) return r.data;
+    if (r.success) return (this.opts.transform ?? stripCachedObject)(r.data);
     const issues = r.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
     this.log.warn({ key, resourceVersion: raw.metadata?.resourceVersion, issues }, 'object does not match its schema; skipped');
     return undefined;

@@ -5,7 +5,8 @@
 // token, a docker-config secret for other registries, the CA bundle.
 import { z } from 'zod';
 import { parseImageRef } from '../plan/imageref.ts';
-import { RegistryClient, RegistryError } from './client.ts';
+import { RegistryClient, RegistryError, type RegistryClientOptions } from './client.ts';
+import type { RegistryClients } from './clients.ts';
 
 const DescriptorSchema = z.looseObject({ mediaType: z.string().optional(), digest: z.string(), size: z.number().int().min(0) });
 export const ImageManifestSchema = z.looseObject({
@@ -41,6 +42,8 @@ export interface RegistryReaderOptions {
   /** Largest blob downloaded, bytes. */
   maxBlobBytes?: number;
   timeoutMs?: number;
+  /** Long-lived clients to take from (kept open by close()); default: clients of this reader's own. */
+  clients?: RegistryClients;
 }
 
 export class RegistryReader implements ImageSource {
@@ -52,7 +55,7 @@ export class RegistryReader implements ImageSource {
   }
 
   close(): void {
-    for (const c of this.#clients.values()) c.close();
+    if (!this.#o.clients) for (const c of this.#clients.values()) c.close();
     this.#clients.clear();
   }
 
@@ -94,14 +97,15 @@ export class RegistryReader implements ImageSource {
         // The integrated registry's token service takes the ServiceAccount token as the password.
         dockerConfigJson = { auths: { [r.registry]: { username: 'serviceaccount', password: this.#o.serviceAccountToken } } };
       }
-      client = new RegistryClient({
+      const opts: RegistryClientOptions = {
         registry: r.registry,
         insecure: own ? (this.#o.insecure ?? false) : (this.#o.insecureRegistries ?? []).includes(r.registry),
         ...(this.#o.caBundlePem ? { caBundlePem: this.#o.caBundlePem } : {}),
         ...(dockerConfigJson !== undefined ? { dockerConfigJson } : {}),
         ...(this.#o.maxBlobBytes !== undefined ? { maxResponseBytes: this.#o.maxBlobBytes } : {}),
         ...(this.#o.timeoutMs !== undefined ? { timeoutMs: this.#o.timeoutMs } : {}),
-      });
+      };
+      client = this.#o.clients ? this.#o.clients.client(opts) : new RegistryClient(opts);
       this.#clients.set(r.registry, client);
     }
     return { client, repository: r.repository, reference };

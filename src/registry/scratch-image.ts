@@ -69,10 +69,10 @@ export function buildScratchImage(input: ScratchImageInput): ScratchImage {
   ];
   const tar = writeTar(files);
   const diffId = `sha256:${sha256Hex(tar)}`;
-  const layer = deterministicGzip(tar);
+  const layer = own(deterministicGzip(tar));
   const layerDigest = `sha256:${sha256Hex(layer)}`;
 
-  const config = Buffer.from(
+  const config = own(Buffer.from(
     canonicalJson({
       architecture: 'amd64',
       os: 'linux',
@@ -80,10 +80,10 @@ export function buildScratchImage(input: ScratchImageInput): ScratchImage {
       rootfs: { type: 'layers', diff_ids: [diffId] },
     }),
     'utf8',
-  );
+  ));
   const configDigest = `sha256:${sha256Hex(config)}`;
 
-  const manifest = Buffer.from(
+  const manifest = own(Buffer.from(
     canonicalJson({
       schemaVersion: 2,
       mediaType: MEDIA_TYPE_OCI_MANIFEST,
@@ -91,7 +91,7 @@ export function buildScratchImage(input: ScratchImageInput): ScratchImage {
       layers: [{ mediaType: MEDIA_TYPE_OCI_LAYER_GZIP, digest: layerDigest, size: layer.length }],
     }),
     'utf8',
-  );
+  ));
   const manifestDigest = `sha256:${sha256Hex(manifest)}`;
   return {
     manifest,
@@ -128,6 +128,18 @@ export function deterministicGzip(data: Buffer): Buffer {
   gz[7] = 0;
   gz[9] = 3;
   return gz;
+}
+
+/**
+ * `b` in memory of its own, of its exact size. Small Buffers are views into
+ * Node's shared 64 KiB allocation slabs (and zlib's output chunks); an image
+ * the planner remembers would keep a whole slab of temporaries alive per pool.
+ */
+function own(b: Buffer): Buffer {
+  if (b.byteOffset === 0 && b.buffer.byteLength === b.length) return b;
+  const out = Buffer.allocUnsafeSlow(b.length);
+  b.copy(out);
+  return out;
 }
 
 // ---- ustar ------------------------------------------------------------------

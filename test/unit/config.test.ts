@@ -118,6 +118,7 @@ describe('loadConfig', () => {
     retryLimit: 0,
     retryBackoffMs: -1,
     concurrency: 'many',
+    registryConcurrency: 0,
     applyCommand: 'true\nRUN evil',
     logLevel: 'loud',
     metricsAddr: '8080',

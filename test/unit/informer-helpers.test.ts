@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { CORE_RESOURCES, SecretSchema, objectKey, resourcePath } from '../../src/kube/informer.ts';
+import { CORE_RESOURCES, SecretSchema, objectKey, resourcePath, stripCachedObject } from '../../src/kube/informer.ts';
+import { OWNED_BUILDS_SELECTOR } from '../../src/controller/manager.ts';
+import { buildObject } from '../../src/plan/builds.ts';
 import { RESOURCES } from '../../src/kube/types.ts';
 
 describe('informer helpers', () => {
@@ -25,5 +27,37 @@ describe('informer helpers', () => {
     const s = SecretSchema.parse({ metadata: { name: 'push', namespace: 'ns' }, type: 'kubernetes.io/dockerconfigjson', data: { '.dockerconfigjson': 'e30=' } });
     expect(s.data?.['.dockerconfigjson']).toBe('e30=');
     expect(SecretSchema.safeParse({ metadata: {} }).success).toBe(false);
+  });
+});
+
+describe('what the informer caches keep', () => {
+  it('drops managedFields and the last-applied annotation, keeps everything else', () => {
+    const raw = {
+      metadata: {
+        name: 'a',
+        namespace: 'ns',
+        resourceVersion: '7',
+        labels: { l: 'v' },
+        annotations: { keep: 'me', 'kubectl.kubernetes.io/last-applied-configuration': '{"big":"copy"}' },
+        managedFields: [{ manager: 'kubectl', operation: 'Apply', fieldsV1: { 'f:spec': {} } }],
+      },
+      spec: { tags: [{ name: 'latest' }] },
+    };
+    const out = stripCachedObject(raw);
+    expect(out).toEqual({ metadata: { name: 'a', namespace: 'ns', resourceVersion: '7', labels: { l: 'v' }, annotations: { keep: 'me' } }, spec: { tags: [{ name: 'latest' }] } });
+    expect(raw.metadata.managedFields).toHaveLength(1); // the input is not modified
+    const plain = { metadata: { name: 'b' } };
+    expect(stripCachedObject(plain)).toBe(plain); // nothing to drop: the same object
+  });
+
+  it("the Build informer's selector matches every Build the operator creates", () => {
+    const [key, value] = OWNED_BUILDS_SELECTOR.split('=');
+    const b = buildObject(
+      { pool: 'w', kind: 'content', buildConfig: 'w-build-mco-content', fingerprint: 'f'.repeat(64), inputs: {}, namespace: 'ns', outputStream: 'w-mco-content' } as Parameters<typeof buildObject>[0],
+      'w-build-mco-content-ffffffffff-1',
+      1,
+      { rebuildToken: '', buildConfigObj: undefined },
+    );
+    expect(b.metadata.labels?.[key!]).toBe(value);
   });
 });

@@ -84,6 +84,7 @@ export class ReconcilerWorld {
         // The API server's objects carry their apiVersion and kind (the World's streams do not).
         const stored = (obj.kind === 'ImageStream' ? w.streams : obj.kind === 'BuildConfig' ? w.buildConfigs : obj.kind === 'MachineConfig' ? w.machineConfigs : w.statuses).get(obj.metadata.name);
         if (stored) Object.assign(stored, { apiVersion: obj.apiVersion, kind: obj.kind });
+        return true;
       },
       createIfAbsent: async (obj) => {
         if (obj.kind === 'BuildConfig' && w.buildConfigs.has(obj.metadata.name)) return false;
@@ -119,6 +120,7 @@ export class ReconcilerWorld {
         st.status = s;
         this.writes.push(`status LayeredPool/${name}`);
         this.statusWrites.push({ at: w.now, phase: s?.phase, message: s?.message, status: structuredClone(s) });
+        return true;
       },
       event: async (_pool, e) => {
         this.events.push(e);

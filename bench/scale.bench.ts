@@ -1,0 +1,481 @@
+// Cold start at scale on the local control plane: N pools (each with its own
+// source MachineConfig, rendered by the real machine-config-controller) exist
+// before the operator starts; then the operator starts and the bench measures
+// the time until every pool has its objects (ImageStreams, BuildConfigs,
+// LayeredPool) and its first Build, the operator's peak RSS and CPU seconds,
+// the API writes by resource (apiserver_request_total of kube-apiserver and
+// openshift-apiserver, all clients), and, when asked, the idle CPU and writes
+// over a window after that. Everything it created is deleted afterwards.
+//
+//   eval "$(hack/local-cluster.sh env)"
+//   node bench/scale.bench.ts --pools 100,300 --runs 3 [--idle-seconds 60 --idle-at 1000] [--checkout /path/to/other/checkout]
+//
+// --checkout runs another checkout's operator (its src/cli.ts) under the same
+// conditions, for a before/after. Figures are printed as min/median/max over
+// the runs, with the 1-minute load average at each run's start.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
+import { loadavg, tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { loadKubeConfig } from '../src/kube/client.ts';
+import { Informer } from '../src/kube/informer.ts';
+import { ObjectMetaSchema, RESOURCES } from '../src/kube/types.ts';
+import { ANNOTATION_POOL, poolBuildConfigs, poolStreams } from '../src/plan/names.ts';
+import { summarize, type Summary } from './stats.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+function arg(name: string, def: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : def;
+}
+const USAGE = 'usage: node bench/scale.bench.ts [--pools 100,300] [--runs 3] [--runs-at <pools>=<runs>,...] [--idle-seconds 60] [--idle-at 1000] [--checkout DIR] [--timeout-s 900]';
+const poolCounts = arg('pools', '100,300').split(',').map(Number);
+const runs = Number(arg('runs', '3'));
+const runsAt = new Map(
+  arg('runs-at', '')
+    .split(',')
+    .filter(Boolean)
+    .map((kv) => kv.split('=').map(Number) as [number, number]),
+);
+const idleSeconds = Number(arg('idle-seconds', '60'));
+const idleAt = new Set(arg('idle-at', '').split(',').filter(Boolean).map(Number));
+const checkout = path.resolve(arg('checkout', ROOT));
+const timeoutMs = Number(arg('timeout-s', '900')) * 1000;
+if (poolCounts.some((n) => !Number.isInteger(n) || n < 1) || !Number.isInteger(runs) || runs < 1 || !(idleSeconds >= 0) || !(timeoutMs > 0)) {
+  console.error(USAGE);
+  process.exit(2);
+}
+const env = (k: string): string => {
+  const v = process.env[k];
+  if (!v) {
+    console.error(`${k} is not set: run eval "$(hack/local-cluster.sh env)" first`);
+    process.exit(2);
+  }
+  return v;
+};
+const OC = env('OC');
+const KUBECONFIG = env('KUBECONFIG');
+const STATE = env('LBC_STATE_DIR');
+const INTERNAL_REGISTRY = env('INTERNAL_REGISTRY');
+const LOCAL_REGISTRY = env('LOCAL_REGISTRY');
+const NODE = path.join(ROOT, 'node_modules', '.bin', 'node');
+
+function oc(args: string[], input?: string, allowFailure = false): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(OC, args, { env: { ...process.env, KUBECONFIG }, maxBuffer: 512 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err && !allowFailure) reject(new Error(`oc ${args.slice(0, 4).join(' ')}: ${stderr.trim().split('\n').pop() ?? err.message}`));
+      else resolve(stdout);
+    });
+    if (input !== undefined) child.stdin!.end(input);
+  });
+}
+
+// ---- API server write counters ----------------------------------------------------------------
+
+const WRITE_VERBS = new Set(['POST', 'PUT', 'PATCH', 'APPLY', 'DELETE', 'DELETECOLLECTION', 'CREATE', 'UPDATE']);
+type Counts = Map<string, number>;
+
+/** The operator's writes by resource from its lbc_api_requests_total (undefined when it has no such metric). */
+function ownWrites(m: Map<string, number>): Map<string, number> | undefined {
+  const out = new Map<string, number>();
+  let any = false;
+  for (const [k, v] of m) {
+    if (!k.startsWith('lbc_api_requests_total{')) continue;
+    any = true;
+    const verb = /verb="([^"]+)"/.exec(k)?.[1] ?? '';
+    const resource = /resource="([^"]+)"/.exec(k)?.[1] ?? '';
+    if (verb !== 'GET') out.set(resource, (out.get(resource) ?? 0) + v);
+  }
+  return any ? out : undefined;
+}
+const total = (m: Map<string, number> | undefined) => (m ? [...m.values()].reduce((a, b) => a + b, 0) : undefined);
+
+function parseRequestTotals(text: string, into: Counts): void {
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('apiserver_request_total{')) continue;
+    const labels = Object.fromEntries([...line.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+    if (!WRITE_VERBS.has(labels.verb ?? '')) continue;
+    const key = `${labels.resource}${labels.subresource ? `/${labels.subresource}` : ''} ${labels.verb}`;
+    into.set(key, (into.get(key) ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1)));
+  }
+}
+
+function openshiftApiserverMetrics(): Promise<string> {
+  const port = /PORT_OSAPI=(\d+)/.exec(readFileSync(path.join(STATE, 'ports.env'), 'utf8'))?.[1];
+  return new Promise((resolve, reject) => {
+    const req = https.get(
+      { host: '127.0.0.1', port, path: '/metrics', cert: readFileSync(path.join(STATE, 'pki/admin.crt')), key: readFileSync(path.join(STATE, 'pki/admin.key')), rejectUnauthorized: false },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve(body));
+      },
+    );
+    req.on('error', reject);
+  });
+}
+
+async function apiWrites(): Promise<Counts> {
+  const c: Counts = new Map();
+  parseRequestTotals(await oc(['get', '--raw', '/metrics']), c);
+  parseRequestTotals(await openshiftApiserverMetrics(), c);
+  return c;
+}
+
+const OURS = ['layeredpools', 'layeredpools/status', 'imagestreams', 'buildconfigs', 'builds', 'events', 'machineconfigs', 'machineconfigpools', 'imagestreamimports'];
+function delta(after: Counts, before: Counts): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [k, v] of after) {
+    const d = v - (before.get(k) ?? 0);
+    const resource = k.split(' ')[0]!;
+    if (d > 0 && OURS.includes(resource)) out.set(resource, (out.get(resource) ?? 0) + d);
+  }
+  return out;
+}
+
+// ---- the operator process -----------------------------------------------------------------------
+
+function procStats(pid: number): { hwmBytes: number; rssBytes: number; cpuS: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024;
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { hwmBytes: kb('VmHWM'), rssBytes: kb('VmRSS'), cpuS: (Number(f[11]) + Number(f[12])) / 100 };
+}
+
+interface Operator {
+  child: ChildProcess;
+  metricsUrl: Promise<string>;
+  stop(): Promise<void>;
+}
+
+function startOperator(ns: string, label: string, tokenFile: string): Operator {
+  const argv = [
+    path.join(checkout, 'src', 'cli.ts'), 'run',
+    '--kubeconfig', KUBECONFIG, '--namespace', ns,
+    '--registry', INTERNAL_REGISTRY, '--registry-insecure', '--insecure-registries', LOCAL_REGISTRY,
+    '--registry-token-file', tokenFile, '--opt-in-label', label,
+    '--apply-command', 'ignition-apply /etc/machine-config-ignition.json',
+    '--debounce-ms', '0', '--log-level', 'info',
+    '--metrics-addr', '127.0.0.1:0', '--probe-addr', '127.0.0.1:0', '--leader-elect', 'false',
+  ];
+  const child = spawn(NODE, argv, { cwd: checkout, env: { ...process.env, KUBECONFIG }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let resolveUrl!: (u: string) => void;
+  const metricsUrl = new Promise<string>((r) => (resolveUrl = r));
+  let partial = '';
+  child.stdout!.setEncoding('utf8');
+  child.stdout!.on('data', (chunk: string) => {
+    partial += chunk;
+    let nl: number;
+    while ((nl = partial.indexOf('\n')) >= 0) {
+      const line = partial.slice(0, nl);
+      partial = partial.slice(nl + 1);
+      const m = /"metrics":"([^"]+)"/.exec(line);
+      if (m) resolveUrl(m[1]!);
+    }
+  });
+  let stderr = '';
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (c: string) => (stderr += c));
+  child.once('exit', (code) => {
+    if (code && code !== 0 && code !== 143) console.error(`operator exited ${code}: ${stderr.trim().split('\n').slice(-3).join(' | ')}`);
+  });
+  return {
+    child,
+    metricsUrl,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+        setTimeout(() => child.kill('SIGKILL'), 30_000).unref();
+      }),
+  };
+}
+
+async function scrape(url: string): Promise<Map<string, number>> {
+  const text = await (await fetch(new URL('/metrics', url))).text();
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const sp = line.lastIndexOf(' ');
+    out.set(line.slice(0, sp), Number(line.slice(sp + 1)));
+  }
+  return out;
+}
+const sumOf = (m: Map<string, number>, prefix: string) => [...m].filter(([k]) => k === prefix || k.startsWith(`${prefix}{`)).reduce((a, [, v]) => a + v, 0);
+
+// ---- one run -----------------------------------------------------------------------------------
+
+const MetaOnly = z.looseObject({ metadata: ObjectMetaSchema });
+type MetaOnly = z.infer<typeof MetaOnly>;
+
+interface RunResult {
+  load: number;
+  objectsS: number | undefined;
+  buildsS: number | undefined;
+  peakRssMB: number;
+  cpuS: number;
+  heapUsedMB: number | undefined;
+  externalMB: number | undefined;
+  writes: Map<string, number>;
+  reconciles: number | undefined;
+  /** The operator's own writes by resource (lbc_api_requests_total, not GET); absent for a checkout without that metric. */
+  ownWrites: Map<string, number> | undefined;
+  connections: number | undefined;
+  appliesSkipped: number | undefined;
+  /** JSON bytes of what the operator's informers hold, by resource: as served, and without managedFields. */
+  cache?: Map<string, { objects: number; bytes: number; stripped: number }>;
+  idle?: { cpuPct: number; writes: number; ownWrites: number | undefined; byResource: Map<string, number> };
+}
+
+function ignition(i: number): Record<string, unknown> {
+  return { ignition: { version: '3.4.0' }, storage: { files: [{ path: `/etc/bench-${i}.conf`, mode: 420, overwrite: true, contents: { source: `data:,pool%20${i}` } }] } };
+}
+
+/** Deletes what a run created: pools, MachineConfigs (MCC's rendered ones are owned by the pools), the namespace. */
+async function cleanup(id: string, ns: string): Promise<void> {
+  await oc(['delete', 'machineconfigpools', '-l', `bench.layering.mco.dev/run=${id}`, '--wait=false'], undefined, true);
+  await oc(['delete', 'machineconfigs', '-l', `bench.layering.mco.dev/run=${id}`, '--wait=false'], undefined, true);
+  await oc(['delete', 'namespace', ns, '--wait=true', '--timeout=600s'], undefined, true);
+}
+let current: { id: string; ns: string; op?: Operator } | undefined;
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    console.error(`${sig}: deleting what the run created`);
+    void (async () => {
+      if (current) {
+        await current.op?.stop();
+        await cleanup(current.id, current.ns);
+      }
+      process.exit(1);
+    })();
+  });
+}
+
+async function coldStart(n: number, report: (r: RunResult) => void): Promise<RunResult> {
+  const id = `${Date.now().toString(36).slice(-4)}${randomBytes(2).toString('hex')}`;
+  const ns = `bench-${id}`;
+  const label = `bench.layering.mco.dev/${id}`;
+  const names = Array.from({ length: n }, (_, i) => `bench-${id}-${i}`);
+  const load = loadavg()[0]!;
+  current = { id, ns };
+  // The namespace, a registry token for it (system:image-builder), the pools and their MachineConfigs.
+  await oc(['create', 'namespace', ns]);
+  const sa = 'lbc-bench-registry';
+  await oc(['create', 'serviceaccount', sa, '-n', ns]);
+  await oc(['create', 'rolebinding', `${sa}-image-builder`, '-n', ns, '--clusterrole=system:image-builder', `--serviceaccount=${ns}:${sa}`]);
+  const tokenFile = path.join(mkdtempSync(path.join(tmpdir(), 'lbc-bench-')), 'token');
+  writeFileSync(tokenFile, (await oc(['create', 'token', sa, '-n', ns, '--duration=2h'])).trim(), { mode: 0o600 });
+  const items: unknown[] = [];
+  for (const [i, name] of names.entries()) {
+    items.push({ apiVersion: 'machineconfiguration.openshift.io/v1', kind: 'MachineConfig', metadata: { name: `50-${name}`, labels: { 'machineconfiguration.openshift.io/role': name, 'bench.layering.mco.dev/run': id } }, spec: { config: ignition(i) } });
+    items.push({
+      apiVersion: 'machineconfiguration.openshift.io/v1',
+      kind: 'MachineConfigPool',
+      metadata: { name, labels: { [label]: '', 'bench.layering.mco.dev/run': id } },
+      spec: { machineConfigSelector: { matchLabels: { 'machineconfiguration.openshift.io/role': name } }, nodeSelector: { matchLabels: { [`node-role.kubernetes.io/${name}`]: '' } } },
+    });
+  }
+  try {
+    for (let i = 0; i < items.length; i += 400) await oc(['create', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: items.slice(i, i + 400) }));
+    // Every pool rendered by the real machine-config-controller.
+    const t0 = Date.now();
+    for (;;) {
+      const out = await oc(['get', 'machineconfigpools', '-l', `bench.layering.mco.dev/run=${id}`, '-o', 'jsonpath={range .items[*]}{.spec.configuration.name}{"\\n"}{end}']);
+      const rendered = out.split('\n').filter(Boolean).length;
+      if (rendered >= n) break;
+      if (Date.now() - t0 > timeoutMs) throw new Error(`MCC rendered ${rendered} of ${n} pools in ${timeoutMs / 1000} s`);
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+    // Watch the namespace for the objects and the first Builds.
+    const kc = loadKubeConfig(KUBECONFIG);
+    const want = { imagestreams: n * Object.keys(poolStreams('x')).length + 1, buildconfigs: n * Object.keys(poolBuildConfigs('x')).length, layeredpools: n };
+    const counts = new Map<string, Informer<MetaOnly>>();
+    const poolsWithBuild = new Set<string>();
+    let objectsAt: number | undefined;
+    let buildsAt: number | undefined;
+    let start = 0;
+    const check = () => {
+      if (!start) return;
+      if (objectsAt === undefined && [...counts].every(([k, inf]) => inf.list().length >= want[k as keyof typeof want])) objectsAt = Date.now() - start;
+      if (buildsAt === undefined && poolsWithBuild.size >= n) buildsAt = Date.now() - start;
+    };
+    const strip = (o: MetaOnly): MetaOnly => ({ metadata: { name: o.metadata.name, namespace: o.metadata.namespace, annotations: o.metadata.annotations?.[ANNOTATION_POOL] ? { [ANNOTATION_POOL]: o.metadata.annotations[ANNOTATION_POOL] } : {} } });
+    for (const [k, r] of [['imagestreams', RESOURCES.imageStream], ['buildconfigs', RESOURCES.buildConfig], ['layeredpools', RESOURCES.layeredPool]] as const) {
+      counts.set(k, new Informer<MetaOnly>({ kubeConfig: kc, resource: r, namespace: ns, schema: MetaOnly, transform: strip, resyncPeriodMs: 0, onEvent: check }));
+    }
+    const builds = new Informer<MetaOnly>({
+      kubeConfig: kc, resource: RESOURCES.build, namespace: ns, schema: MetaOnly, transform: strip, resyncPeriodMs: 0,
+      onEvent: (b, type) => {
+        const p = b.metadata.annotations?.[ANNOTATION_POOL];
+        if (type !== 'delete' && p) poolsWithBuild.add(p);
+        check();
+      },
+    });
+    const informers = [...counts.values(), builds];
+    informers.forEach((i) => i.start());
+    await Promise.all(informers.map((i) => i.waitForSync()));
+    const before = await apiWrites();
+    let cacheBytes: RunResult['cache'];
+    start = Date.now();
+    const op = startOperator(ns, label, tokenFile);
+    current.op = op;
+    const pid = op.child.pid!;
+    let last = procStats(pid);
+    try {
+      while ((objectsAt === undefined || buildsAt === undefined) && Date.now() - start < timeoutMs && op.child.exitCode === null) {
+        last = procStats(pid);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      last = procStats(pid);
+      const after = await apiWrites();
+      cacheBytes = await cachedBytes(ns);
+      const m = await scrape(await op.metricsUrl);
+      const result: RunResult = {
+        load,
+        objectsS: objectsAt === undefined ? undefined : objectsAt / 1000,
+        buildsS: buildsAt === undefined ? undefined : buildsAt / 1000,
+        peakRssMB: last.hwmBytes / 2 ** 20,
+        cpuS: last.cpuS,
+        heapUsedMB: m.has('nodejs_heap_size_used_bytes') ? m.get('nodejs_heap_size_used_bytes')! / 2 ** 20 : undefined,
+        externalMB: m.has('nodejs_external_memory_bytes') ? m.get('nodejs_external_memory_bytes')! / 2 ** 20 : undefined,
+        writes: delta(after, before),
+        reconciles: sumOf(m, 'lbc_reconcile_total'),
+        cache: cacheBytes,
+        ownWrites: ownWrites(m),
+        connections: m.has('lbc_api_connections_total') ? m.get('lbc_api_connections_total') : undefined,
+        appliesSkipped: m.has('lbc_apply_requests_total{result="skipped"}') ? m.get('lbc_apply_requests_total{result="skipped"}') : undefined,
+      };
+      if (idleAt.has(n) && idleSeconds > 0) {
+        // Settled: the work queue empty for 5 s in a row; then the idle window.
+        let quiet = 0;
+        while (quiet < 5 && op.child.exitCode === null) {
+          const depth = sumOf(await scrape(await op.metricsUrl), 'lbc_workqueue_depth');
+          quiet = depth === 0 ? quiet + 1 : 0;
+          await new Promise((r) => setTimeout(r, 1000));
+        }
+        const w0 = await apiWrites();
+        const o0 = total(ownWrites(await scrape(await op.metricsUrl)));
+        const c0 = procStats(pid).cpuS;
+        await new Promise((r) => setTimeout(r, idleSeconds * 1000));
+        const c1 = procStats(pid).cpuS;
+        const o1 = total(ownWrites(await scrape(await op.metricsUrl)));
+        const w1 = await apiWrites();
+        const d = delta(w1, w0);
+        d.delete('builds'); // OCM's own updates of the Pending builds
+        d.delete('events'); // the scheduler's and OCM's Events about them
+        d.delete('machineconfigpools'); // MCC's status updates
+        result.idle = {
+          cpuPct: ((c1 - c0) / idleSeconds) * 100,
+          writes: [...d.values()].reduce((a, b) => a + b, 0),
+          ownWrites: o0 !== undefined && o1 !== undefined ? o1 - o0 : undefined,
+          byResource: d,
+        };
+      }
+      report(result);
+      return result;
+    } finally {
+      await op.stop();
+      await Promise.all(informers.map((i) => i.stop()));
+    }
+  } finally {
+    await cleanup(id, ns);
+    current = undefined;
+  }
+}
+
+/** What the operator's informers list, as JSON bytes (served, and with managedFields and last-applied dropped). */
+async function cachedBytes(ns: string): Promise<Map<string, { objects: number; bytes: number; stripped: number }>> {
+  const out = new Map<string, { objects: number; bytes: number; stripped: number }>();
+  for (const [what, args] of [
+    ['machineconfigpools', ['get', 'machineconfigpools', '-o', 'json']],
+    ['machineconfigs', ['get', 'machineconfigs', '-o', 'json']],
+    ['imagestreams', ['get', 'imagestreams', '-n', ns, '-o', 'json']],
+    ['buildconfigs', ['get', 'buildconfigs', '-n', ns, '-o', 'json']],
+    ['builds', ['get', 'builds', '-n', ns, '-o', 'json']],
+    ['layeredpools', ['get', 'layeredpools', '-n', ns, '-o', 'json']],
+  ] as const) {
+    const items = (JSON.parse(await oc([...args, '--show-managed-fields'])) as { items: { metadata: Record<string, unknown> }[] }).items;
+    let bytes = 0;
+    let stripped = 0;
+    for (const o of items) {
+      bytes += Buffer.byteLength(JSON.stringify(o));
+      const { managedFields: _m, ...md } = o.metadata;
+      const ann = md.annotations as Record<string, string> | undefined;
+      if (ann) delete ann['kubectl.kubernetes.io/last-applied-configuration'];
+      stripped += Buffer.byteLength(JSON.stringify({ ...o, metadata: md }));
+    }
+    out.set(what, { objects: items.length, bytes, stripped });
+  }
+  return out;
+}
+
+// ---- report ------------------------------------------------------------------------------------
+
+const fmt = (s: Summary | undefined, digits = 1) => (s ? `${s.min.toFixed(digits)} / ${s.median.toFixed(digits)} / ${s.max.toFixed(digits)}` : 'n/a');
+await oc(['apply', '--server-side', '-f', path.join(ROOT, 'crds')]);
+console.log(`== cold start: operator of ${checkout}, pools created and rendered before it starts, --debounce-ms 0 (min / median / max)`);
+const perPool = new Map<number, number>();
+for (const n of poolCounts) {
+  const k = runsAt.get(n) ?? runs;
+  const results: RunResult[] = [];
+  for (let i = 0; i < k; i++) {
+    const r = await coldStart(n, (r) => {
+    const w = [...r.writes].map(([res, c]) => `${res} ${c}`).join(', ');
+    console.log(
+      `  run ${i + 1}/${k} at ${n} pools (load ${r.load.toFixed(2)}): objects ${r.objectsS?.toFixed(1) ?? 'not reached'} s, first Builds ${r.buildsS?.toFixed(1) ?? 'not reached'} s, peak RSS ${r.peakRssMB.toFixed(0)} MB, heap used ${r.heapUsedMB?.toFixed(0) ?? '?'} MB, external ${r.externalMB?.toFixed(0) ?? '?'} MB, CPU ${r.cpuS.toFixed(1)} s, reconciles ${r.reconciles ?? '?'}; writes: ${w}; operator's own writes ${r.ownWrites ? [...r.ownWrites].map(([res, c]) => `${res} ${c}`).join(', ') : 'n/a (no lbc_api_requests_total)'}, API connections ${r.connections ?? 'n/a'}, applies answered by the cache ${r.appliesSkipped ?? 'n/a'}${r.idle ? `; idle ${idleSeconds} s: CPU ${r.idle.cpuPct.toFixed(2)} %, writes ${r.idle.writes} (${[...r.idle.byResource].map(([k, v]) => `${k} ${v}`).join(', ')}), operator's own ${r.idle.ownWrites ?? 'n/a'}` : ''}`,
+    );
+    });
+    results.push(r);
+  }
+  const sum = (f: (r: RunResult) => number | undefined) => summarize(results.map(f).filter((v): v is number => v !== undefined));
+  const totalWrites = (r: RunResult) => [...r.writes].filter(([k]) => k !== 'machineconfigs' && k !== 'machineconfigpools').reduce((a, [, v]) => a + v, 0);
+  const cpu = sum((r) => r.cpuS);
+  if (cpu) perPool.set(n, cpu.median / n);
+  console.log(`${String(n).padStart(5)} pools, ${k} run(s), load ${fmt(sum((r) => r.load), 2)}`);
+  console.log(`      all objects        ${fmt(sum((r) => r.objectsS))} s`);
+  console.log(`      all first Builds   ${fmt(sum((r) => r.buildsS))} s`);
+  console.log(`      peak RSS           ${fmt(sum((r) => r.peakRssMB), 0)} MB`);
+  console.log(`      CPU                ${fmt(sum((r) => r.cpuS))} s  (${fmt(sum((r) => (r.cpuS / n) * 1000), 0)} ms per pool)`);
+  console.log(`      API writes / pool  ${fmt(sum((r) => totalWrites(r) / n), 1)}  (operator's resources, all clients; without machineconfigs/pools)`);
+  const own = results.filter((r) => r.ownWrites);
+  if (own.length) {
+    console.log(`      operator's writes / pool ${fmt(summarize(own.map((r) => total(r.ownWrites)! / n)), 1)}  (its lbc_api_requests_total)`);
+    const keys = new Set(own.flatMap((r) => [...r.ownWrites!.keys()]));
+    for (const k of keys) console.log(`        ${k.padEnd(22)} ${fmt(summarize(own.map((r) => r.ownWrites!.get(k) ?? 0)), 0)}`);
+    console.log(`      API connections    ${fmt(summarize(own.map((r) => r.connections ?? 0)), 0)}`);
+  }
+  console.log(`      all clients' writes by resource:`);
+  for (const res of OURS) {
+    const s = sum((r) => r.writes.get(res) ?? 0);
+    if (s && s.max > 0) console.log(`        ${res.padEnd(22)} ${fmt(s, 0)}`);
+  }
+  const withCache = results.filter((r) => r.cache);
+  if (withCache.length) {
+    console.log(`      informer caches (JSON bytes of the objects, median): served -> without managedFields`);
+    for (const k of withCache[0]!.cache!.keys()) {
+      const b = summarize(withCache.map((r) => r.cache!.get(k)!.bytes))!;
+      const st = summarize(withCache.map((r) => r.cache!.get(k)!.stripped))!;
+      const objs = summarize(withCache.map((r) => r.cache!.get(k)!.objects))!;
+      console.log(`        ${k.padEnd(22)} ${String(objs.median).padStart(6)} objects  ${(b.median / 2 ** 20).toFixed(1).padStart(6)} MB -> ${(st.median / 2 ** 20).toFixed(1)} MB`);
+    }
+  }
+  const idle = results.filter((r) => r.idle);
+  if (idle.length) {
+    console.log(`      idle ${idleSeconds} s CPU      ${fmt(summarize(idle.map((r) => r.idle!.cpuPct)), 2)} %`);
+    console.log(`      idle ${idleSeconds} s writes   ${fmt(summarize(idle.map((r) => r.idle!.writes)), 0)} (operator's resources, without builds, events, pools: other clients write those)`);
+    const ownIdle = idle.filter((r) => r.idle!.ownWrites !== undefined);
+    if (ownIdle.length) console.log(`      idle ${idleSeconds} s operator's own writes ${fmt(summarize(ownIdle.map((r) => r.idle!.ownWrites!)), 0)}`);
+  }
+}
+if (perPool.size > 1) {
+  const [small, large] = [Math.min(...perPool.keys()), Math.max(...perPool.keys())];
+  console.log(`  CPU per pool at ${large} / at ${small}: ${(perPool.get(large)! / perPool.get(small)!).toFixed(2)}x`);
+}
