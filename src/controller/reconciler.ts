@@ -9,7 +9,7 @@ import { describeApiError, isSubset } from '../kube/client.ts';
 import type { Build, LayeredPoolStatus } from '../kube/types.ts';
 import { RESOURCES } from '../kube/types.ts';
 import { withoutRefusedAttempts } from '../plan/builds.ts';
-import { ANNOTATION_FINGERPRINT, ANNOTATION_NEWEST_IMAGE, LABEL_BUILD_KIND } from '../plan/names.ts';
+import { ANNOTATION_FINGERPRINT, ANNOTATION_NEWEST_IMAGE, ANNOTATION_POOL, LABEL_BUILD_KIND } from '../plan/names.ts';
 import type { Plan } from '../plan/plan.ts';
 import { plan as makePlan } from '../plan/plan.ts';
 import type { KubeObject, PlanConfig } from '../plan/snapshot.ts';
@@ -74,6 +74,9 @@ export class ReportedError extends Error {
   override name = 'ReportedError';
 }
 
+/** How long a created Build the cache does not show is still counted (then the cache is believed: it was deleted). */
+export const PENDING_BUILD_TTL_MS = 5 * 60_000;
+
 export class Reconciler {
   private readonly o: ReconcilerOptions;
   private readonly pc: PlanConfig;
@@ -82,6 +85,15 @@ export class Reconciler {
   readonly imageChecks = new ImageCheckCache();
   /** Logs of failed Builds without a logSnippet, by uid ('' when there is none). */
   private readonly buildLogs = new Map<string, string>();
+  /**
+   * Builds this process created (or found existing on create) that the informer
+   * cache has not shown yet, by namespace/name. The cache may lag behind the
+   * write, e.g. after etcd stalled (the builds watch goes through
+   * openshift-apiserver, which catches up later than the status object's):
+   * planning from the cache alone would start the next attempt of the same
+   * inputs. Dropped once the cache has the Build, or after PENDING_BUILD_TTL_MS.
+   */
+  private readonly pendingBuilds = new Map<string, { build: Build; at: number }>();
 
   constructor(o: ReconcilerOptions) {
     this.o = o;
@@ -98,7 +110,29 @@ export class Reconciler {
     const secret = this.pushSecret();
     const problem = secret ? pushSecretProblem(secret, this.o.config.registry) : undefined;
     const snap = observe(this.o.stores, this.pc, pool, (this.o.now ?? Date.now)(), secret === undefined ? undefined : secret !== null, this.imageChecks.view(extraChecks), problem);
-    return { ...snap, builds: withLogs(snap.builds, this.buildLogs) };
+    return { ...snap, builds: withLogs(this.withPendingBuilds(pool, snap.builds, snap.now), this.buildLogs) };
+  }
+
+  /** The cache's Builds of the pool plus the ones this process created that the cache does not show yet. */
+  private withPendingBuilds(pool: string, cached: readonly Build[], now: number): Build[] {
+    if (this.pendingBuilds.size === 0) return [...cached];
+    const seen = new Set(cached.map((b) => `${b.metadata.namespace ?? ''}/${b.metadata.name}`));
+    const out = [...cached];
+    for (const [key, { build, at }] of this.pendingBuilds) {
+      if (seen.has(key) || now - at > PENDING_BUILD_TTL_MS) {
+        this.pendingBuilds.delete(key);
+        continue;
+      }
+      if (build.metadata.annotations?.[ANNOTATION_POOL] === pool) out.push(build);
+    }
+    return out;
+  }
+
+  private rememberCreatedBuild(b: KubeObject): void {
+    const at = (this.o.now ?? Date.now)();
+    const ns = b.metadata.namespace ?? this.o.config.namespace;
+    const build = { ...b, metadata: { ...b.metadata, namespace: ns, creationTimestamp: new Date(at).toISOString() } } as unknown as Build;
+    this.pendingBuilds.set(`${ns}/${b.metadata.name}`, { build, at });
   }
 
   /**
@@ -313,6 +347,7 @@ export class Reconciler {
           log.info({ build: b.metadata.name }, 'build already exists (adopted)');
         }
         createdBuilds.add(b.metadata.name);
+        this.rememberCreatedBuild(b);
       });
     }
     // Hand-off: the MachineConfig MCO rolls out, then the informational annotations.

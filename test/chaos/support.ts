@@ -7,6 +7,7 @@
 // and the figures table each test prints. Scenarios, pools and operators are
 // the end-to-end suite's (test/e2e/support.ts, test/harness/).
 import { execFile } from 'node:child_process';
+import https from 'node:https';
 import path from 'node:path';
 import { Watch } from '@kubernetes/client-node';
 import { inject } from 'vitest';
@@ -240,5 +241,36 @@ export function countWrites(ns: string, name: string): { count(): number; stop()
       stopped = true;
       abort?.abort();
     },
+  };
+}
+
+/**
+ * Merge patches of an object through one pool of keep-alive HTTPS connections
+ * to the API server (the admin's credentials): hundreds per second, where a
+ * client opening a connection per request manages a few.
+ */
+export async function mergePatcher(apiPath: string, connections = 8): Promise<{ patch(body: unknown): Promise<void>; close(): void }> {
+  const kc = kubeConfig();
+  const opts: https.RequestOptions = {};
+  await kc.applyToHTTPSOptions(opts);
+  const server = new URL(kc.getCurrentCluster()!.server);
+  const agent = new https.Agent({ keepAlive: true, maxSockets: connections });
+  return {
+    patch(body) {
+      const data = JSON.stringify(body);
+      return new Promise((resolve, reject) => {
+        const req = https.request(
+          { ...opts, agent, method: 'PATCH', hostname: server.hostname, port: server.port, path: `${apiPath}?fieldManager=lbc-chaos`, headers: { ...opts.headers, 'Content-Type': 'application/merge-patch+json', 'Content-Length': Buffer.byteLength(data) } },
+          (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`PATCH ${apiPath}: HTTP ${res.statusCode}: ${Buffer.concat(chunks).toString('utf8').slice(0, 300)}`))));
+          },
+        );
+        req.on('error', reject);
+        req.end(data);
+      });
+    },
+    close: () => agent.destroy(),
   };
 }

@@ -1,4 +1,4 @@
-// C5 two operator replicas with leader election (short Lease: 4 s, renew 3 s,
+// C2 two operator replicas with leader election (short Lease: 4 s, renew 3 s,
 // retry 0.5 s); the leader SIGKILLed while the first Build runs: the standby
 // takes the Lease (the takeover time is printed, never asserted), adopts the
 // running Build and hands its image off. One Build.
@@ -10,18 +10,18 @@ import { printFigures, restoreCluster, seconds, watchHandOffs } from './support.
 
 const LEASE = 'layered-build-controller';
 const HA: E2eOperatorOptions = { args: ['--leader-elect', 'true', '--lease-name', LEASE, '--lease-duration-ms', '4000', '--renew-deadline-ms', '3000', '--retry-period-ms', '500'] };
-const sc = scenario('c5', { operatorName: 'c5-a', operator: HA });
+const sc = scenario('c2', { operatorName: 'c2-a', operator: HA, sweep: false });
 const { s, P } = sc;
 
 afterAll(async () => {
   expect((await restoreCluster()).ready).toBe(true);
 });
 
-describe('C5 two replicas, the leader killed mid-build', () => {
+describe('C2 two replicas, the leader killed mid-build', () => {
   it('the standby takes over and hands off the one Build', async () => {
     const t0 = Date.now();
     const a = sc.op;
-    const b = await sc.startOperator('c5-b', { ...HA, standby: true });
+    const b = await sc.startOperator('c2-b', { ...HA, standby: true });
     const ids = new Map<string, OperatorProcess>([[await a.identity(), a], [await b.identity(), b]]);
     const holder = async () => (await readLease(s.ns, LEASE))?.spec?.holderIdentity ?? '';
     const leader = ids.get(await holder());
@@ -42,7 +42,7 @@ describe('C5 two replicas, the leader killed mid-build', () => {
     const convergedMs = Date.now() - killedAt;
     await handoffs.stop();
     const bs = await builds(s.ns, P);
-    printFigures('C5 two replicas, leader SIGKILLed mid-build', [
+    printFigures('C2 two replicas, leader SIGKILLed mid-build', [
       ['Lease', '4 s, renew deadline 3 s, retry 0.5 s'],
       ['killed while', `${running.name} Running`],
       ['takeover: kill to Lease held by the standby', seconds(leaseMs)],
