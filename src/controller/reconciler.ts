@@ -77,6 +77,25 @@ export class ReportedError extends Error {
 /** How long a created Build the cache does not show is still counted (then the cache is believed: it was deleted). */
 export const PENDING_BUILD_TTL_MS = 5 * 60_000;
 
+/**
+ * The cache's Builds of `pool` plus those in `pending` (created by this process,
+ * keyed namespace/name) that the cache does not show yet. Entries the cache has
+ * caught up with, or older than PENDING_BUILD_TTL_MS, are removed from `pending`.
+ */
+export function withPendingBuilds(pending: Map<string, { build: Build; at: number }>, pool: string, cached: readonly Build[], now: number): Build[] {
+  if (pending.size === 0) return [...cached];
+  const seen = new Set(cached.map((b) => `${b.metadata.namespace ?? ''}/${b.metadata.name}`));
+  const out = [...cached];
+  for (const [key, { build, at }] of pending) {
+    if (seen.has(key) || now - at > PENDING_BUILD_TTL_MS) {
+      pending.delete(key);
+      continue;
+    }
+    if (build.metadata.annotations?.[ANNOTATION_POOL] === pool) out.push(build);
+  }
+  return out;
+}
+
 export class Reconciler {
   private readonly o: ReconcilerOptions;
   private readonly pc: PlanConfig;
@@ -113,19 +132,8 @@ export class Reconciler {
     return { ...snap, builds: withLogs(this.withPendingBuilds(pool, snap.builds, snap.now), this.buildLogs) };
   }
 
-  /** The cache's Builds of the pool plus the ones this process created that the cache does not show yet. */
   private withPendingBuilds(pool: string, cached: readonly Build[], now: number): Build[] {
-    if (this.pendingBuilds.size === 0) return [...cached];
-    const seen = new Set(cached.map((b) => `${b.metadata.namespace ?? ''}/${b.metadata.name}`));
-    const out = [...cached];
-    for (const [key, { build, at }] of this.pendingBuilds) {
-      if (seen.has(key) || now - at > PENDING_BUILD_TTL_MS) {
-        this.pendingBuilds.delete(key);
-        continue;
-      }
-      if (build.metadata.annotations?.[ANNOTATION_POOL] === pool) out.push(build);
-    }
-    return out;
+    return withPendingBuilds(this.pendingBuilds, pool, cached, now);
   }
 
   private rememberCreatedBuild(b: KubeObject): void {
