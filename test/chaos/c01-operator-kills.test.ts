@@ -8,12 +8,15 @@
 // Complete Build, the pool converges after each stage.
 import { afterAll, describe, expect, it } from 'vitest';
 import { internalRegistryHost, oc, waitFor } from '../harness/cluster.ts';
-import { builds, ignitionOf, type OperatorProcess } from '../harness/operator.ts';
+import { APPLY_COMMAND, builds, ignitionOf, type OperatorProcess } from '../harness/operator.ts';
 import { poolBuildConfigs, poolStreams } from '../../src/plan/names.ts';
-import { readImageFiles, scenario, waitHandedOff, type LayeredPoolStatus } from '../e2e/support.ts';
+import { readImageFiles, scenario, waitHandedOff, type E2eOperatorOptions, type LayeredPoolStatus } from '../e2e/support.ts';
 import { chaosSeed, duplicateBuilds, printFigures, restoreCluster, seconds, seededRandom, watchHandOffs } from './support.ts';
 
-const sc = scenario('c1', { operatorName: 'c1-op-0' });
+// Builds take 6 s longer than the stand-in's apply alone, so that several kills (each a restart of a
+// few seconds) fall while a Build is New, Pending or Running rather than after its hand-off.
+const SLOW: E2eOperatorOptions = { applyCommand: `sleep 6 && ${APPLY_COMMAND}` };
+const sc = scenario('c1', { operatorName: 'c1-op-0', operator: SLOW });
 const { s, P } = sc;
 const SEED = chaosSeed();
 
@@ -50,7 +53,7 @@ describe('C1 operator killed at 20 random points', () => {
       op.kill('SIGKILL');
       expect((await op.exited).signal).toBe('SIGKILL');
       kills.push({ stage, trigger, afterMs, phase: await phaseNow(since) });
-      op = await sc.startOperator(`c1-op-${++n}`);
+      op = await sc.startOperator(`c1-op-${++n}`, SLOW);
     };
     const pause = (ms: number) => new Promise((r) => setTimeout(r, ms)); // the random kill point itself, not a wait for a condition
 
@@ -92,7 +95,7 @@ describe('C1 operator killed at 20 random points', () => {
     const first = await stage('first setup', 6, () => sc.createPool(ignitionOf(files1)), (st) => st.imageSource === 'mco-content');
     const second = await stage('config change', 6, () => sc.setConfig(ignitionOf(files2)), (st) => st.imageSource === 'mco-content' && st.image !== first.image);
     const bcName = poolBuildConfigs(P).custom;
-    const dockerfile = `FROM ${P}-mco-content:latest\nRUN echo chaos > /etc/chaos-custom\n`;
+    const dockerfile = `FROM ${P}-mco-content:latest\nRUN sleep 6 && echo chaos > /etc/chaos-custom\n`;
     const third = await stage(
       'custom build',
       5,
