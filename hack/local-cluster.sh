@@ -198,9 +198,9 @@ proc_of() {
 cmd_stop() {
   need_cluster
   load_ports
-  local c p
+  local c
   c="$(resolve_component "${1:-}")"
-  p="$(proc_of "$c")"
+  proc_of "$c" >/dev/null
   call "${c}_stop"
   log "$c: stopped"
 }
