@@ -232,6 +232,15 @@ cmd_signal() {
   alive "$p" || die "$c is not running (no live process recorded in $STATE/$p.pid)"
   pid="$(pid_of "$p")"
   kill -s "${sig#SIG}" "$pid" || die "kill -s ${sig#SIG} $pid ($c) failed"
+  if [[ "${sig#SIG}" == KILL ]]; then
+    # kill returns before the process is gone; its ports are free only then (a `start` right after needs them).
+    local _
+    for _ in $(seq 1 100); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -0 "$pid" 2>/dev/null && die "$c (pid $pid) still runs 10 s after SIGKILL"
+  fi
   log "$c: sent SIG${sig#SIG} to pid $pid"
 }
 

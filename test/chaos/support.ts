@@ -68,13 +68,14 @@ export async function clusterStatus(): Promise<{ ready: boolean; report: string 
 
 /**
  * Brings back every component (a test that failed between a kill and its
- * restart leaves one down): `start` of each faulted one (a no-op when ready;
- * SIGCONT first, in case etcd was left stopped). Then the whole cluster must be
- * ready: the suite leaves it healthy for whatever runs next.
+ * restart leaves one down, and a component may exit on its own after an API
+ * server outage): SIGCONT to etcd in case it was left stopped, then the
+ * driver's `up`, which starts only what is not ready. Then the whole cluster
+ * must be ready: the suite leaves it healthy for whatever runs next.
  */
 export async function restoreCluster(): Promise<{ ready: boolean; report: string }> {
   await driver(['signal', 'etcd', 'CONT'], { allowFailure: true });
-  for (const c of ['etcd', 'kube_apiserver', 'registry', 'image_registry'] as const) await driver(['start', c], { allowFailure: true });
+  await driver(['up'], { allowFailure: true, timeoutMs: 600_000 });
   return waitFor(
     async () => {
       const st = await clusterStatus();
