@@ -13,6 +13,13 @@
 #   hack/local-cluster.sh status   one line per component
 #   hack/local-cluster.sh down     stop everything, undo host changes, remove the state
 #   hack/local-cluster.sh build    only build the binaries and images' inputs (cache)
+#   hack/local-cluster.sh stop C      stop one component (SIGTERM, SIGKILL after 10 s)
+#   hack/local-cluster.sh start C     start one component unless ready, wait until ready
+#   hack/local-cluster.sh restart C   stop, then start
+#   hack/local-cluster.sh signal C S  send signal S (KILL, STOP, CONT, ...) to its process
+#   hack/local-cluster.sh pid C       print its process id
+#     (C: a component id such as kube_apiserver, or its process name such as kube-apiserver;
+#     fault injection for the chaos suite, test/chaos/)
 #
 # Each component is one file, hack/cluster/components/NN-<name>.sh, of one shape:
 # <id>_build, <id>_config, <id>_start, <id>_wait, <id>_ready, <id>_stop,
@@ -165,6 +172,87 @@ cmd_down() {
   log "removed $STATE"
 }
 
+# resolve_component NAME: the component id of NAME (an id, or its process name); exit 2 if none.
+resolve_component() {
+  local want="${1:-}" c
+  [[ -n "$want" ]] || { log "a component is required: one of ${COMPONENTS[*]}"; exit 2; }
+  for c in "${COMPONENTS[@]}"; do
+    if [[ "$c" == "$want" || "${PROC[$c]:-}" == "$want" || "${c//_/-}" == "$want" ]]; then
+      printf '%s' "$c"
+      return 0
+    fi
+  done
+  log "unknown component '$want': one of ${COMPONENTS[*]} (or their process names)"
+  exit 2
+}
+
+need_cluster() { [[ -f "$STATE/ports.env" ]] || die "no local cluster in $STATE; run hack/local-cluster.sh up"; }
+
+# proc_of ID: the process name of component ID; exit 2 for a component without one (pki, crds, ...).
+proc_of() {
+  local p="${PROC[$1]:-}"
+  [[ -n "$p" ]] || { log "component $1 runs no process"; exit 2; }
+  printf '%s' "$p"
+}
+
+cmd_stop() {
+  need_cluster
+  load_ports
+  local c
+  c="$(resolve_component "${1:-}")"
+  proc_of "$c" >/dev/null
+  call "${c}_stop"
+  log "$c: stopped"
+}
+
+# Like component_up without the build step (the binaries are there: the cluster was up).
+cmd_start() {
+  need_cluster
+  load_ports
+  local c t0=$SECONDS
+  c="$(resolve_component "${1:-}")"
+  proc_of "$c" >/dev/null
+  call "${c}_config"
+  if has "${c}_ready" && "${c}_ready" 2>/dev/null; then
+    log "$c: already ready"
+    return 0
+  fi
+  call "${c}_start"
+  call "${c}_wait"
+  has "${c}_ready" && { "${c}_ready" || die "$c: not ready after start"; }
+  log "$c: ready in $((SECONDS - t0))s"
+}
+
+cmd_signal() {
+  need_cluster
+  local c p pid sig="${2:-}"
+  c="$(resolve_component "${1:-}")"
+  p="$(proc_of "$c")"
+  [[ "$sig" =~ ^(SIG)?[A-Z0-9]+$ ]] && kill -l "${sig#SIG}" >/dev/null 2>&1 || { log "signal: '$sig' is not a signal name (KILL, STOP, CONT, TERM, ...)"; exit 2; }
+  alive "$p" || die "$c is not running (no live process recorded in $STATE/$p.pid)"
+  pid="$(pid_of "$p")"
+  kill -s "${sig#SIG}" "$pid" || die "kill -s ${sig#SIG} $pid ($c) failed"
+  if [[ "${sig#SIG}" == KILL ]]; then
+    # kill returns before the process is gone; its ports are free only then (a `start` right after needs them).
+    local _
+    for _ in $(seq 1 100); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -0 "$pid" 2>/dev/null && die "$c (pid $pid) still runs 10 s after SIGKILL"
+  fi
+  log "$c: sent SIG${sig#SIG} to pid $pid"
+}
+
+cmd_pid() {
+  need_cluster
+  local c p
+  c="$(resolve_component "${1:-}")"
+  p="$(proc_of "$c")"
+  alive "$p" || die "$c is not running"
+  pid_of "$p"
+}
+
 [[ "${BASH_SOURCE[0]}" == "$0" ]] || return 0 # sourced (for debugging): define only
 
 case "${1:-}" in
@@ -173,8 +261,13 @@ case "${1:-}" in
   status) cmd_status ;;
   env) cmd_env ;;
   build) cmd_build ;;
+  stop) cmd_stop "${2:-}" ;;
+  start) cmd_start "${2:-}" ;;
+  restart) cmd_stop "${2:-}" && cmd_start "${2:-}" ;;
+  signal) cmd_signal "${2:-}" "${3:-}" ;;
+  pid) cmd_pid "${2:-}" ;;
   *)
-    echo "usage: $0 up|down|status|env|build" >&2
+    echo "usage: $0 up|down|status|env|build|stop C|start C|restart C|signal C SIG|pid C" >&2
     exit 2
     ;;
 esac

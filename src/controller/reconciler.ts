@@ -8,7 +8,7 @@ import type { KubeWriter } from '../kube/client.ts';
 import { describeApiError, isSubset } from '../kube/client.ts';
 import type { Build } from '../kube/types.ts';
 import { RESOURCES } from '../kube/types.ts';
-import { ANNOTATION_FINGERPRINT, ANNOTATION_NEWEST_IMAGE, LABEL_BUILD_KIND } from '../plan/names.ts';
+import { ANNOTATION_FINGERPRINT, ANNOTATION_NEWEST_IMAGE, ANNOTATION_POOL, LABEL_BUILD_KIND } from '../plan/names.ts';
 import type { Plan, RenderedConfigPush } from '../plan/plan.ts';
 import { plan as makePlan } from '../plan/plan.ts';
 import type { KubeObject, PlanConfig } from '../plan/snapshot.ts';
@@ -91,6 +91,28 @@ export class ReportedError extends Error {
   override name = 'ReportedError';
 }
 
+/** How long a created Build the cache does not show is still counted (then the cache is believed: it was deleted). */
+export const PENDING_BUILD_TTL_MS = 5 * 60_000;
+
+/**
+ * The cache's Builds of `pool` plus those in `pending` (created by this process,
+ * keyed namespace/name) that the cache does not show yet. Entries the cache has
+ * caught up with, or older than PENDING_BUILD_TTL_MS, are removed from `pending`.
+ */
+export function withPendingBuilds(pending: Map<string, { build: Build; at: number }>, pool: string, cached: readonly Build[], now: number): Build[] {
+  if (pending.size === 0) return [...cached];
+  const seen = new Set(cached.map((b) => `${b.metadata.namespace ?? ''}/${b.metadata.name}`));
+  const out = [...cached];
+  for (const [key, { build, at }] of pending) {
+    if (seen.has(key) || now - at > PENDING_BUILD_TTL_MS) {
+      pending.delete(key);
+      continue;
+    }
+    if (build.metadata.annotations?.[ANNOTATION_POOL] === pool) out.push(build);
+  }
+  return out;
+}
+
 export class Reconciler {
   private readonly o: ReconcilerOptions;
   private readonly pc: PlanConfig;
@@ -102,6 +124,15 @@ export class Reconciler {
   /** Logs of failed Builds without a logSnippet, by uid ('' when there is none). */
   private readonly buildLogs = new Map<string, string>();
   private readonly registries: RegistryClients;
+  /**
+   * Builds this process created (or found existing on create) that the informer
+   * cache has not shown yet, by namespace/name. The cache may lag behind the
+   * write, e.g. after etcd stalled (the builds watch goes through
+   * openshift-apiserver, which catches up later than the status object's):
+   * planning from the cache alone would start the next attempt of the same
+   * inputs. Dropped once the cache has the Build, or after PENDING_BUILD_TTL_MS.
+   */
+  private readonly pendingBuilds = new Map<string, { build: Build; at: number }>();
 
   constructor(o: ReconcilerOptions) {
     this.o = o;
@@ -119,7 +150,18 @@ export class Reconciler {
     const secret = this.pushSecret();
     const problem = secret ? pushSecretProblem(secret, this.o.config.registry) : undefined;
     const snap = observe(this.o.stores, this.pc, pool, (this.o.now ?? Date.now)(), secret === undefined ? undefined : secret !== null, this.imageChecks.view(extraChecks), problem);
-    return { ...snap, builds: withLogs(snap.builds, this.buildLogs) };
+    return { ...snap, builds: withLogs(this.withPendingBuilds(pool, snap.builds, snap.now), this.buildLogs) };
+  }
+
+  private withPendingBuilds(pool: string, cached: readonly Build[], now: number): Build[] {
+    return withPendingBuilds(this.pendingBuilds, pool, cached, now);
+  }
+
+  private rememberCreatedBuild(b: KubeObject): void {
+    const at = (this.o.now ?? Date.now)();
+    const ns = b.metadata.namespace ?? this.o.config.namespace;
+    const build = { ...b, metadata: { ...b.metadata, namespace: ns, creationTimestamp: new Date(at).toISOString() } } as unknown as Build;
+    this.pendingBuilds.set(`${ns}/${b.metadata.name}`, { build, at });
   }
 
   /**
@@ -359,6 +401,7 @@ export class Reconciler {
       await attempt(`creating Build ${b.metadata.name}`, async () => {
         created = await this.o.writer.createBuild(b);
         outcome.builds.push(b.metadata.name);
+        this.rememberCreatedBuild(b);
       });
       if (created) {
         const kind = (b.metadata.labels?.[LABEL_BUILD_KIND] ?? 'content') as 'content' | 'custom';

@@ -55,8 +55,8 @@ export interface Scope {
   label: string;
 }
 
-/** Names made by scope(): `e2e-<scenario>-<8 chars>` (pools and namespaces). */
-const OURS = /^e2e-s[0-9]+[a-z]?-[0-9a-z]{8}$/;
+/** Names made by scope(): `e2e-<scenario>-<8 chars>` (pools and namespaces; scenarios s<N> of this suite, c<N> of test/chaos). */
+const OURS = /^e2e-[sc][0-9]+[a-z]?-[0-9a-z]{8}$/;
 
 /** A fresh scope for one scenario (one operator configuration). */
 function scope(scenario: string): Scope {
@@ -74,6 +74,11 @@ export interface E2eOperatorOptions {
   registry?: string;
   /** --apply-command; default APPLY_COMMAND. */
   applyCommand?: string;
+  /**
+   * Started as a standby replica (with --leader-elect true in args): wait for its caches, not for
+   * it to lead. Default false: wait until it logs that it leads.
+   */
+  standby?: boolean;
 }
 
 export interface ScenarioOptions {
@@ -155,7 +160,7 @@ export function scenario(name: string, o: ScenarioOptions = {}): Scenario {
         logDir: LOG_DIR,
       });
       started.push(op);
-      await op.waitForLog('leading: reconciling pools', 60_000);
+      await op.waitForLog(e.standby ? 'caches synced' : 'leading: reconciling pools', 60_000);
       return op;
     },
     async createPool(config) {
