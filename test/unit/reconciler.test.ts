@@ -94,3 +94,27 @@ describe('Reconciler: a refused Build create', () => {
     expect(rw.events.filter((e) => e.reason === 'BuildStarted')).toHaveLength(1);
   });
 });
+
+describe('Reconciler: idle', () => {
+  it('writes nothing while a build runs and while the pool has its image, however often it is woken', async () => {
+    const world = new World();
+    world.outcome = () => 'hang';
+    const rw = new ReconcilerWorld(world);
+    world.machineConfigs.set('rendered-worker-1', machineConfig('rendered-worker-1'));
+    world.pools.set(P, pool(P, { rendered: 'rendered-worker-1' }));
+    await rw.settle(P, () => world.buildsOf('content').some((b) => b.status?.phase === 'Running'));
+    // Ten minutes of resyncs (every 10 s) while the build runs.
+    const wake = async () => {
+      const before = rw.writes.length;
+      for (let i = 0; i < 60; i++) {
+        world.now += 10_000;
+        await rw.reconciler.reconcile(P);
+      }
+      return rw.writes.slice(before);
+    };
+    expect(await wake()).toEqual([]);
+    world.outcome = () => 'complete';
+    await rw.settle(P, () => condOf(world, 'Ready')?.status === 'True' && world.pools.get(P)!.spec!.configuration!.name !== 'rendered-worker-1');
+    expect(await wake()).toEqual([]);
+  });
+});
