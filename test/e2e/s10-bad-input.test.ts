@@ -89,6 +89,9 @@ describe('S10 bad input, with a well-configured operator', () => {
     const st3 = await oc(['tag', '--source=docker', evil, `${s.ns}/${S.external}:latest`], { allowFailure: true });
     expect(st3.code).not.toBe(0);
     expect(st3.stderr).toContain('invalid reference format');
+    // Refused writes change nothing the operator watches, so nothing wakes it: one write that is
+    // accepted (an annotation on the same stream, no input of the pool) makes it reconcile after them.
+    await oc(['annotate', '-n', s.ns, 'imagestream', S.external, `lbc-e2e/after-refused-writes=${Date.now()}`, '--overwrite']);
     await seen('the refused writes');
     const st = await status(s.ns, P);
     expect(settled(st)).toBe(true);
