@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/config.ts';
 import type { KubeWriter } from '../kube/client.ts';
 import { describeApiError, isSubset } from '../kube/client.ts';
-import type { Build } from '../kube/types.ts';
+import type { Build, LayeredPoolStatus } from '../kube/types.ts';
 import { RESOURCES } from '../kube/types.ts';
 import { ANNOTATION_FINGERPRINT, ANNOTATION_NEWEST_IMAGE, ANNOTATION_POOL, LABEL_BUILD_KIND } from '../plan/names.ts';
 import type { Plan, RenderedConfigPush } from '../plan/plan.ts';
@@ -133,6 +133,8 @@ export class Reconciler {
    * inputs. Dropped once the cache has the Build, or after PENDING_BUILD_TTL_MS.
    */
   private readonly pendingBuilds = new Map<string, { build: Build; at: number }>();
+  /** The status last written per pool, and the resourceVersion of the status object it was written over. */
+  private readonly writtenStatus = new Map<string, { over: string; status: LayeredPoolStatus }>();
 
   constructor(o: ReconcilerOptions) {
     this.o = o;
@@ -150,7 +152,24 @@ export class Reconciler {
     const secret = this.pushSecret();
     const problem = secret ? pushSecretProblem(secret, this.o.config.registry) : undefined;
     const snap = observe(this.o.stores, this.pc, pool, (this.o.now ?? Date.now)(), secret === undefined ? undefined : secret !== null, this.imageChecks.view(extraChecks), problem);
-    return { ...snap, builds: withLogs(this.withPendingBuilds(pool, snap.builds, snap.now), this.buildLogs) };
+    return { ...snap, status: this.withWrittenStatus(pool, snap.status), builds: withLogs(this.withPendingBuilds(pool, snap.builds, snap.now), this.buildLogs) };
+  }
+
+  /**
+   * The status object as the cache has it, or, while the cache still holds the
+   * version this process last wrote its status over, with that written status:
+   * a reconcile woken by another event before the cache has the operator's own
+   * status write (the hand-off MachineConfig's deletion, say) must plan from
+   * what was written, not from the status before it.
+   */
+  private withWrittenStatus<T extends { metadata: { resourceVersion?: string | undefined }; status?: unknown }>(pool: string, cached: T | undefined): T | undefined {
+    const w = this.writtenStatus.get(pool);
+    if (!w || !cached) return cached;
+    if (cached.metadata.resourceVersion !== w.over) {
+      this.writtenStatus.delete(pool);
+      return cached;
+    }
+    return { ...cached, status: w.status };
   }
 
   private withPendingBuilds(pool: string, cached: readonly Build[], now: number): Build[] {
@@ -302,7 +321,8 @@ export class Reconciler {
     const status = planStatus(p, snap, outcome);
     let requeueAfter = p.requeueAfterMs;
     if (status && snap.status?.metadata.uid !== undefined) {
-      await this.o.writer.applyStatus(RESOURCES.layeredPool, pool, status);
+      const over = snap.status.metadata.resourceVersion;
+      if ((await this.o.writer.applyStatus(RESOURCES.layeredPool, pool, status)) && over !== undefined) this.writtenStatus.set(pool, { over, status });
     } else if (status && p.managed) {
       // The status object was just created by the apply above; its status goes next time round.
       requeueAfter = Math.min(requeueAfter ?? 1000, 1000);

@@ -118,6 +118,8 @@ export class ReconcilerWorld {
         if (!st) throw Object.assign(new Error(`layeredpools "${name}" not found`), { code: 404 });
         const s = structuredClone(status) as LayeredPool['status'];
         st.status = s;
+        // The API server moves the object's resourceVersion with each write.
+        st.metadata.resourceVersion = String(Number(st.metadata.resourceVersion ?? '0') + 1);
         this.writes.push(`status LayeredPool/${name}`);
         this.statusWrites.push({ at: w.now, phase: s?.phase, message: s?.message, status: structuredClone(s) });
         return true;

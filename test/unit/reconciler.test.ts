@@ -118,3 +118,27 @@ describe('Reconciler: idle', () => {
     expect(await wake()).toEqual([]);
   });
 });
+
+describe('Reconciler: its own status write not yet in the cache', () => {
+  it('unlabelled: the status keeps saying the hand-off MachineConfig was deleted when the deletion is seen before the status write', async () => {
+    const world = new World();
+    const rw = new ReconcilerWorld(world);
+    world.machineConfigs.set('rendered-worker-1', machineConfig('rendered-worker-1'));
+    world.pools.set(P, pool(P, { rendered: 'rendered-worker-1' }));
+    await rw.settle(P, () => condOf(world, 'Ready')?.status === 'True');
+    const cachedBefore = structuredClone(world.statuses.get(P)!);
+    world.pools.get(P)!.metadata.labels = {};
+    await rw.reconciler.reconcile(P);
+    const written = rw.statusWrites.at(-1)!;
+    expect(written.message).toContain('deleted its hand-off MachineConfig 99-worker-layered-image');
+    // The MachineConfig's deletion wakes the pool while the cache still holds the status object from before the write.
+    world.statuses.set(P, cachedBefore);
+    await rw.reconciler.reconcile(P);
+    expect(rw.statusWrites.at(-1)).toBe(written);
+    // Once the cache has moved past that version, it is believed again (it says Ready: the plan finds the pool newly unmanaged).
+    world.statuses.get(P)!.metadata.resourceVersion = 'later';
+    const again = (await rw.reconciler.plan(P)).status;
+    expect(again?.phase).toBe('Unmanaged');
+    expect(again?.message).not.toContain('deleted its hand-off');
+  });
+});
