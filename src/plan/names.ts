@@ -1,5 +1,5 @@
 // Names, labels and annotations shared by the planner, the controller, the
-// emulator and the tests. One place, so nothing drifts.
+// CLI and the tests. One place, so nothing drifts.
 //
 // A pool's name may be anything Kubernetes allows (253 characters); the names
 // derived from it are shortened deterministically where they would exceed a
