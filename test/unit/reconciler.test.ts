@@ -6,6 +6,15 @@ import { machineConfig, pool, World } from './plan-world.ts';
 import { ReconcilerWorld } from './reconciler-world.ts';
 
 const P = 'worker';
+/** A world with pool P opted in and rendered as rendered-worker-1, its builds ending as `outcome` says. */
+function renderedPool(outcome: 'hang' | 'complete') {
+  const world = new World();
+  world.outcome = () => outcome;
+  const rw = new ReconcilerWorld(world);
+  world.machineConfigs.set('rendered-worker-1', machineConfig('rendered-worker-1'));
+  world.pools.set(P, pool(P, { rendered: 'rendered-worker-1' }));
+  return { world, rw };
+}
 const condOf = (w: World, type: string) => w.statuses.get(P)?.status?.conditions?.find((c) => c.type === type);
 
 describe('Reconciler: first setup of one pool', () => {
@@ -54,11 +63,7 @@ describe('Reconciler: first setup of one pool', () => {
 
 describe('Reconciler: Events when the cache lags', () => {
   it('sends BuildSucceeded once although a stale status object plans it again', async () => {
-    const world = new World();
-    world.outcome = () => 'hang';
-    const rw = new ReconcilerWorld(world);
-    world.machineConfigs.set('rendered-worker-1', machineConfig('rendered-worker-1'));
-    world.pools.set(P, pool(P, { rendered: 'rendered-worker-1' }));
+    const { world, rw } = renderedPool('hang');
     await rw.settle(P, () => world.buildsOf('content').some((b) => b.status?.phase === 'Running'));
     const running = structuredClone(world.statuses.get(P)!.status);
     world.outcome = () => 'complete';
@@ -97,11 +102,7 @@ describe('Reconciler: a refused Build create', () => {
 
 describe('Reconciler: idle', () => {
   it('writes nothing while a build runs and while the pool has its image, however often it is woken', async () => {
-    const world = new World();
-    world.outcome = () => 'hang';
-    const rw = new ReconcilerWorld(world);
-    world.machineConfigs.set('rendered-worker-1', machineConfig('rendered-worker-1'));
-    world.pools.set(P, pool(P, { rendered: 'rendered-worker-1' }));
+    const { world, rw } = renderedPool('hang');
     await rw.settle(P, () => world.buildsOf('content').some((b) => b.status?.phase === 'Running'));
     // Ten minutes of resyncs (every 10 s) while the build runs.
     const wake = async () => {
