@@ -86,8 +86,18 @@ start() {
   local name="$1" match="$2"
   shift 2
   setsid "$@" </dev/null >>"$STATE/$name.log" 2>&1 7>&- 8>&- 9>&- &
-  echo $! >"$STATE/$name.pid"
+  local pid=$! _
+  echo "$pid" >"$STATE/$name.pid"
   printf '%s' "$match" >"$STATE/$name.cmd"
+  # Until the forked subshell has exec'd the command, its command line is this
+  # script's, and `alive` would call a process that is only starting "exited"
+  # (a CI run failed so: "registry exited while waiting", with an empty log).
+  # Wait for the exec (or the exit) before anyone asks.
+  for _ in $(seq 1 100); do
+    kill -0 "$pid" 2>/dev/null || break
+    [[ "$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" == *"$match"* ]] && break
+    sleep 0.05
+  done
 }
 
 # stop NAME: SIGTERM to its process group, SIGKILL after 10 s.
