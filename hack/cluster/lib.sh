@@ -73,11 +73,22 @@ pid_of() { if [[ -f "$STATE/$1.pid" ]]; then cat "$STATE/$1.pid"; fi; }
 
 # alive NAME: the recorded pid runs and is still the process we started.
 alive() {
-  local pid want
+  local pid want cmd _
   pid="$(pid_of "$1")"
   [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 1
   want="$(cat "$STATE/$1.cmd" 2>/dev/null || true)"
-  [[ -z "$want" ]] || [[ "$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" == *"$want"* ]]
+  [[ -n "$want" ]] || return 0
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
+    cmd="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)"
+    [[ -z "$cmd" ]] || break
+    # An empty command line: a process in the middle of an exec (setsid ->
+    # nsenter -> containerd is three; a CI run read one and called containerd
+    # "exited", with an empty log), or a zombie not yet reaped (dead).
+    [[ "$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)" != Z ]] || return 1
+    kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  [[ "$cmd" == *"$want"* ]]
 }
 
 # start NAME MATCH CMD...: start CMD detached (own session, no inherited fds),

@@ -61,6 +61,7 @@ export function planStatus(p: Plan, snap: Snapshot, outcome: ApplyOutcome): Laye
   const generation = snap.pool?.metadata.generation;
   if (outcome.push?.ok === false) status = degraded(status, prev, 'RegistryError', outcome.push.message, generation, snap.now);
   if (outcome.refused) status = degraded(status, prev, 'ApplyFailed', outcome.refused, generation, snap.now);
+  else if (outcome.push?.ok !== false && p.scope?.ownWriteWaiting !== undefined && status.message === p.scope.ownWriteWaiting) return undefined;
   return sameStatus(prev, status) ? undefined : status;
 }
 

@@ -127,6 +127,12 @@ export interface PlanScope {
   waiting: string[];
   /** The waiting line of a planned rendered-config push (gone once the push succeeded). */
   pushWaiting?: string | undefined;
+  /**
+   * The waiting line for an object this plan itself creates: the next reconcile
+   * follows from its create (a watch event), so a status saying only this is
+   * not written (it would last milliseconds and cost every pool a write).
+   */
+  ownWriteWaiting?: string | undefined;
   requeue?: number | undefined;
   importRetries: ImportRetry[];
   // base
@@ -477,15 +483,18 @@ function planContentBuild(s: PlanScope): void {
         inputsChangedMs: Math.max(base.createdMs ?? 0, rendered.createdMs ?? 0) || undefined,
       };
       if (!contentBC) {
-        s.waiting.push(`waiting for BuildConfig ${B.content} to be created`);
+        s.ownWriteWaiting = `waiting for BuildConfig ${B.content} to be created`;
+        s.waiting.push(s.ownWriteWaiting);
       } else {
         s.contentDecision = decideBuild(s.contentReq, { ...buildContext(s), outputStreamObj: streamOf(s, S.content), buildConfigObj: contentBC });
       }
     }
   }
-  if (contentBCOurs) {
-    const observedDf = contentBC?.spec?.source?.dockerfile;
-    const df = contentDf ?? observedDf ?? '# Waiting for the base and rendered-config images; the operator writes this Dockerfile.\n';
+  // Written once its Dockerfile is known (a placeholder first would cost every
+  // pool a second BuildConfig write at cold start); kept as observed while the
+  // inputs are briefly unknown again.
+  const df = contentDf ?? contentBC?.spec?.source?.dockerfile;
+  if (contentBCOurs && df !== undefined) {
     s.out.apply.push({
       apiVersion: apiVersionOf(RESOURCES.buildConfig),
       kind: RESOURCES.buildConfig.kind,

@@ -12,7 +12,7 @@ function firstSetup(w: World, rendered = 'rendered-worker-1'): void {
 }
 
 describe('plan: first pass for a new pool (exact objects)', () => {
-  it('creates the seven streams, two BuildConfigs, the status object, and pushes the rendered config', () => {
+  it('creates the seven streams, the custom BuildConfig, the status object, and pushes the rendered config', () => {
     const w = new World();
     firstSetup(w);
     const p = w.plan(P);
@@ -36,8 +36,9 @@ describe('plan: first pass for a new pool (exact objects)', () => {
         { apiVersion: 'machineconfiguration.openshift.io/v1', kind: 'MachineConfigPool', name: P, uid: 'uid-pool-worker', controller: true, blockOwnerDeletion: false },
       ]);
     }
+    // The content BuildConfig is written once its Dockerfile is known (base and rendered config resolved), not as a placeholder first.
     const bcs = [...p.apply, ...p.create].filter((o) => o.kind === 'BuildConfig').map((o) => o.metadata.name).sort();
-    expect(bcs).toEqual(['worker-build-mco-content', 'worker-build-mco-content-custom']);
+    expect(bcs).toEqual(['worker-build-mco-content-custom']);
     const custom = p.create.find((o) => o.metadata.name === 'worker-build-mco-content-custom')!;
     expect((custom.spec as { source: { dockerfile: string } }).source.dockerfile).toBe(defaultCustomDockerfile(P));
     expect((custom.spec as { triggers: unknown[] }).triggers).toEqual([]);
@@ -58,6 +59,7 @@ describe('plan: first pass for a new pool (exact objects)', () => {
     firstSetup(w);
     w.step(); // objects + push (recorded by the registry); the world then imports coreos
     w.step(); // <pool>-base written by digest; the world imports it
+    w.step(); // the content BuildConfig, with its Dockerfile
     const p = w.plan(P);
     expect(p.createBuilds).toHaveLength(1);
     const b = p.createBuilds[0]!;
@@ -155,6 +157,7 @@ describe('S1 first setup with late imports', () => {
   it('two replicas planning the same snapshot create the same Build name (no second build)', () => {
     const w = new World({ debounceMs: 0 });
     firstSetup(w);
+    w.step();
     w.step();
     w.step();
     const a = w.plan(P);
