@@ -335,9 +335,10 @@ async function coldStart(n: number, report: (r: RunResult) => void): Promise<Run
         await new Promise((r) => setTimeout(r, 250));
       }
       last = procStats(pid);
-      const after = await apiWrites();
+      // The API servers' counters and the operator's own at the same moment (the
+      // operator writes on as the Builds progress: read later, its own count ran ahead).
+      const [after, m] = await Promise.all([apiWrites(), op.metricsUrl.then(scrape)]);
       cacheBytes = await cachedBytes(ns);
-      const m = await scrape(await op.metricsUrl);
       const result: RunResult = {
         load,
         objectsS: objectsAt === undefined ? undefined : objectsAt / 1000,
