@@ -13,21 +13,17 @@
 // --checkout runs another checkout's operator (its src/cli.ts) under the same
 // conditions, for a before/after. Figures are printed as min/median/max over
 // the runs, with the 1-minute load average at each run's start.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import https from 'node:https';
-import { loadavg, tmpdir } from 'node:os';
+import { loadavg } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { z } from 'zod';
 import { loadKubeConfig } from '../src/kube/client.ts';
 import { Informer } from '../src/kube/informer.ts';
-import { ObjectMetaSchema, RESOURCES } from '../src/kube/types.ts';
+import { RESOURCES } from '../src/kube/types.ts';
 import { ANNOTATION_POOL, poolBuildConfigs, poolStreams } from '../src/plan/names.ts';
+import { benchNamespace, KUBECONFIG, MetaOnly, oc, procStats, ROOT, scrape, startOperator, STATE, sumOf, type Operator } from './lib.ts';
 import { summarize, type Summary } from './stats.ts';
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -50,31 +46,6 @@ if (poolCounts.some((n) => !Number.isInteger(n) || n < 1) || !Number.isInteger(r
   console.error(USAGE);
   process.exit(2);
 }
-const env = (k: string): string => {
-  const v = process.env[k];
-  if (!v) {
-    console.error(`${k} is not set: run eval "$(hack/local-cluster.sh env)" first`);
-    process.exit(2);
-  }
-  return v;
-};
-const OC = env('OC');
-const KUBECONFIG = env('KUBECONFIG');
-const STATE = env('LBC_STATE_DIR');
-const INTERNAL_REGISTRY = env('INTERNAL_REGISTRY');
-const LOCAL_REGISTRY = env('LOCAL_REGISTRY');
-const NODE = path.join(ROOT, 'node_modules', '.bin', 'node');
-
-function oc(args: string[], input?: string, allowFailure = false): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = execFile(OC, args, { env: { ...process.env, KUBECONFIG }, maxBuffer: 512 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err && !allowFailure) reject(new Error(`oc ${args.slice(0, 4).join(' ')}: ${stderr.trim().split('\n').pop() ?? err.message}`));
-      else resolve(stdout);
-    });
-    if (input !== undefined) child.stdin!.end(input);
-  });
-}
-
 // ---- API server write counters ----------------------------------------------------------------
 
 const WRITE_VERBS = new Set(['POST', 'PUT', 'PATCH', 'APPLY', 'DELETE', 'DELETECOLLECTION', 'CREATE', 'UPDATE']);
@@ -139,82 +110,7 @@ function delta(after: Counts, before: Counts): Map<string, number> {
   return out;
 }
 
-// ---- the operator process -----------------------------------------------------------------------
-
-function procStats(pid: number): { hwmBytes: number; rssBytes: number; cpuS: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024;
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { hwmBytes: kb('VmHWM'), rssBytes: kb('VmRSS'), cpuS: (Number(f[11]) + Number(f[12])) / 100 };
-}
-
-interface Operator {
-  child: ChildProcess;
-  metricsUrl: Promise<string>;
-  stop(): Promise<void>;
-}
-
-function startOperator(ns: string, label: string, tokenFile: string): Operator {
-  const argv = [
-    path.join(checkout, 'src', 'cli.ts'), 'run',
-    '--kubeconfig', KUBECONFIG, '--namespace', ns,
-    '--registry', INTERNAL_REGISTRY, '--registry-insecure', '--insecure-registries', LOCAL_REGISTRY,
-    '--registry-token-file', tokenFile, '--opt-in-label', label,
-    '--apply-command', 'ignition-apply /etc/machine-config-ignition.json',
-    '--debounce-ms', '0', '--log-level', 'info',
-    '--metrics-addr', '127.0.0.1:0', '--probe-addr', '127.0.0.1:0', '--leader-elect', 'false',
-  ];
-  const child = spawn(NODE, argv, { cwd: checkout, env: { ...process.env, KUBECONFIG }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let resolveUrl!: (u: string) => void;
-  const metricsUrl = new Promise<string>((r) => (resolveUrl = r));
-  let partial = '';
-  child.stdout!.setEncoding('utf8');
-  child.stdout!.on('data', (chunk: string) => {
-    partial += chunk;
-    let nl: number;
-    while ((nl = partial.indexOf('\n')) >= 0) {
-      const line = partial.slice(0, nl);
-      partial = partial.slice(nl + 1);
-      const m = /"metrics":"([^"]+)"/.exec(line);
-      if (m) resolveUrl(m[1]!);
-    }
-  });
-  let stderr = '';
-  child.stderr!.setEncoding('utf8');
-  child.stderr!.on('data', (c: string) => (stderr += c));
-  child.once('exit', (code) => {
-    if (code && code !== 0 && code !== 143) console.error(`operator exited ${code}: ${stderr.trim().split('\n').slice(-3).join(' | ')}`);
-  });
-  return {
-    child,
-    metricsUrl,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-        setTimeout(() => child.kill('SIGKILL'), 30_000).unref();
-      }),
-  };
-}
-
-async function scrape(url: string): Promise<Map<string, number>> {
-  const text = await (await fetch(new URL('/metrics', url))).text();
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const sp = line.lastIndexOf(' ');
-    out.set(line.slice(0, sp), Number(line.slice(sp + 1)));
-  }
-  return out;
-}
-const sumOf = (m: Map<string, number>, prefix: string) => [...m].filter(([k]) => k === prefix || k.startsWith(`${prefix}{`)).reduce((a, [, v]) => a + v, 0);
-
 // ---- one run -----------------------------------------------------------------------------------
-
-const MetaOnly = z.looseObject({ metadata: ObjectMetaSchema });
-type MetaOnly = z.infer<typeof MetaOnly>;
 
 interface RunResult {
   load: number;
@@ -267,12 +163,7 @@ async function coldStart(n: number, report: (r: RunResult) => void): Promise<Run
   const load = loadavg()[0]!;
   current = { id, ns };
   // The namespace, a registry token for it (system:image-builder), the pools and their MachineConfigs.
-  await oc(['create', 'namespace', ns]);
-  const sa = 'lbc-bench-registry';
-  await oc(['create', 'serviceaccount', sa, '-n', ns]);
-  await oc(['create', 'rolebinding', `${sa}-image-builder`, '-n', ns, '--clusterrole=system:image-builder', `--serviceaccount=${ns}:${sa}`]);
-  const tokenFile = path.join(mkdtempSync(path.join(tmpdir(), 'lbc-bench-')), 'token');
-  writeFileSync(tokenFile, (await oc(['create', 'token', sa, '-n', ns, '--duration=2h'])).trim(), { mode: 0o600 });
+  const { tokenFile } = await benchNamespace(ns);
   const items: unknown[] = [];
   for (const [i, name] of names.entries()) {
     items.push({ apiVersion: 'machineconfiguration.openshift.io/v1', kind: 'MachineConfig', metadata: { name: `50-${name}`, labels: { 'machineconfiguration.openshift.io/role': name, 'bench.layering.mco.dev/run': id } }, spec: { config: ignition(i) } });
@@ -325,7 +216,7 @@ async function coldStart(n: number, report: (r: RunResult) => void): Promise<Run
     const before = await apiWrites();
     let cacheBytes: RunResult['cache'];
     start = Date.now();
-    const op = startOperator(ns, label, tokenFile);
+    const op = startOperator({ checkout, ns, label, tokenFile, debounceMs: 0 });
     current.op = op;
     const pid = op.child.pid!;
     let last = procStats(pid);
