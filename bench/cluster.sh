@@ -3,6 +3,7 @@
 #   npm run bench                                   # defaults below
 #   BENCH_POOLS=100,300,1000 BENCH_RUNS=3 BENCH_RUNS_AT=1000=1 npm run bench
 #   BENCH_CHECKOUT=/path/to/other/checkout npm run bench   # the same figures for another checkout's operator
+#   BENCH_CHANGES=20                                # rendered-config changes per reaction run
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 hack/local-cluster.sh up >/dev/null 2>&1
@@ -12,6 +13,8 @@ echo "== API connections (bench/api-connections.bench.ts), 3 runs"
 for _ in 1 2 3; do node bench/api-connections.bench.ts 200; done
 echo "== rendered-config push against skopeo (bench/push.bench.ts)"
 node bench/push.bench.ts --runs "${BENCH_RUNS:-3}"
+echo "== reaction beside the raw watch, and the storm (bench/reaction.bench.ts)"
+node bench/reaction.bench.ts --runs "${BENCH_RUNS:-3}" --changes "${BENCH_CHANGES:-20}" ${BENCH_CHECKOUT:+--checkout "$BENCH_CHECKOUT"}
 node bench/scale.bench.ts \
   --pools "${BENCH_POOLS:-100,300,1000}" --runs "${BENCH_RUNS:-3}" --runs-at "${BENCH_RUNS_AT:-1000=1}" \
   --idle-at "${BENCH_IDLE_AT:-1000}" --idle-seconds "${BENCH_IDLE_SECONDS:-60}" \
