@@ -154,6 +154,17 @@ describe('S1 first setup with late imports', () => {
     expect(st.conditions![0]!.message).toMatch(/base OS image is unknown/);
   });
 
+  it('does not poll a pool whose only wait is its running Build (the Build\'s watch events wake it)', () => {
+    const w = new World({ debounceMs: 0 });
+    w.outcome = () => 'hang';
+    firstSetup(w);
+    w.settle();
+    expect(w.buildsOf('content').map((b) => b.status?.phase)).toEqual(['Running']);
+    const p = w.plan(P);
+    expect(p.status?.phase ?? w.statuses.get(P)?.status?.phase).toBe('Building');
+    expect(p.requeueAfterMs).toBeUndefined();
+  });
+
   it('two replicas planning the same snapshot create the same Build name (no second build)', () => {
     const w = new World({ debounceMs: 0 });
     firstSetup(w);
