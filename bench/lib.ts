@@ -72,6 +72,8 @@ export interface OperatorOptions {
   label: string;
   tokenFile: string;
   debounceMs: number;
+  /** More flags of `run` (e.g. --concurrency 8). */
+  extraArgs?: readonly string[] | undefined;
 }
 
 /** `layered-build-controller run` for the run's namespace and label, without leader election; metrics on a free port. */
@@ -84,6 +86,7 @@ export function startOperator(o: OperatorOptions): Operator {
     '--apply-command', 'ignition-apply /etc/machine-config-ignition.json',
     '--debounce-ms', String(o.debounceMs), '--log-level', 'info',
     '--metrics-addr', '127.0.0.1:0', '--probe-addr', '127.0.0.1:0', '--leader-elect', 'false',
+    ...(o.extraArgs ?? []),
   ];
   const child = spawn(NODE, argv, { cwd: o.checkout, env: { ...process.env, KUBECONFIG }, stdio: ['ignore', 'pipe', 'pipe'] });
   let resolveUrl!: (u: string) => void;

@@ -29,7 +29,7 @@ function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : def;
 }
-const USAGE = 'usage: node bench/scale.bench.ts [--pools 100,300] [--runs 3] [--runs-at <pools>=<runs>,...] [--idle-seconds 60] [--idle-at 1000] [--checkout DIR] [--timeout-s 900]';
+const USAGE = 'usage: node bench/scale.bench.ts [--pools 100,300] [--runs 3] [--runs-at <pools>=<runs>,...] [--idle-seconds 60] [--idle-at 1000] [--checkout DIR] [--timeout-s 900] [--operator-args "--concurrency 8"]';
 const poolCounts = arg('pools', '100,300').split(',').map(Number);
 const runs = Number(arg('runs', '3'));
 const runsAt = new Map(
@@ -42,6 +42,7 @@ const idleSeconds = Number(arg('idle-seconds', '60'));
 const idleAt = new Set(arg('idle-at', '').split(',').filter(Boolean).map(Number));
 const checkout = path.resolve(arg('checkout', ROOT));
 const timeoutMs = Number(arg('timeout-s', '900')) * 1000;
+const operatorArgs = arg('operator-args', '').split(' ').filter(Boolean);
 if (poolCounts.some((n) => !Number.isInteger(n) || n < 1) || !Number.isInteger(runs) || runs < 1 || !(idleSeconds >= 0) || !(timeoutMs > 0)) {
   console.error(USAGE);
   process.exit(2);
@@ -216,7 +217,7 @@ async function coldStart(n: number, report: (r: RunResult) => void): Promise<Run
     const before = await apiWrites();
     let cacheBytes: RunResult['cache'];
     start = Date.now();
-    const op = startOperator({ checkout, ns, label, tokenFile, debounceMs: 0 });
+    const op = startOperator({ checkout, ns, label, tokenFile, debounceMs: 0, extraArgs: operatorArgs });
     current.op = op;
     const pid = op.child.pid!;
     let last = procStats(pid);
@@ -313,7 +314,7 @@ async function cachedBytes(ns: string): Promise<Map<string, { objects: number; b
 
 const fmt = (s: Summary | undefined, digits = 1) => (s ? `${s.min.toFixed(digits)} / ${s.median.toFixed(digits)} / ${s.max.toFixed(digits)}` : 'n/a');
 await oc(['apply', '--server-side', '-f', path.join(ROOT, 'crds')]);
-console.log(`== cold start: operator of ${checkout}, pools created and rendered before it starts, --debounce-ms 0 (min / median / max)`);
+console.log(`== cold start: operator of ${checkout}, pools created and rendered before it starts, --debounce-ms 0${operatorArgs.length ? ` ${operatorArgs.join(' ')}` : ''} (min / median / max)`);
 const perPool = new Map<number, number>();
 for (const n of poolCounts) {
   const k = runsAt.get(n) ?? runs;
