@@ -3,7 +3,7 @@
 // token for an operator, the operator process (any checkout's src/cli.ts) with
 // its /proc figures and its metrics.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -84,7 +84,7 @@ export function startOperator(o: OperatorOptions): Operator {
     '--registry', INTERNAL_REGISTRY, '--registry-insecure', '--insecure-registries', LOCAL_REGISTRY,
     '--registry-token-file', o.tokenFile, '--opt-in-label', o.label,
     '--apply-command', 'ignition-apply /etc/machine-config-ignition.json',
-    '--debounce-ms', String(o.debounceMs), '--log-level', 'info',
+    '--debounce-ms', String(o.debounceMs), '--log-level', process.env.BENCH_OPERATOR_LOG_LEVEL ?? 'info',
     '--metrics-addr', '127.0.0.1:0', '--probe-addr', '127.0.0.1:0', '--leader-elect', 'false',
     ...(o.extraArgs ?? []),
   ];
@@ -92,8 +92,11 @@ export function startOperator(o: OperatorOptions): Operator {
   let resolveUrl!: (u: string) => void;
   const metricsUrl = new Promise<string>((r) => (resolveUrl = r));
   let partial = '';
+  // BENCH_OPERATOR_LOG=<file>: the operator's JSON log lines go there too.
+  const logTo = process.env.BENCH_OPERATOR_LOG ? createWriteStream(process.env.BENCH_OPERATOR_LOG, { flags: 'a' }) : undefined;
   child.stdout!.setEncoding('utf8');
   child.stdout!.on('data', (chunk: string) => {
+    logTo?.write(chunk);
     partial += chunk;
     let nl: number;
     while ((nl = partial.indexOf('\n')) >= 0) {

@@ -306,7 +306,7 @@ export class Reconciler {
       }
     }
 
-    // 2-4. Objects, builds, hand-off; each action's Event once it succeeded. A refused write is reported in the status.
+    // 2-4. Builds, objects, hand-off; each action's Event once it succeeded. A refused write is reported in the status.
     try {
       await this.write(p, snap.pool !== undefined, outcome, about, log, signal);
     } catch (e) {
@@ -369,7 +369,7 @@ export class Reconciler {
     for (const e of p.events) if (e.on && match(e.on)) await this.emit(p.pool, about, e, log);
   }
 
-  /** Writes the plan's objects, builds and hand-off, recording what was done in `outcome`; each action's Event follows its write. */
+  /** Writes the plan's builds, objects and hand-off, recording what was done in `outcome`; each action's Event follows its write. */
   private async write(
     p: Plan,
     poolExists: boolean,
@@ -386,31 +386,18 @@ export class Reconciler {
         throw new WriteError(`${what} was refused by the API server (${describeApiError(e)})`, { cause: e });
       }
     };
-    // Objects: applied when they differ, created when absent. The rendered-config stream only once its image is pushed.
-    const pushed = outcome.push?.ok === true && p.push?.stream ? [p.push.stream] : [];
-    for (const obj of [...pushed, ...p.apply]) {
-      if (!this.wouldChange(obj)) continue;
+    // Builds first: stale ones cancelled, new ones created (a second create is AlreadyExists).
+    // A Build is planned only once its BuildConfig exists, and it carries its own
+    // Dockerfile: the objects applied below (the BuildConfig's Dockerfile among
+    // them) are not its inputs, and writing them first made every reaction to new
+    // inputs one write round trip slower. Only an output stream not there yet
+    // (deleted by someone) goes before its Build.
+    const outputs = new Set(p.createBuilds.map((b) => ((b.spec as { output?: { to?: { name?: string } } } | undefined)?.output?.to?.name ?? '').split(':')[0]));
+    const first = p.apply.filter((o) => o.kind === 'ImageStream' && outputs.has(o.metadata.name) && this.cached(o) === undefined);
+    for (const obj of first) {
       await attempt(`applying ${obj.kind} ${obj.metadata.name}`, () => this.o.writer.apply(obj));
       log.debug({ kind: obj.kind, name: obj.metadata.name }, 'applied');
     }
-    for (const obj of p.create) {
-      if (this.cached(obj)) continue;
-      await attempt(`creating ${obj.kind} ${obj.metadata.name}`, async () => {
-        if (await this.o.writer.createIfAbsent(obj)) log.info({ kind: obj.kind, name: obj.metadata.name }, 'created');
-      });
-    }
-    // Failed imports re-requested (ImageStreamImport, as `oc import-image`); the planner chose when.
-    for (const req of p.importRequests) {
-      const images = (req.spec as { images?: { to?: { name?: string }; from?: { name?: string } }[] } | undefined)?.images ?? [];
-      const what = images.map((i) => `${req.metadata.name}:${i.to?.name ?? ''}`).join(', ');
-      await attempt(`re-requesting the import of ${what}`, async () => {
-        const results = await this.o.writer.importImage(req);
-        const failed = results.filter((r) => r.status !== undefined && r.status !== 'Success');
-        if (failed.length) log.warn({ import: what, reason: failed[0]!.reason, message: failed[0]!.message }, 'import re-requested; it failed again');
-        else log.info({ import: what }, 'import re-requested');
-      });
-    }
-    // Builds: stale ones cancelled, new ones created (a second create is AlreadyExists).
     for (const name of p.cancelBuilds) {
       await attempt(`cancelling Build ${name}`, () => this.o.writer.cancelBuild(name));
       log.info({ build: name }, 'cancelling stale build');
@@ -431,6 +418,30 @@ export class Reconciler {
       } else {
         log.info({ build: b.metadata.name }, 'build already exists (adopted)');
       }
+    }
+    // Objects: applied when they differ, created when absent. The rendered-config stream only once its image is pushed.
+    const pushed = outcome.push?.ok === true && p.push?.stream ? [p.push.stream] : [];
+    for (const obj of [...pushed, ...p.apply]) {
+      if (first.includes(obj) || !this.wouldChange(obj)) continue;
+      await attempt(`applying ${obj.kind} ${obj.metadata.name}`, () => this.o.writer.apply(obj));
+      log.debug({ kind: obj.kind, name: obj.metadata.name }, 'applied');
+    }
+    for (const obj of p.create) {
+      if (this.cached(obj)) continue;
+      await attempt(`creating ${obj.kind} ${obj.metadata.name}`, async () => {
+        if (await this.o.writer.createIfAbsent(obj)) log.info({ kind: obj.kind, name: obj.metadata.name }, 'created');
+      });
+    }
+    // Failed imports re-requested (ImageStreamImport, as `oc import-image`); the planner chose when.
+    for (const req of p.importRequests) {
+      const images = (req.spec as { images?: { to?: { name?: string }; from?: { name?: string } }[] } | undefined)?.images ?? [];
+      const what = images.map((i) => `${req.metadata.name}:${i.to?.name ?? ''}`).join(', ');
+      await attempt(`re-requesting the import of ${what}`, async () => {
+        const results = await this.o.writer.importImage(req);
+        const failed = results.filter((r) => r.status !== undefined && r.status !== 'Success');
+        if (failed.length) log.warn({ import: what, reason: failed[0]!.reason, message: failed[0]!.message }, 'import re-requested; it failed again');
+        else log.info({ import: what }, 'import re-requested');
+      });
     }
     // Hand-off: the MachineConfig MCO rolls out, then the informational annotations.
     for (const name of p.deleteMachineConfigs) {

@@ -120,6 +120,27 @@ describe('Reconciler: idle', () => {
   });
 });
 
+describe('Reconciler: the order of its writes', () => {
+  it('creates the Build for new inputs before it rewrites the BuildConfig (the Build carries its own Dockerfile)', async () => {
+    const world = new World();
+    world.outcome = () => 'complete';
+    const rw = new ReconcilerWorld(world, { debounceMs: 0 });
+    world.machineConfigs.set('rendered-worker-1', machineConfig('rendered-worker-1'));
+    world.pools.set(P, pool(P, { rendered: 'rendered-worker-1' }));
+    await rw.settle(P, () => condOf(world, 'Ready')?.status === 'True');
+    const from = rw.writes.length;
+    world.machineConfigs.set('rendered-worker-9', machineConfig('rendered-worker-9', { '/etc/motd': 'changed' }));
+    world.pools.get(P)!.spec!.configuration = { name: 'rendered-worker-9' };
+    world.outcome = () => 'hang';
+    await rw.settle(P, () => world.buildsOf('content').length === 2);
+    const after = rw.writes.slice(from);
+    const build = after.findIndex((w) => w.startsWith('create Build/'));
+    const bc = after.findIndex((w) => w === 'apply BuildConfig/worker-build-mco-content');
+    expect(build).toBeGreaterThanOrEqual(0);
+    expect(bc).toBeGreaterThan(build);
+  });
+});
+
 describe('Reconciler: its own status write not yet in the cache', () => {
   it('unlabelled: the status keeps saying the hand-off MachineConfig was deleted when the deletion is seen before the status write', async () => {
     const world = new World();
