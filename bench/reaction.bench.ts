@@ -191,7 +191,7 @@ async function run(): Promise<RunResult> {
     // ---- storm, default debounce
     if (stormEdits > 0) {
       await failActive(ns, builds);
-      op = startOperator({ checkout, ns, label: optIn, tokenFile, debounceMs: 3000 });
+      op = startOperator({ checkout, ns, label: optIn, tokenFile, debounceMs: 3000, extraArgs: ['--retry-limit', '1'] }); // the failed Build of the reaction part stays failed
       const url = await op.metricsUrl;
       const settled = async () => {
         for (let quiet = 0; quiet < 5; ) {
