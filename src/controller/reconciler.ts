@@ -113,6 +113,9 @@ export function withPendingBuilds(pending: Map<string, { build: Build; at: numbe
   return out;
 }
 
+/** How long a status that only says what the pool waits for must stand before it is written (see holdWaitingStatus). */
+export const WAITING_STATUS_HOLD_MS = 2_000;
+
 export class Reconciler {
   private readonly o: ReconcilerOptions;
   private readonly pc: PlanConfig;
@@ -135,6 +138,8 @@ export class Reconciler {
   private readonly pendingBuilds = new Map<string, { build: Build; at: number }>();
   /** The status last written per pool, and the resourceVersion of the status object it was written over. */
   private readonly writtenStatus = new Map<string, { over: string; status: LayeredPoolStatus }>();
+  /** A waiting-only status not written yet, per pool: its message and since when it is the status (see WAITING_STATUS_HOLD_MS). */
+  private readonly heldStatus = new Map<string, { message: string; since: number }>();
 
   constructor(o: ReconcilerOptions) {
     this.o = o;
@@ -318,8 +323,13 @@ export class Reconciler {
 
     // 5. Status, once: computed from the plan's decisions and what applying it did.
     signal?.throwIfAborted();
-    const status = planStatus(p, snap, outcome);
+    let status = planStatus(p, snap, outcome);
     let requeueAfter = p.requeueAfterMs;
+    const hold = status && p.managed ? this.holdWaitingStatus(pool, status, snap.now) : (this.heldStatus.delete(pool), 0);
+    if (hold > 0) {
+      status = undefined;
+      requeueAfter = Math.min(requeueAfter ?? hold, hold);
+    }
     if (status && snap.status?.metadata.uid !== undefined) {
       const over = snap.status.metadata.resourceVersion;
       if ((await this.o.writer.applyStatus(RESOURCES.layeredPool, pool, status)) && over !== undefined) this.writtenStatus.set(pool, { over, status });
@@ -463,6 +473,32 @@ export class Reconciler {
       handed = true;
     }
     if (handed) await this.emitFor(p, (a) => a.kind === 'handoff', about, log);
+  }
+
+  /**
+   * How long (ms) to hold back `status` before writing it: > 0 only for a status
+   * that says nothing but what the pool waits for (Pending, not Degraded), until
+   * it has been the status for WAITING_STATUS_HOLD_MS. Most such waits (an
+   * import OpenShift is doing, the watch event of a create) end sooner, and at
+   * cold start each cost every pool a status write. A status that says more (a
+   * build, a problem, an image) is written at once.
+   */
+  private holdWaitingStatus(pool: string, status: LayeredPoolStatus, now: number): number {
+    const degraded = status.conditions?.some((c) => c.type === 'Degraded' && c.status === 'True');
+    if (status.phase !== 'Pending' || degraded) {
+      this.heldStatus.delete(pool);
+      return 0;
+    }
+    const message = status.message ?? '';
+    const held = this.heldStatus.get(pool);
+    const since = held && held.message === message ? held.since : now;
+    const left = since + WAITING_STATUS_HOLD_MS - now;
+    if (left <= 0) {
+      this.heldStatus.delete(pool);
+      return 0;
+    }
+    this.heldStatus.set(pool, { message, since });
+    return left;
   }
 
   /** Whether applying `obj` would change the cluster (what apply checks before sending). */

@@ -120,6 +120,32 @@ describe('Reconciler: idle', () => {
   });
 });
 
+describe('Reconciler: a status that only says what the pool waits for', () => {
+  const start = (importsEnabled: boolean) => {
+    const world = new World();
+    world.importsEnabled = importsEnabled;
+    world.outcome = () => 'hang';
+    const rw = new ReconcilerWorld(world, { debounceMs: 0 });
+    world.machineConfigs.set('rendered-worker-1', machineConfig('rendered-worker-1'));
+    world.pools.set(P, pool(P, { rendered: 'rendered-worker-1' }));
+    return { world, rw, t0: world.now };
+  };
+
+  it('is not written when the wait ends within 2 s (the imports land at once): the first status says the build', async () => {
+    const { world, rw } = start(true);
+    await rw.settle(P, () => world.buildsOf('content').some((b) => b.status?.phase === 'Running'));
+    expect(rw.statusWrites.map((w) => w.phase)).toEqual(['Building', 'Building']);
+  });
+
+  it('is written once the wait has lasted 2 s (coreos does not import)', async () => {
+    const { world, rw, t0 } = start(false);
+    await rw.settle(P, () => world.statuses.get(P)?.status?.phase === 'Pending');
+    expect(rw.statusWrites).toHaveLength(1);
+    expect(rw.statusWrites[0]!.message).toBe('waiting for the coreos ImageStream to import the base OS image');
+    expect(rw.statusWrites[0]!.at - t0).toBeGreaterThanOrEqual(2000);
+  });
+});
+
 describe('Reconciler: the order of its writes', () => {
   it('creates the Build for new inputs before it rewrites the BuildConfig (the Build carries its own Dockerfile)', async () => {
     const world = new World();
