@@ -71,6 +71,9 @@ require_free_port() {
 
 pid_of() { if [[ -f "$STATE/$1.pid" ]]; then cat "$STATE/$1.pid"; fi; }
 
+# cmdline_of PID: its command line, arguments joined by spaces ('' when gone or mid-exec).
+cmdline_of() { tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null || true; }
+
 # alive NAME: the recorded pid runs and is still the process we started.
 alive() {
   local pid want cmd _
@@ -79,7 +82,7 @@ alive() {
   want="$(cat "$STATE/$1.cmd" 2>/dev/null || true)"
   [[ -n "$want" ]] || return 0
   for _ in 1 2 3 4 5 6 7 8 9 10; do
-    cmd="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)"
+    cmd="$(cmdline_of "$pid")"
     [[ -z "$cmd" ]] || break
     # An empty command line: a process in the middle of an exec (setsid ->
     # nsenter -> containerd is three; a CI run read one and called containerd
@@ -106,7 +109,7 @@ start() {
   # Wait for the exec (or the exit) before anyone asks.
   for _ in $(seq 1 100); do
     kill -0 "$pid" 2>/dev/null || break
-    [[ "$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" == *"$match"* ]] && break
+    [[ "$(cmdline_of "$pid")" == *"$match"* ]] && break
     sleep 0.05
   done
 }

@@ -325,7 +325,7 @@ export class Reconciler {
     signal?.throwIfAborted();
     let status = planStatus(p, snap, outcome);
     let requeueAfter = p.requeueAfterMs;
-    const hold = status && p.managed ? this.holdWaitingStatus(pool, status, snap.now) : (this.heldStatus.delete(pool), 0);
+    const hold = this.holdWaitingStatus(pool, p.managed ? status : undefined, snap.now);
     if (hold > 0) {
       status = undefined;
       requeueAfter = Math.min(requeueAfter ?? hold, hold);
@@ -404,10 +404,11 @@ export class Reconciler {
     // (deleted by someone) goes before its Build.
     const outputs = new Set(p.createBuilds.map((b) => ((b.spec as { output?: { to?: { name?: string } } } | undefined)?.output?.to?.name ?? '').split(':')[0]));
     const first = p.apply.filter((o) => o.kind === 'ImageStream' && outputs.has(o.metadata.name) && this.cached(o) === undefined);
-    for (const obj of first) {
+    const applyOne = async (obj: KubeObject) => {
       await attempt(`applying ${obj.kind} ${obj.metadata.name}`, () => this.o.writer.apply(obj));
       log.debug({ kind: obj.kind, name: obj.metadata.name }, 'applied');
-    }
+    };
+    for (const obj of first) await applyOne(obj);
     for (const name of p.cancelBuilds) {
       await attempt(`cancelling Build ${name}`, () => this.o.writer.cancelBuild(name));
       log.info({ build: name }, 'cancelling stale build');
@@ -432,9 +433,7 @@ export class Reconciler {
     // Objects: applied when they differ, created when absent. The rendered-config stream only once its image is pushed.
     const pushed = outcome.push?.ok === true && p.push?.stream ? [p.push.stream] : [];
     for (const obj of [...pushed, ...p.apply]) {
-      if (first.includes(obj) || !this.wouldChange(obj)) continue;
-      await attempt(`applying ${obj.kind} ${obj.metadata.name}`, () => this.o.writer.apply(obj));
-      log.debug({ kind: obj.kind, name: obj.metadata.name }, 'applied');
+      if (!first.includes(obj) && this.wouldChange(obj)) await applyOne(obj);
     }
     for (const obj of p.create) {
       if (this.cached(obj)) continue;
@@ -483,9 +482,9 @@ export class Reconciler {
    * cold start each cost every pool a status write. A status that says more (a
    * build, a problem, an image) is written at once.
    */
-  private holdWaitingStatus(pool: string, status: LayeredPoolStatus, now: number): number {
-    const degraded = status.conditions?.some((c) => c.type === 'Degraded' && c.status === 'True');
-    if (status.phase !== 'Pending' || degraded) {
+  private holdWaitingStatus(pool: string, status: LayeredPoolStatus | undefined, now: number): number {
+    const degraded = status?.conditions?.some((c) => c.type === 'Degraded' && c.status === 'True');
+    if (status?.phase !== 'Pending' || degraded) {
       this.heldStatus.delete(pool);
       return 0;
     }

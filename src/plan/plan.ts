@@ -133,8 +133,6 @@ export interface PlanScope {
    * not written (it would last milliseconds and cost every pool a write).
    */
   ownWriteWaiting?: string | undefined;
-  /** A Build of the current inputs exists and runs (its watch events wake the pool). */
-  buildRunning?: boolean | undefined;
   requeue?: number | undefined;
   importRetries: ImportRetry[];
   // base
@@ -190,7 +188,8 @@ export function plan(snap: Snapshot): Plan {
   // A safety net while waiting; not while only a build runs: its Build's watch
   // events wake the pool (polling every pool with a Pending build every 10 s
   // was most of the idle CPU at 1,000 pools).
-  const onlyBuilding = s.buildRunning === true && !s.waiting.length && !status.problem;
+  const buildRunning = s.contentDecision?.state === 'building' || s.customDecision?.state === 'building';
+  const onlyBuilding = buildRunning && !s.waiting.length && !status.problem;
   if ((!s.chosen || s.waiting.length) && !onlyBuilding) requeueIn(s, status.problem ? 30_000 : 10_000);
   out.requeueAfterMs = s.requeue;
   return out;
@@ -606,7 +605,6 @@ function planBuildActions(s: PlanScope): void {
         break;
       case 'building':
         s.building ??= `${label} build ${d.build.metadata.name} is ${d.build.status?.phase ?? 'New'}`;
-        s.buildRunning = true;
         break;
       case 'waiting':
         requeueIn(s, d.requeueAfterMs);
