@@ -227,7 +227,7 @@ addConfigOptions(
     const dryRun = opts.dryRun === true;
     const writer = new KubeWriter(kc, config.namespace, `${FIELD_MANAGER}-prune`);
     const secret = dryRun || !config.pushSecret ? undefined : await readPushSecret(kc, config.namespace, config.pushSecret);
-    const clientKc = kc;
+    const token = serviceAccountToken(kc);
     const run = await pruneOnce(kc, settings, {
       dryRun,
       pool,
@@ -239,7 +239,7 @@ addConfigOptions(
           insecure: config.registryInsecure,
           ...(config.caBundleFile ? { caBundlePem: readFileSync(config.caBundleFile, 'utf8') } : {}),
           ...(secret ? { dockerConfigJson: secret } : {}),
-          ...(!secret && serviceAccountToken(clientKc) ? { serviceAccountToken: serviceAccountToken(clientKc)! } : {}),
+          ...(!secret && token ? { serviceAccountToken: token } : {}),
         }),
     });
     if (dryRun) {

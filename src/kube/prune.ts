@@ -88,17 +88,18 @@ export async function executePrune(plans: readonly PoolPrunePlan[], d: PruneDeps
           log.info({ why: r.message }, r.outcome === 'gone' ? 'already gone' : 'left in place');
         }
       };
-      for (const t of p.tags) {
+      /** DELETE of one namespaced object, recorded as removed, gone (404) or failed. */
+      const remove = async (kind: 'ImageStreamTag' | 'Build', r: ResourceCoords, object: string, why: string) => {
         d.signal?.throwIfAborted();
-        const name = `${d.namespace}/${t.stream}:${t.tag}`;
-        const why = `retention: ${t.why}`;
+        const name = `${d.namespace}/${object}`;
         try {
-          const gone = await deleteNamespaced(d.writer, IMAGE_STREAM_TAGS, d.namespace, `${t.stream}:${t.tag}`);
-          await record({ pool: p.pool, kind: 'ImageStreamTag', name, outcome: gone ? 'gone' : 'removed', message: why });
+          const gone = await deleteNamespaced(d.writer, r, d.namespace, object);
+          await record({ pool: p.pool, kind, name, outcome: gone ? 'gone' : 'removed', message: `retention: ${why}` });
         } catch (e) {
-          await record({ pool: p.pool, kind: 'ImageStreamTag', name, outcome: 'failed', message: describeApiError(e) });
+          await record({ pool: p.pool, kind, name, outcome: 'failed', message: describeApiError(e) });
         }
-      }
+      };
+      for (const t of p.tags) await remove('ImageStreamTag', IMAGE_STREAM_TAGS, `${t.stream}:${t.tag}`, t.why);
       for (const m of p.manifests) {
         d.signal?.throwIfAborted();
         const name = `${m.repository}@${m.digest}`;
@@ -115,16 +116,7 @@ export async function executePrune(plans: readonly PoolPrunePlan[], d: PruneDeps
           await record({ pool: p.pool, kind: 'Manifest', name, outcome: 'failed', message: (e as Error).message });
         }
       }
-      for (const b of p.builds) {
-        d.signal?.throwIfAborted();
-        const name = `${d.namespace}/${b.name}`;
-        try {
-          const gone = await deleteNamespaced(d.writer, RESOURCES.build, d.namespace, b.name);
-          await record({ pool: p.pool, kind: 'Build', name, outcome: gone ? 'gone' : 'removed', message: `retention: ${b.why}` });
-        } catch (e) {
-          await record({ pool: p.pool, kind: 'Build', name, outcome: 'failed', message: describeApiError(e) });
-        }
-      }
+      for (const b of p.builds) await remove('Build', RESOURCES.build, b.name, b.why);
     }
   } finally {
     registry?.close();
