@@ -3,7 +3,7 @@
 // token for an operator, the operator process (any checkout's src/cli.ts) with
 // its /proc figures and its metrics.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,9 +38,19 @@ export function oc(args: string[], input?: string, allowFailure = false): Promis
   });
 }
 
-/** Namespace NS with a ServiceAccount that may push to the integrated registry (system:image-builder), and a token file for it. */
-export async function benchNamespace(ns: string): Promise<{ tokenFile: string }> {
+/** The node selector that holds a namespace's pods off every node (kube-apiserver's PodNodeSelector admission). */
+export const HOLD_PODS_SELECTOR = 'bench.layering.mco.dev/hold-pods=true';
+
+/**
+ * Namespace NS with a ServiceAccount that may push to the integrated registry
+ * (system:image-builder), and a token file for it. holdPods: the namespace's
+ * pods (the build pods) get a node selector no node has, so they stay Pending
+ * and the Builds stay Pending: the machine runs the operator and the control
+ * plane, not a thousand builds.
+ */
+export async function benchNamespace(ns: string, opts: { holdPods?: boolean } = {}): Promise<{ tokenFile: string }> {
   await oc(['create', 'namespace', ns]);
+  if (opts.holdPods) await oc(['annotate', 'namespace', ns, `scheduler.alpha.kubernetes.io/node-selector=${HOLD_PODS_SELECTOR}`]);
   const sa = 'lbc-bench-registry';
   await oc(['create', 'serviceaccount', sa, '-n', ns]);
   await oc(['create', 'rolebinding', `${sa}-image-builder`, '-n', ns, '--clusterrole=system:image-builder', `--serviceaccount=${ns}:${sa}`]);
@@ -76,9 +86,16 @@ export interface OperatorOptions {
   extraArgs?: readonly string[] | undefined;
 }
 
+/**
+ * Node flags of the operator, as the image's ENTRYPOINT runs it (Dockerfile);
+ * BENCH_OPERATOR_NODE_FLAGS replaces them ("" for none), BENCH_OPERATOR_NODE_OPTIONS adds NODE_OPTIONS.
+ */
+const OPERATOR_NODE_FLAGS = (process.env.BENCH_OPERATOR_NODE_FLAGS ?? '--max-semi-space-size=4').split(' ').filter(Boolean);
+
 /** `layered-build-controller run` for the run's namespace and label, without leader election; metrics on a free port. */
 export function startOperator(o: OperatorOptions): Operator {
   const argv = [
+    ...OPERATOR_NODE_FLAGS,
     path.join(o.checkout, 'src', 'cli.ts'), 'run',
     '--kubeconfig', KUBECONFIG, '--namespace', o.ns,
     '--registry', INTERNAL_REGISTRY, '--registry-insecure', '--insecure-registries', LOCAL_REGISTRY,
@@ -88,7 +105,9 @@ export function startOperator(o: OperatorOptions): Operator {
     '--metrics-addr', '127.0.0.1:0', '--probe-addr', '127.0.0.1:0', '--leader-elect', 'false',
     ...(o.extraArgs ?? []),
   ];
-  const child = spawn(NODE, argv, { cwd: o.checkout, env: { ...process.env, KUBECONFIG }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // BENCH_OPERATOR_NODE_OPTIONS: node flags for the operator only (e.g. --max-semi-space-size=4).
+  const nodeOptions = process.env.BENCH_OPERATOR_NODE_OPTIONS;
+  const child = spawn(NODE, argv, { cwd: o.checkout, env: { ...process.env, KUBECONFIG, ...(nodeOptions !== undefined ? { NODE_OPTIONS: nodeOptions } : {}) }, stdio: ['ignore', 'pipe', 'pipe'] });
   let resolveUrl!: (u: string) => void;
   const metricsUrl = new Promise<string>((r) => (resolveUrl = r));
   let partial = '';
@@ -142,3 +161,26 @@ export const sumOf = (m: Map<string, number>, prefix: string) => [...m].filter((
 /** Objects as the benches' informers keep them: metadata only. */
 export const MetaOnly = z.looseObject({ metadata: ObjectMetaSchema });
 export type MetaOnly = z.infer<typeof MetaOnly>;
+
+/** CPU seconds (user + system) so far of each local control-plane process, by component (from the state dir's <name>.pid files). */
+export function controlPlaneCpu(): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const f of readdirSync(STATE)) {
+    if (!f.endsWith('.pid')) continue;
+    const pid = Number(readFileSync(path.join(STATE, f), 'utf8').trim());
+    if (!Number.isInteger(pid) || pid <= 0) continue;
+    try {
+      out.set(f.slice(0, -'.pid'.length), procStats(pid).cpuS);
+    } catch {
+      // not running
+    }
+  }
+  return out;
+}
+
+/** after - before, per component (a component that restarted in between counts from 0). */
+export function cpuDelta(after: Map<string, number>, before: Map<string, number>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [k, v] of after) out.set(k, v >= (before.get(k) ?? 0) ? v - (before.get(k) ?? 0) : v);
+  return out;
+}

@@ -6,6 +6,10 @@
 // the API writes by resource (apiserver_request_total of kube-apiserver and
 // openshift-apiserver, all clients), and, when asked, the idle CPU and writes
 // over a window after that. Everything it created is deleted afterwards.
+// The build pods are held off the node (a namespace node selector no node
+// has), so the Builds stay Pending: a real cluster runs its builds on worker
+// nodes, not on the machine of the operator and the control plane. --run-builds
+// lets them run here.
 //
 //   eval "$(hack/local-cluster.sh env)"
 //   node bench/scale.bench.ts --pools 100,300 --runs 3 [--idle-seconds 60 --idle-at 1000] [--checkout /path/to/other/checkout]
@@ -16,20 +20,21 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
-import { loadavg } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
+const cpus = () => availableParallelism();
 import path from 'node:path';
 import { loadKubeConfig } from '../src/kube/client.ts';
 import { Informer } from '../src/kube/informer.ts';
 import { RESOURCES } from '../src/kube/types.ts';
 import { ANNOTATION_POOL, poolBuildConfigs, poolStreams } from '../src/plan/names.ts';
-import { benchNamespace, KUBECONFIG, MetaOnly, oc, procStats, ROOT, scrape, startOperator, STATE, sumOf, type Operator } from './lib.ts';
+import { benchNamespace, controlPlaneCpu, cpuDelta, KUBECONFIG, MetaOnly, oc, procStats, ROOT, scrape, startOperator, STATE, sumOf, type Operator } from './lib.ts';
 import { summarize, type Summary } from './stats.ts';
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : def;
 }
-const USAGE = 'usage: node bench/scale.bench.ts [--pools 100,300] [--runs 3] [--runs-at <pools>=<runs>,...] [--idle-seconds 60] [--idle-at 1000] [--checkout DIR] [--timeout-s 900] [--operator-args "--concurrency 8"]';
+const USAGE = 'usage: node bench/scale.bench.ts [--pools 100,300] [--runs 3] [--runs-at <pools>=<runs>,...] [--idle-seconds 60] [--idle-at 1000] [--checkout DIR] [--timeout-s 900] [--settle-s 120] [--operator-args "--concurrency 8"] [--run-builds]';
 const poolCounts = arg('pools', '100,300').split(',').map(Number);
 const runs = Number(arg('runs', '3'));
 const runsAt = new Map(
@@ -42,8 +47,10 @@ const idleSeconds = Number(arg('idle-seconds', '60'));
 const idleAt = new Set(arg('idle-at', '').split(',').filter(Boolean).map(Number));
 const checkout = path.resolve(arg('checkout', ROOT));
 const timeoutMs = Number(arg('timeout-s', '900')) * 1000;
+const settleMs = Number(arg('settle-s', '120')) * 1000;
 const operatorArgs = arg('operator-args', '').split(' ').filter(Boolean);
-if (poolCounts.some((n) => !Number.isInteger(n) || n < 1) || !Number.isInteger(runs) || runs < 1 || !(idleSeconds >= 0) || !(timeoutMs > 0)) {
+const runBuilds = process.argv.includes('--run-builds');
+if (poolCounts.some((n) => !Number.isInteger(n) || n < 1) || !Number.isInteger(runs) || runs < 1 || !(idleSeconds >= 0) || !(timeoutMs > 0) || !(settleMs >= 0)) {
   console.error(USAGE);
   process.exit(2);
 }
@@ -119,6 +126,9 @@ interface RunResult {
   buildsS: number | undefined;
   peakRssMB: number;
   cpuS: number;
+  /** CPU seconds of each control-plane process from the operator's start to the first Builds. */
+  clusterCpu: Map<string, number>;
+  wallS: number;
   heapUsedMB: number | undefined;
   externalMB: number | undefined;
   writes: Map<string, number>;
@@ -129,7 +139,7 @@ interface RunResult {
   appliesSkipped: number | undefined;
   /** JSON bytes of what the operator's informers hold, by resource: as served, and without managedFields. */
   cache?: Map<string, { objects: number; bytes: number; stripped: number }>;
-  idle?: { cpuPct: number; writes: number; ownWrites: number | undefined; byResource: Map<string, number> };
+  idle?: { cpuPct: number; writes: number; ownWrites: number | undefined; byResource: Map<string, number>; reconciles: number; buildsNew: number };
 }
 
 function ignition(i: number): Record<string, unknown> {
@@ -164,7 +174,7 @@ async function coldStart(n: number, report: (r: RunResult) => void): Promise<Run
   const load = loadavg()[0]!;
   current = { id, ns };
   // The namespace, a registry token for it (system:image-builder), the pools and their MachineConfigs.
-  const { tokenFile } = await benchNamespace(ns);
+  const { tokenFile } = await benchNamespace(ns, { holdPods: !runBuilds });
   const items: unknown[] = [];
   for (const [i, name] of names.entries()) {
     items.push({ apiVersion: 'machineconfiguration.openshift.io/v1', kind: 'MachineConfig', metadata: { name: `50-${name}`, labels: { 'machineconfiguration.openshift.io/role': name, 'bench.layering.mco.dev/run': id } }, spec: { config: ignition(i) } });
@@ -216,6 +226,7 @@ async function coldStart(n: number, report: (r: RunResult) => void): Promise<Run
     await Promise.all(informers.map((i) => i.waitForSync()));
     const before = await apiWrites();
     let cacheBytes: RunResult['cache'];
+    const cpu0 = controlPlaneCpu();
     start = Date.now();
     const op = startOperator({ checkout, ns, label, tokenFile, debounceMs: 0, extraArgs: operatorArgs });
     current.op = op;
@@ -227,6 +238,8 @@ async function coldStart(n: number, report: (r: RunResult) => void): Promise<Run
         await new Promise((r) => setTimeout(r, 250));
       }
       last = procStats(pid);
+      const clusterCpu = cpuDelta(controlPlaneCpu(), cpu0);
+      const wallS = (Date.now() - start) / 1000;
       // The API servers' counters and the operator's own at the same moment (the
       // operator writes on as the Builds progress: read later, its own count ran ahead).
       const [after, m] = await Promise.all([apiWrites(), op.metricsUrl.then(scrape)]);
@@ -237,6 +250,8 @@ async function coldStart(n: number, report: (r: RunResult) => void): Promise<Run
         buildsS: buildsAt === undefined ? undefined : buildsAt / 1000,
         peakRssMB: last.hwmBytes / 2 ** 20,
         cpuS: last.cpuS,
+        clusterCpu,
+        wallS,
         heapUsedMB: m.has('nodejs_heap_size_used_bytes') ? m.get('nodejs_heap_size_used_bytes')! / 2 ** 20 : undefined,
         externalMB: m.has('nodejs_external_memory_bytes') ? m.get('nodejs_external_memory_bytes')! / 2 ** 20 : undefined,
         writes: delta(after, before),
@@ -246,8 +261,17 @@ async function coldStart(n: number, report: (r: RunResult) => void): Promise<Run
         connections: m.has('lbc_api_connections_total') ? m.get('lbc_api_connections_total') : undefined,
         appliesSkipped: m.has('lbc_apply_requests_total{result="skipped"}') ? m.get('lbc_apply_requests_total{result="skipped"}') : undefined,
       };
+      report(result);
       if (idleAt.has(n) && idleSeconds > 0) {
-        // Settled: the work queue empty for 5 s in a row; then the idle window.
+        // Settled: OCM has moved the Builds past New (it created their pods; it
+        // does so at its own pace, so at most --settle-s), then the work queue
+        // empty for 5 s in a row; then the idle window. Builds OCM still moves
+        // wake the operator in the window: their count is printed beside it.
+        let buildsNew = 0;
+        for (const t = Date.now(); ; await new Promise((r) => setTimeout(r, 2000))) {
+          buildsNew = (await oc(['get', 'builds', '-n', ns, '-o', 'jsonpath={.items[*].status.phase}'])).split(' ').filter((p) => p === 'New').length;
+          if (buildsNew === 0 || Date.now() - t > settleMs) break;
+        }
         let quiet = 0;
         while (quiet < 5 && op.child.exitCode === null) {
           const depth = sumOf(await scrape(await op.metricsUrl), 'lbc_workqueue_depth');
@@ -255,24 +279,31 @@ async function coldStart(n: number, report: (r: RunResult) => void): Promise<Run
           await new Promise((r) => setTimeout(r, 1000));
         }
         const w0 = await apiWrites();
-        const o0 = total(ownWrites(await scrape(await op.metricsUrl)));
+        const m0 = await scrape(await op.metricsUrl);
         const c0 = procStats(pid).cpuS;
         await new Promise((r) => setTimeout(r, idleSeconds * 1000));
         const c1 = procStats(pid).cpuS;
-        const o1 = total(ownWrites(await scrape(await op.metricsUrl)));
+        const m1 = await scrape(await op.metricsUrl);
         const w1 = await apiWrites();
+        const [o0, o1] = [total(ownWrites(m0)), total(ownWrites(m1))];
         const d = delta(w1, w0);
         d.delete('builds'); // OCM's own updates of the Pending builds
         d.delete('events'); // the scheduler's and OCM's Events about them
         d.delete('machineconfigpools'); // MCC's status updates
+        d.delete('machineconfigs'); // MCC's rendered configs
         result.idle = {
           cpuPct: ((c1 - c0) / idleSeconds) * 100,
           writes: [...d.values()].reduce((a, b) => a + b, 0),
           ownWrites: o0 !== undefined && o1 !== undefined ? o1 - o0 : undefined,
           byResource: d,
+          reconciles: sumOf(m1, 'lbc_reconcile_total') - sumOf(m0, 'lbc_reconcile_total'),
+          buildsNew,
         };
+        const i = result.idle;
+        console.log(
+          `    idle ${idleSeconds} s at ${n} pools: CPU ${i.cpuPct.toFixed(2)} %, reconciles ${i.reconciles}, writes ${i.writes} (${[...i.byResource].map(([k, v]) => `${k} ${v}`).join(', ')}), operator's own ${i.ownWrites ?? 'n/a'}; Builds OCM had not yet moved past New at its start: ${i.buildsNew}`,
+        );
       }
-      report(result);
       return result;
     } finally {
       await op.stop();
@@ -314,7 +345,7 @@ async function cachedBytes(ns: string): Promise<Map<string, { objects: number; b
 
 const fmt = (s: Summary | undefined, digits = 1) => (s ? `${s.min.toFixed(digits)} / ${s.median.toFixed(digits)} / ${s.max.toFixed(digits)}` : 'n/a');
 await oc(['apply', '--server-side', '-f', path.join(ROOT, 'crds')]);
-console.log(`== cold start: operator of ${checkout}, pools created and rendered before it starts, --debounce-ms 0${operatorArgs.length ? ` ${operatorArgs.join(' ')}` : ''} (min / median / max)`);
+console.log(`== cold start: operator of ${checkout}, pools created and rendered before it starts, --debounce-ms 0${operatorArgs.length ? ` ${operatorArgs.join(' ')}` : ''}, build pods ${runBuilds ? 'run' : 'held off the node (Builds stay Pending)'} (min / median / max)`);
 const perPool = new Map<number, number>();
 for (const n of poolCounts) {
   const k = runsAt.get(n) ?? runs;
@@ -323,7 +354,7 @@ for (const n of poolCounts) {
     const r = await coldStart(n, (r) => {
     const w = [...r.writes].map(([res, c]) => `${res} ${c}`).join(', ');
     console.log(
-      `  run ${i + 1}/${k} at ${n} pools (load ${r.load.toFixed(2)}): objects ${r.objectsS?.toFixed(1) ?? 'not reached'} s, first Builds ${r.buildsS?.toFixed(1) ?? 'not reached'} s, peak RSS ${r.peakRssMB.toFixed(0)} MB, heap used ${r.heapUsedMB?.toFixed(0) ?? '?'} MB, external ${r.externalMB?.toFixed(0) ?? '?'} MB, CPU ${r.cpuS.toFixed(1)} s, reconciles ${r.reconciles ?? '?'}; writes: ${w}; operator's own writes ${r.ownWrites ? [...r.ownWrites].map(([res, c]) => `${res} ${c}`).join(', ') : 'n/a (no lbc_api_requests_total)'}, API connections ${r.connections ?? 'n/a'}, applies answered by the cache ${r.appliesSkipped ?? 'n/a'}${r.idle ? `; idle ${idleSeconds} s: CPU ${r.idle.cpuPct.toFixed(2)} %, writes ${r.idle.writes} (${[...r.idle.byResource].map(([k, v]) => `${k} ${v}`).join(', ')}), operator's own ${r.idle.ownWrites ?? 'n/a'}` : ''}`,
+      `  run ${i + 1}/${k} at ${n} pools (load ${r.load.toFixed(2)}): objects ${r.objectsS?.toFixed(1) ?? 'not reached'} s, first Builds ${r.buildsS?.toFixed(1) ?? 'not reached'} s, peak RSS ${r.peakRssMB.toFixed(0)} MB, heap used ${r.heapUsedMB?.toFixed(0) ?? '?'} MB, external ${r.externalMB?.toFixed(0) ?? '?'} MB, CPU ${r.cpuS.toFixed(1)} s (control plane ${[...r.clusterCpu.values()].reduce((a, b) => a + b, 0).toFixed(1)} s), reconciles ${r.reconciles ?? '?'}; writes: ${w}; operator's own writes ${r.ownWrites ? [...r.ownWrites].map(([res, c]) => `${res} ${c}`).join(', ') : 'n/a (no lbc_api_requests_total)'}, API connections ${r.connections ?? 'n/a'}, applies answered by the cache ${r.appliesSkipped ?? 'n/a'}`,
     );
     });
     results.push(r);
@@ -337,6 +368,11 @@ for (const n of poolCounts) {
   console.log(`      all first Builds   ${fmt(sum((r) => r.buildsS))} s`);
   console.log(`      peak RSS           ${fmt(sum((r) => r.peakRssMB), 0)} MB`);
   console.log(`      CPU                ${fmt(sum((r) => r.cpuS))} s  (${fmt(sum((r) => (r.cpuS / n) * 1000), 0)} ms per pool)`);
+  const clusterTotal = (r: RunResult) => [...r.clusterCpu.values()].reduce((a, b) => a + b, 0);
+  console.log(`      control plane CPU  ${fmt(sum(clusterTotal))} s  (${fmt(sum((r) => (clusterTotal(r) / n) * 1000), 0)} ms per pool; from the operator's start to the first Builds)`);
+  const top = [...results[0]!.clusterCpu].sort((a, b) => b[1] - a[1]).slice(0, 6).map(([k]) => k);
+  console.log(`        ${top.map((k) => `${k} ${fmt(sum((r) => r.clusterCpu.get(k) ?? 0))}`).join(', ')}`);
+  console.log(`      machine busy       ${fmt(sum((r) => ((r.cpuS + clusterTotal(r)) / (r.wallS * cpus())) * 100), 0)} %  (operator + control plane CPU over ${cpus()} cores' wall time; the operator's share ${fmt(sum((r) => (r.cpuS / (r.cpuS + clusterTotal(r))) * 100), 0)} %)`);
   console.log(`      API writes / pool  ${fmt(sum((r) => totalWrites(r) / n), 1)}  (operator's resources, all clients; without machineconfigs/pools)`);
   const own = results.filter((r) => r.ownWrites);
   if (own.length) {
@@ -366,6 +402,7 @@ for (const n of poolCounts) {
     console.log(`      idle ${idleSeconds} s writes   ${fmt(summarize(idle.map((r) => r.idle!.writes)), 0)} (operator's resources, without builds, events, pools: other clients write those)`);
     const ownIdle = idle.filter((r) => r.idle!.ownWrites !== undefined);
     if (ownIdle.length) console.log(`      idle ${idleSeconds} s operator's own writes ${fmt(summarize(ownIdle.map((r) => r.idle!.ownWrites!)), 0)}`);
+    console.log(`      idle ${idleSeconds} s reconciles ${fmt(summarize(idle.map((r) => r.idle!.reconciles)), 0)} (woken by the Builds OCM moves: ${fmt(summarize(idle.map((r) => r.idle!.buildsNew)), 0)} still New at the start)`);
   }
 }
 if (perPool.size > 1) {

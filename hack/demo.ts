@@ -100,6 +100,7 @@ async function main(): Promise<number> {
   const op = spawn(
     process.execPath,
     [
+      '--max-semi-space-size=4', // as the image's ENTRYPOINT runs it
       join(ROOT, 'src/cli.ts'),
       'run',
       '--kubeconfig',

@@ -30,7 +30,7 @@ describe('container image', () => {
     expect(r.out).toMatch(/STEP \d+\/\d+: RUN npm ci --omit=dev/);
     expect(r.out).toMatch(/STEP \d+\/\d+: RUN npm run build/);
     // The image's own entrypoint printed the CLI's help.
-    expect(r.out).toContain('entrypoint: node /app/bin/layered-build-controller.js');
+    expect(r.out).toContain('entrypoint: node --max-semi-space-size=4 /app/bin/layered-build-controller.js');
     expect(r.out).toContain('Usage: layered-build-controller [options] [command]');
     for (const cmd of ['run [options]', 'render [options]', 'status [options]']) expect(r.out).toContain(cmd);
     expect(r.out).toContain('image user: 65532:65532');

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { CORE_RESOURCES, SecretSchema, objectKey, resourcePath, stripCachedObject } from '../../src/kube/informer.ts';
+import { ListWatch, type KubernetesObject, type Watch } from '@kubernetes/client-node';
+import { CORE_RESOURCES, SecretSchema, objectKey, resourcePath, slimListWatchEntry, stripCachedObject } from '../../src/kube/informer.ts';
 import { OWNED_BUILDS_SELECTOR } from '../../src/controller/manager.ts';
 import { buildObject } from '../../src/plan/builds.ts';
 import { RESOURCES } from '../../src/kube/types.ts';
@@ -59,5 +60,30 @@ describe('what the informer caches keep', () => {
       { rebuildToken: '', buildConfigObj: undefined },
     );
     expect(b.metadata.labels?.[key!]).toBe(value);
+  });
+});
+
+describe("ListWatch's own copies (slimListWatchEntry)", () => {
+  it('keeps only name, namespace and resourceVersion once the handler has the whole object, and still tells adds, updates and deletes apart', async () => {
+    const full = (name: string, rv: string) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: 'ns', resourceVersion: rv, managedFields: [{ manager: 'm' }] }, data: { big: 'x'.repeat(1000) } });
+    const lists = [[full('a', '1'), full('b', '1')]];
+    let handler: ((phase: string, obj: KubernetesObject) => void) | undefined;
+    const watch = { watch: async (_p: string, _q: unknown, h: (phase: string, obj: KubernetesObject) => void) => ((handler = h), { abort() {} }) };
+    const listFn = async () => ({ apiVersion: 'v1', kind: 'List', metadata: { resourceVersion: '1' }, items: lists.shift() ?? [] });
+    const lw = new ListWatch<KubernetesObject>('/api/v1/namespaces/ns/configmaps', watch as unknown as Watch, listFn, false);
+    const seen: string[] = [];
+    lw.on('add', (o) => (seen.push(`add ${o.metadata!.name} ${Object.keys(o).join(',')}`), slimListWatchEntry(lw, o)));
+    lw.on('update', (o) => (seen.push(`update ${o.metadata!.name}`), slimListWatchEntry(lw, o)));
+    lw.on('delete', (o) => seen.push(`delete ${o.metadata!.name}`));
+    await lw.start();
+    expect(seen).toEqual(['add a apiVersion,kind,metadata,data', 'add b apiVersion,kind,metadata,data']);
+    // What ListWatch holds now: the stubs (this pins the internals of the client-node version in use).
+    expect(lw.list('ns')).toEqual([{ metadata: { name: 'a', namespace: 'ns', resourceVersion: '1' } }, { metadata: { name: 'b', namespace: 'ns', resourceVersion: '1' } }]);
+    // The same resourceVersion again is no update; a new one is.
+    handler!('MODIFIED', full('a', '1'));
+    handler!('MODIFIED', full('a', '2'));
+    handler!('DELETED', full('b', '2'));
+    expect(seen.slice(2)).toEqual(['update a', 'delete b']);
+    expect(lw.list('ns')).toEqual([{ metadata: { name: 'a', namespace: 'ns', resourceVersion: '2' } }]);
   });
 });

@@ -1,6 +1,9 @@
 # shellcheck shell=bash
 # kube-apiserver: RBAC + Node authorization, the aggregation layer (front-proxy
 # client certificate for openshift-apiserver), kubelet client certificates.
+# PodNodeSelector (besides the default admission plugins): a namespace's
+# scheduler.alpha.kubernetes.io/node-selector applies to its pods; the scale
+# bench uses it to hold its build pods off the node (bench/scale.bench.ts).
 kube_apiserver_build() { with_build_lock build_k8s_cmd kube-apiserver && with_build_lock build_k8s_cmd kubectl; }
 kube_apiserver_healthy() { [[ "$(kc get --raw /readyz --request-timeout=3s 2>/dev/null)" == ok ]]; }
 kube_apiserver_ready() { alive kube-apiserver && kube_apiserver_healthy; }
@@ -20,7 +23,7 @@ kube_apiserver_start() {
     --requestheader-extra-headers-prefix=X-Remote-Extra- \
     --proxy-client-cert-file="$PKI/front-proxy-client.crt" --proxy-client-key-file="$PKI/front-proxy-client.key" \
     --enable-aggregator-routing=false \
-    --authorization-mode=Node,RBAC \
+    --authorization-mode=Node,RBAC --enable-admission-plugins=PodNodeSelector \
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
     --service-cluster-ip-range=10.0.0.0/24 --allow-privileged=true \
