@@ -11,6 +11,8 @@ eval "$(hack/local-cluster.sh env)"
 export PATH="$PWD/node_modules/.bin:$PATH"
 echo "== API connections (bench/api-connections.bench.ts), 3 runs"
 for _ in 1 2 3; do node bench/api-connections.bench.ts 200; done
+echo "== server-side applies a second the control plane takes, by concurrency (bench/apply-throughput.bench.ts)"
+for c in 1 8 32; do node bench/apply-throughput.bench.ts 200 "$c" imagestreams; done
 echo "== rendered-config push against skopeo (bench/push.bench.ts)"
 node bench/push.bench.ts --runs "${BENCH_RUNS:-3}"
 echo "== reaction beside the raw watch, and the storm (bench/reaction.bench.ts)"
