@@ -44,7 +44,7 @@ COPY --from=build /app/bin ./bin
 USER 65532:65532
 EXPOSE 8080 8081
 # --max-semi-space-size=4 (MiB): V8's new space otherwise grows to 32 MiB
-# under the bursts of a cold start; with the flag peak RSS at 100 pools
-# is 201 MB instead of 287 MB for the same CPU (npm run bench; docs/design.md, "Where the memory goes").
+# under the bursts of a cold start; with the flag peak RSS at 300 pools is
+# 220 MB instead of 371 MB, for about 15 % more CPU (npm run bench; docs/design.md, "Node's heap").
 ENTRYPOINT ["node", "--max-semi-space-size=4", "/app/bin/layered-build-controller.js"]
 CMD ["run"]
