@@ -21,7 +21,6 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import { availableParallelism, loadavg } from 'node:os';
-const cpus = () => availableParallelism();
 import path from 'node:path';
 import { loadKubeConfig } from '../src/kube/client.ts';
 import { Informer } from '../src/kube/informer.ts';
@@ -72,7 +71,8 @@ function ownWrites(m: Map<string, number>): Map<string, number> | undefined {
   }
   return any ? out : undefined;
 }
-const total = (m: Map<string, number> | undefined) => (m ? [...m.values()].reduce((a, b) => a + b, 0) : undefined);
+const sumValues = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
+const total = (m: Map<string, number> | undefined) => (m ? sumValues(m) : undefined);
 
 function parseRequestTotals(text: string, into: Counts): void {
   for (const line of text.split('\n')) {
@@ -293,7 +293,7 @@ async function coldStart(n: number, report: (r: RunResult) => void): Promise<Run
         d.delete('machineconfigs'); // MCC's rendered configs
         result.idle = {
           cpuPct: ((c1 - c0) / idleSeconds) * 100,
-          writes: [...d.values()].reduce((a, b) => a + b, 0),
+          writes: sumValues(d),
           ownWrites: o0 !== undefined && o1 !== undefined ? o1 - o0 : undefined,
           byResource: d,
           reconciles: sumOf(m1, 'lbc_reconcile_total') - sumOf(m0, 'lbc_reconcile_total'),
@@ -354,7 +354,7 @@ for (const n of poolCounts) {
     const r = await coldStart(n, (r) => {
     const w = [...r.writes].map(([res, c]) => `${res} ${c}`).join(', ');
     console.log(
-      `  run ${i + 1}/${k} at ${n} pools (load ${r.load.toFixed(2)}): objects ${r.objectsS?.toFixed(1) ?? 'not reached'} s, first Builds ${r.buildsS?.toFixed(1) ?? 'not reached'} s, peak RSS ${r.peakRssMB.toFixed(0)} MB, heap used ${r.heapUsedMB?.toFixed(0) ?? '?'} MB, external ${r.externalMB?.toFixed(0) ?? '?'} MB, CPU ${r.cpuS.toFixed(1)} s (control plane ${[...r.clusterCpu.values()].reduce((a, b) => a + b, 0).toFixed(1)} s), reconciles ${r.reconciles ?? '?'}; writes: ${w}; operator's own writes ${r.ownWrites ? [...r.ownWrites].map(([res, c]) => `${res} ${c}`).join(', ') : 'n/a (no lbc_api_requests_total)'}, API connections ${r.connections ?? 'n/a'}, applies answered by the cache ${r.appliesSkipped ?? 'n/a'}`,
+      `  run ${i + 1}/${k} at ${n} pools (load ${r.load.toFixed(2)}): objects ${r.objectsS?.toFixed(1) ?? 'not reached'} s, first Builds ${r.buildsS?.toFixed(1) ?? 'not reached'} s, peak RSS ${r.peakRssMB.toFixed(0)} MB, heap used ${r.heapUsedMB?.toFixed(0) ?? '?'} MB, external ${r.externalMB?.toFixed(0) ?? '?'} MB, CPU ${r.cpuS.toFixed(1)} s (control plane ${sumValues(r.clusterCpu).toFixed(1)} s), reconciles ${r.reconciles ?? '?'}; writes: ${w}; operator's own writes ${r.ownWrites ? [...r.ownWrites].map(([res, c]) => `${res} ${c}`).join(', ') : 'n/a (no lbc_api_requests_total)'}, API connections ${r.connections ?? 'n/a'}, applies answered by the cache ${r.appliesSkipped ?? 'n/a'}`,
     );
     });
     results.push(r);
@@ -368,11 +368,12 @@ for (const n of poolCounts) {
   console.log(`      all first Builds   ${fmt(sum((r) => r.buildsS))} s`);
   console.log(`      peak RSS           ${fmt(sum((r) => r.peakRssMB), 0)} MB`);
   console.log(`      CPU                ${fmt(sum((r) => r.cpuS))} s  (${fmt(sum((r) => (r.cpuS / n) * 1000), 0)} ms per pool)`);
-  const clusterTotal = (r: RunResult) => [...r.clusterCpu.values()].reduce((a, b) => a + b, 0);
+  const clusterTotal = (r: RunResult) => sumValues(r.clusterCpu);
+  const cores = availableParallelism();
   console.log(`      control plane CPU  ${fmt(sum(clusterTotal))} s  (${fmt(sum((r) => (clusterTotal(r) / n) * 1000), 0)} ms per pool; from the operator's start to the first Builds)`);
   const top = [...results[0]!.clusterCpu].sort((a, b) => b[1] - a[1]).slice(0, 6).map(([k]) => k);
   console.log(`        ${top.map((k) => `${k} ${fmt(sum((r) => r.clusterCpu.get(k) ?? 0))}`).join(', ')}`);
-  console.log(`      machine busy       ${fmt(sum((r) => ((r.cpuS + clusterTotal(r)) / (r.wallS * cpus())) * 100), 0)} %  (operator + control plane CPU over ${cpus()} cores' wall time; the operator's share ${fmt(sum((r) => (r.cpuS / (r.cpuS + clusterTotal(r))) * 100), 0)} %)`);
+  console.log(`      machine busy       ${fmt(sum((r) => ((r.cpuS + clusterTotal(r)) / (r.wallS * cores)) * 100), 0)} %  (operator + control plane CPU over ${cores} cores' wall time; the operator's share ${fmt(sum((r) => (r.cpuS / (r.cpuS + clusterTotal(r))) * 100), 0)} %)`);
   console.log(`      API writes / pool  ${fmt(sum((r) => totalWrites(r) / n), 1)}  (operator's resources, all clients; without machineconfigs/pools)`);
   const own = results.filter((r) => r.ownWrites);
   if (own.length) {

@@ -282,14 +282,12 @@ export class Informer<T extends Named> {
     // What makeInformer builds, plus the field selector (makeInformer takes only a label selector).
     const inf = new ListWatch<KubernetesObject>(path, new Watch(this.opts.kubeConfig), listFn, false, this.opts.labelSelector, this.opts.fieldSelector);
     this.current = inf;
-    inf.on('add', (o) => {
+    const onUpsert = (o: KubernetesObject) => {
       if (gen === this.generation) this.upsert(o);
       slimListWatchEntry(inf, o);
-    });
-    inf.on('update', (o) => {
-      if (gen === this.generation) this.upsert(o);
-      slimListWatchEntry(inf, o);
-    });
+    };
+    inf.on('add', onUpsert);
+    inf.on('update', onUpsert);
     inf.on('delete', (o) => gen === this.generation && this.remove(o));
     inf.on('error', (err) => gen === this.generation && this.onError(err));
     inf.start().catch((err: unknown) => {
