@@ -4,7 +4,7 @@
 //   npm run demo                       runs until Ctrl-C (the operator keeps reconciling)
 //   npm run demo -- --exit-when-ready  exits 0 once the pool has its image, non-zero with the reason if not
 //   npm run demo -- --timeout-s 900    gives up after that long (default 900 s)
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,6 +33,17 @@ function clusterEnv(): Record<string, string> {
   return env;
 }
 
+// The operator this demo started: every way out of the demo stops it.
+let op: ChildProcess | undefined;
+function stopOperator(): Promise<void> {
+  const child = op;
+  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
+}
+
 async function main(): Promise<number> {
   say('bringing the local control plane up (the first time builds kube-apiserver, kubectl and etcd from source: several minutes)');
   const up = spawnSync(join(ROOT, 'hack/local-cluster.sh'), ['up'], { stdio: 'inherit' });
@@ -49,7 +60,11 @@ async function main(): Promise<number> {
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const run = (cmd: string, argv: string[], input?: string) => {
     const r = spawnSync(cmd, argv, { encoding: 'utf8', input, env: process.env });
-    if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')}: ${r.stderr.trim()}`);
+    if (r.error) {
+      const missing = (r.error as NodeJS.ErrnoException).code === 'ENOENT';
+      throw new Error(missing ? `${cmd} is missing (hack/local-cluster.sh up builds it; run it again and see its output)` : `${cmd} could not be run: ${r.error.message}`);
+    }
+    if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} exited ${r.status ?? `on ${r.signal}`}: ${(r.stderr ?? '').trim()}`);
     return r.stdout;
   };
   const kubectl = (...argv: string[]) => run(env.KUBECTL!, argv);
@@ -97,7 +112,7 @@ async function main(): Promise<number> {
   const logFile = join(logDir, 'operator.log');
   say(`starting the operator as ServiceAccount ${ns}/layered-build-controller (JSON logs in ${logFile})`);
   const out = openSync(logFile, 'w');
-  const op = spawn(
+  op = spawn(
     process.execPath,
     [
       '--max-semi-space-size=4', // as the image's ENTRYPOINT runs it
@@ -127,12 +142,9 @@ async function main(): Promise<number> {
   );
   let opExited: number | null | undefined;
   op.on('exit', (code) => (opExited = code));
-  const stop = () => {
-    if (opExited === undefined) op.kill('SIGTERM');
-  };
   process.on('SIGINT', () => {
     say('stopping the operator');
-    stop();
+    void stopOperator();
   });
 
   const seen = new Set<string>();
@@ -220,7 +232,7 @@ async function main(): Promise<number> {
         result = 0;
         if (exitWhenReady) break;
         say('the operator keeps running; press Ctrl-C to stop it');
-        await new Promise<void>((resolve) => op.on('exit', () => resolve()));
+        await new Promise<void>((resolve) => op!.on('exit', () => resolve()));
         return 0;
       }
     }
@@ -232,8 +244,7 @@ async function main(): Promise<number> {
     }
     await new Promise((r) => setTimeout(r, 1000));
   }
-  stop();
-  await new Promise<void>((resolve) => (opExited !== undefined ? resolve() : op.on('exit', () => resolve())));
+  await stopOperator();
   // The node is shared with the tests (which put it in pools of their own): it
   // leaves the sample pool again; the pool, its image and hand-off stay.
   say(`node ${node} leaves pool ${pool} (kubectl label node ${node} node-role.kubernetes.io/${pool}-); the pool keeps its image`);
@@ -243,8 +254,9 @@ async function main(): Promise<number> {
 
 main().then(
   (code) => process.exit(code),
-  (e: unknown) => {
+  async (e: unknown) => {
     say(`failed: ${e instanceof Error ? e.message : String(e)}`);
+    await stopOperator();
     process.exit(1);
   },
 );

@@ -126,7 +126,6 @@ cmd_build() {
   load_ports
   local c
   for c in "${COMPONENTS[@]}"; do call "${c}_build"; done
-  with_build_lock build_openshift oc cmd/oc oc containers_image_openpgp 0
 }
 
 cmd_env() {

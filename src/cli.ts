@@ -79,12 +79,24 @@ async function poolState(kc: k8s.KubeConfig, name: string, optInLabel: string): 
 }
 
 function notOptedInText(name: string, optInLabel: string): string {
-  return `MachineConfigPool ${JSON.stringify(name)} exists but is not opted in: it has no label ${optInLabel} (oc label mcp/${name} ${optInLabel}=)`;
+  return `MachineConfigPool ${JSON.stringify(name)} is not managed by this operator: it has no label ${optInLabel} (to opt it in: oc label mcp/${name} ${optInLabel}=)`;
 }
 
+function noStatusText(name: string, namespace: string): string {
+  return `MachineConfigPool ${JSON.stringify(name)} is opted in but has no status object in namespace ${namespace} yet: is the operator running (and is this its namespace, -n)?`;
+}
+
+/** A command that names a pool works only on a pool the operator manages: bad input (exit 2) otherwise, with the opt-in command. */
+async function requireManaged(kc: k8s.KubeConfig, name: string, optInLabel: string): Promise<void> {
+  if ((await poolState(kc, name, optInLabel)) === 'not-opted-in') throw new UsageError(notOptedInText(name, optInLabel));
+}
+
+// A usage error (a missing or unknown option) is bad input: one line on stderr, exit 2, as every
+// other bad input of this CLI; `--help` still prints the help and exits 0.
 const program = new Command('layered-build-controller')
   .description('Builds layered OS images for MachineConfigPools that opt in, and hands each pool its image by digest.')
-  .showHelpAfterError();
+  .configureOutput({ outputError: (text, write) => write(`layered-build-controller: ${text.replace(/^error: /, '').trimEnd()} (see --help)\n`) })
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
 
 addConfigOptions(program.command('run').description('run the operator against the current kubeconfig or in-cluster')).action(async (opts: Record<string, unknown>) => {
   // A closed stdout/stderr (the parent went away) must not crash the process or keep it from stopping.
@@ -150,11 +162,11 @@ addConfigOptions(
     const log = createLogger('silent');
     kc = loadKubeConfig(typeof opts.kubeconfig === 'string' ? opts.kubeconfig : undefined);
     const pool = String(opts.pool);
-    // A pool that does not exist is a typo, not an unlabelled pool: exit 2 before syncing anything.
-    const state = await poolState(kc, pool, config.optInLabel);
+    // A pool that does not exist or is not opted in: exit 2 before syncing anything.
+    await requireManaged(kc, pool, config.optInLabel);
     const manager = new Manager({ config, kubeConfig: kc, log, metrics: createMetrics({ processMetrics: false }) });
     const { plan: p, changes } = await manager.renderOnce(pool);
-    safeWrite(process.stdout, renderPlanYaml(p, changes, state === 'not-opted-in' ? notOptedInText(pool, config.optInLabel) : undefined));
+    safeWrite(process.stdout, renderPlanYaml(p, changes));
     process.exit(0);
   } catch (e) {
     fail(e, kc);
@@ -168,7 +180,7 @@ program
   .option('-o, --output <format>', 'table or json', 'table')
   .option('--kubeconfig <file>', 'kubeconfig to use')
   .option('--explain <pool>', "the decision chain of the pool's last reconcile: inputs, why it waits, builds, is degraded or idle, and what to do")
-  .option('--pool <name>', 'only this pool (exits 2 when the pool does not exist, 1 when it is not layered)')
+  .option('--pool <name>', 'only this pool (exits 2 when the pool does not exist or is not opted in)')
   .action(async (opts: { namespace: string; output: string; kubeconfig?: string; explain?: string; pool?: string }) => {
     let kc: k8s.KubeConfig | undefined;
     try {
@@ -179,8 +191,13 @@ program
       kc = loadKubeConfig(opts.kubeconfig);
       const api = kc.makeApiClient(k8s.CustomObjectsApi);
       const r = RESOURCES.layeredPool;
+      const label = process.env.LBC_OPT_IN_LABEL || DEFAULTS.optInLabel;
       if (opts.explain !== undefined) {
-        const obj: unknown = await api.getNamespacedCustomObject({ group: r.group, version: r.version, namespace: opts.namespace, plural: r.plural, name: opts.explain });
+        const obj = await api.getNamespacedCustomObject({ group: r.group, version: r.version, namespace: opts.namespace, plural: r.plural, name: opts.explain }).catch(async (e: unknown) => {
+          if (statusCode(e) !== 404) throw e;
+          await requireManaged(kc!, opts.explain!, label);
+          throw new Error(noStatusText(opts.explain!, opts.namespace));
+        });
         const lp = LayeredPoolSchema.parse(obj);
         if (opts.output === 'json') process.stdout.write(JSON.stringify({ pool: opts.explain, phase: lp.status?.phase, explain: lp.status?.explain, lastBuild: lp.status?.history?.[0] }, null, 2) + '\n');
         else process.stdout.write(formatExplain(lp, Date.now()));
@@ -192,13 +209,8 @@ program
         return parsed.success && (opts.pool === undefined || parsed.data.metadata.name === opts.pool) ? [parsed.data] : [];
       });
       if (opts.pool !== undefined && pools.length === 0) {
-        const label = process.env.LBC_OPT_IN_LABEL || DEFAULTS.optInLabel;
-        const state = await poolState(kc, opts.pool, label);
-        throw new Error(
-          state === 'not-opted-in'
-            ? notOptedInText(opts.pool, label)
-            : `MachineConfigPool ${JSON.stringify(opts.pool)} is opted in but has no status object in namespace ${opts.namespace} yet: is the operator running?`,
-        );
+        await requireManaged(kc, opts.pool, label);
+        throw new Error(noStatusText(opts.pool, opts.namespace));
       }
       const rs = rows(pools, Date.now());
       if (opts.output === 'json') process.stdout.write(JSON.stringify(rs, null, 2) + '\n');
@@ -221,7 +233,7 @@ addConfigOptions(
     const config = configFrom({ ...opts, leaderElect: 'false' });
     kc = loadKubeConfig(typeof opts.kubeconfig === 'string' ? opts.kubeconfig : undefined);
     const pool = typeof opts.pool === 'string' ? opts.pool : undefined;
-    if (pool !== undefined) await poolState(kc, pool, config.optInLabel);
+    if (pool !== undefined) await requireManaged(kc, pool, config.optInLabel);
     const log = createLogger('silent');
     const settings = { namespace: config.namespace, registry: config.registry, keepImages: config.keepImages, keepForMs: config.keepForMs };
     const dryRun = opts.dryRun === true;
@@ -270,8 +282,8 @@ async function readPushSecret(kc: k8s.KubeConfig, namespace: string, name: strin
   }
 }
 
-export function renderPlanYaml(p: Plan, changes: (o: KubeObject) => boolean = () => true, notManaged?: string): string {
-  const lines: string[] = [`# pool ${p.pool}: ${p.managed ? 'managed' : `not managed (${notManaged ?? 'not opted in, or gone'}): nothing is written`}`];
+export function renderPlanYaml(p: Plan, changes: (o: KubeObject) => boolean = () => true): string {
+  const lines: string[] = [`# pool ${p.pool}: ${p.managed ? 'managed' : 'not managed (not opted in, or gone): nothing is written'}`];
   if (p.push) lines.push(`# push rendered-config image ${p.push.repository}@${p.push.image.manifestDigest} (${p.push.image.size} bytes) for ${p.push.renderedConfig}, by tag: ${p.push.tags.join(', ')}`);
   for (const r of p.importRequests) lines.push(`# re-request the import of ImageStream ${r.metadata.name} (ImageStreamImport)`);
   for (const c of p.cancelBuilds) lines.push(`# cancel stale build ${c}`);

@@ -292,8 +292,19 @@ export class Reconciler {
     // Observed Events first (a Build succeeded or failed: facts of the snapshot), each once.
     for (const e of p.events) if (!e.on) await this.emit(pool, about, e, log);
 
-    // 1. The rendered-config image, before the stream tag that names it.
-    if (p.push) {
+    // 1. The rendered-config image, before the stream tag that names it; a stream not there yet is
+    //    created first, so that it is the operator's (with its owner) and not the registry's.
+    if (p.push?.streamFirst && p.push.stream) {
+      try {
+        await this.o.writer.apply(p.push.stream);
+      } catch (e) {
+        const msg = `creating ImageStream ${p.push.stream.metadata.name} before the push was refused by the API server (${describeApiError(e)})`;
+        log.warn({ err: msg }, 'a write was refused');
+        failure = new ReportedError(msg);
+        outcome.refused = msg;
+      }
+    }
+    if (p.push && !outcome.refused) {
       signal?.throwIfAborted();
       try {
         const res = await (this.o.registryIO ?? this.registryIO).push(p.push, this.pushSecret() ?? undefined);

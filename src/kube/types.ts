@@ -55,6 +55,8 @@ export const MachineConfigPoolSchema = z.looseObject({
     .looseObject({
       configuration: z.looseObject({ name: z.string().optional() }).optional(),
       paused: z.boolean().optional(),
+      // MCO's OS image streams (rhel-9, rhel-10): MCC then refuses a MachineConfig osImageURL for the pool.
+      osImageStream: z.looseObject({ name: z.string().optional() }).nullish().catch(undefined),
       // Which MachineConfigs MCC merges into the pool's rendered config (the hand-off MachineConfig must match it).
       machineConfigSelector: LabelSelectorSchema.nullish().catch(undefined),
     })
@@ -62,6 +64,11 @@ export const MachineConfigPoolSchema = z.looseObject({
   status: z
     .looseObject({
       configuration: z.looseObject({ name: z.string().optional() }).optional(),
+      // MCC's own conditions (RenderDegraded, NodeDegraded, ...); malformed ones are dropped.
+      conditions: z
+        .array(z.looseObject({ type: z.string(), status: z.string(), reason: z.string().nullish(), message: z.string().nullish() }))
+        .nullish()
+        .catch(undefined),
       // The rollout as MCO reports it; a malformed count is dropped, never trusted.
       machineCount: machineCount,
       updatedMachineCount: machineCount,

@@ -23,6 +23,7 @@ import { labelsForSelector, selectorMatches } from './selector.ts';
 import type { KubeObject } from './snapshot.ts';
 import type { PlanEvent } from './status.ts';
 import type { Owner } from './streams.ts';
+import { quote } from '../util/escape.ts';
 
 export type HandoffMode = 'machineconfig' | 'annotation';
 
@@ -136,12 +137,24 @@ export function planHandoff(i: HandoffInput): HandoffPlan {
     });
   }
   out.current = i.mode === 'machineconfig' ? (ours?.spec?.osImageURL ?? undefined) : annotations[ANNOTATION_NEWEST_IMAGE];
-  if (i.mode === 'annotation' && ours) {
+  // MCC refuses to render a pool that names an OS image stream while a MachineConfig sets osImageURL
+  // (MCO render_controller.go: "cannot override MachineConfig osImageURL and set MachineConfigPool
+  // spec.osImageStream.name simultaneously"): no hand-off MachineConfig for it, and ours goes.
+  const osStream = i.mode === 'machineconfig' ? i.pool.spec?.osImageStream?.name : undefined;
+  if (osStream) {
+    out.problems.push({
+      reason: 'OSImageStreamSet',
+      message: `pool ${i.poolName} sets spec.osImageStream.name ${quote(osStream, 63)}, and the machine-config-controller refuses to render a pool that has it together with a MachineConfig osImageURL: the image is not handed off${ours ? ` and MachineConfig ${ours.metadata.name} is deleted` : ''}; to use the layered image remove the stream from the pool (oc patch mcp/${i.poolName} --type json -p '[{"op":"remove","path":"/spec/osImageStream"}]'), or run the operator with --handoff annotation`,
+    });
+  }
+  if ((i.mode === 'annotation' || osStream) && ours) {
     out.delete = ours.metadata.name;
     out.events.push({
       type: 'Normal',
       reason: 'HandOffRemoved',
-      message: `pool ${i.poolName}: hand-off is annotation-only (--handoff annotation); deleted MachineConfig ${ours.metadata.name}`,
+      message: osStream
+        ? `pool ${i.poolName} sets spec.osImageStream.name: deleted MachineConfig ${ours.metadata.name} (MCC cannot render both)`
+        : `pool ${i.poolName}: hand-off is annotation-only (--handoff annotation); deleted MachineConfig ${ours.metadata.name}`,
       on: { kind: 'deleteMachineConfig', name: ours.metadata.name },
       key: `machineconfig/${ours.metadata.uid ?? ours.metadata.name}/deleted`,
     });
@@ -151,7 +164,7 @@ export function planHandoff(i: HandoffInput): HandoffPlan {
 
   let inEffect = out.current;
   const chosen = i.chosen;
-  if (chosen && i.renderedName && !(sel && !sel.ok) && !(i.existing && !ours)) {
+  if (chosen && i.renderedName && !osStream && !(sel && !sel.ok) && !(i.existing && !ours)) {
     if (i.notReady) {
       out.waiting.push(i.notReady);
     } else {

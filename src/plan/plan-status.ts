@@ -31,6 +31,9 @@ export interface ApplyOutcome {
 const ATTEMPT_RECORDS = 10;
 
 const ISSUE_ORDER = [
+  'RenderDegraded',
+  'RenderedConfigMissing',
+  'OSImageStreamSet',
   'InvalidMachineConfig',
   'InvalidMachineConfigSelector',
   'InvalidImageReference',
@@ -166,6 +169,8 @@ export function statusOf(s: PlanScope, outcome?: ApplyOutcome): { status: Layere
   status.baseSource = s.baseSource;
   if (s.mcName) status.renderedConfig = s.mcName;
   if (rendered) status.renderedConfigImage = rendered.ref;
+  // Its rendered config deleted by hand: the image pushed for it stays known (and the problem with it).
+  else if (problems.some((p) => p.reason === 'RenderedConfigMissing') && prevStatus?.renderedConfigImage) status.renderedConfigImage = prevStatus.renderedConfigImage;
   // Attempt records: the current fingerprints' first, then earlier ones (a rollback
   // to earlier inputs keeps its count), bounded. A Build never created is no attempt: its number is not used up.
   const records = [...s.attemptRecords, ...(prevStatus?.buildAttempts ?? []).filter((r) => !s.attemptRecords.some((a) => a.kind === r.kind && a.fingerprint === r.fingerprint))].slice(0, ATTEMPT_RECORDS);

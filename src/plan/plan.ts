@@ -59,6 +59,14 @@ export interface RenderedConfigPush {
   tags: string[];
   /** The rendered-config ImageStream that names the image: applied once the push succeeded, never before. */
   stream?: KubeObject | undefined;
+  /**
+   * The stream does not exist yet: it is created (empty, with the pool as owner) BEFORE the push.
+   * The integrated registry creates a missing stream itself on a tagged push, as the pusher,
+   * without our owner or annotation; setting the owner afterwards is an update that
+   * OwnerReferencesPermissionEnforcement refuses (`cannot set an ownerRef on a resource you
+   * can't delete`: the operator may not delete streams), and the pool stayed in ObjectConflict.
+   */
+  streamFirst?: boolean | undefined;
 }
 
 export interface Plan {
@@ -386,8 +394,22 @@ function planRenderedConfig(s: PlanScope): void {
       if (t.from?.kind === 'DockerImage' && t.from.name.startsWith(`${rcRepo}@`)) rcTags.set(t.name, dockerImageTag(t.name, t.from.name));
     }
   }
+  // The machine-config-controller cannot render the pool: nothing new reaches it until the admin fixes its input.
+  const renderDegraded = s.pool.status?.conditions?.find((c) => c.type === 'RenderDegraded' && c.status === 'True');
+  if (renderDegraded) {
+    s.problems.push({
+      reason: 'RenderDegraded',
+      message: `the machine-config-controller cannot render pool ${poolName}: ${escapeText(renderDegraded.message || renderDegraded.reason || 'no message')}; fix the MachineConfig it names (oc describe mcp/${poolName}); nothing new is built until it renders again${mcName ? ` (the pool stays on ${mcName})` : ''}`,
+    });
+  }
   if (!mcName) {
     s.waiting.push(`pool ${poolName} has no rendered MachineConfig yet (spec.configuration.name is empty)`);
+  } else if (!snap.machineConfig && s.prevStatus?.renderedConfig === mcName && s.prevStatus.renderedConfigImage !== undefined) {
+    // It existed (the operator read it and pushed its image): deleted by hand.
+    s.problems.push({
+      reason: 'RenderedConfigMissing',
+      message: `rendered MachineConfig ${mcName} that pool ${poolName} names does not exist (deleted?): nothing new is built for the pool until the machine-config-controller renders it again (it does on its next sync of the pool, e.g. when one of the pool's MachineConfigs changes)`,
+    });
   } else if (!snap.machineConfig) {
     s.waiting.push(`waiting for rendered MachineConfig ${mcName}`);
   } else {
@@ -421,7 +443,8 @@ function planRenderedConfig(s: PlanScope): void {
         s.waiting.push(s.pushWaiting);
         // The stream that names the image is applied only once the image is there.
         const stream = streamObject(s, S.renderedConfig, sortedTags(rcTags));
-        s.out.push = { repository: rcRepo, renderedConfig: mcName, image, tags: [contentTag, LATEST], ...(stream ? { stream } : {}) };
+        // Absent, it records pushes (recordsPushes): no spec tags, nothing names the image yet.
+        s.out.push = { repository: rcRepo, renderedConfig: mcName, image, tags: [contentTag, LATEST], ...(stream ? { stream, streamFirst: !rcStream } : {}) };
         return;
       }
     }

@@ -30,7 +30,7 @@ describe('S10 bad input, with a well-configured operator', () => {
 
   const editSource = (config: unknown) => kubectl(['patch', 'machineconfig', sc.source, '--type', 'json', '-p', JSON.stringify([{ op: 'replace', path: '/spec/config', value: config }])]);
 
-  it('an invalid Ignition config: MCC refuses to render it (RenderDegraded), the operator builds and pushes nothing, the last image stays', async () => {
+  it('an invalid Ignition config: MCC refuses to render it (RenderDegraded), the LayeredPool says so, the operator builds and pushes nothing, the last image stays', async () => {
     // The real machine-config-controller validates the merged Ignition config: a relative path
     // (or an unknown spec version) is never rendered, the pool keeps its rendered config and
     // MCC reports RenderDegraded. (An Ignition spec 2 config is translated to 3.5.0 by MCC.)
@@ -49,8 +49,11 @@ describe('S10 bad input, with a well-configured operator', () => {
       expect(c.message).toContain(`Failed to render configuration for pool ${P}`);
       expect(((await readPool(P))!.spec!.configuration as { name: string }).name).toBe(rendered.name);
       await seen('the invalid MachineConfig');
-      const st = await status(s.ns, P);
-      expect(settled(st)).toBe(true);
+      // The LayeredPool says so (MCC's message and what to do), and keeps its image.
+      const st = await waitStatus(s.ns, P, (x) => cond(x, 'Degraded')?.reason === 'RenderDegraded' && (x.message ?? '').includes(says), `Degraded RenderDegraded (${says})`);
+      expect(st.phase).toBe('Degraded');
+      expect(st.message).toContain(`the machine-config-controller cannot render pool ${P}: Failed to render configuration for pool ${P}`);
+      expect(st.message).toContain(`oc describe mcp/${P}`);
       expect(st.image).toBe(goodImage);
       expect(st.renderedConfig).toBe(rendered.name);
     }

@@ -5,8 +5,9 @@
 // Build runs in a real build pod on the real node), the machine-config-controller
 // rendering pools, the integrated registry with OpenShift auth, and the CoreOS
 // stand-in in the outside registry, named by digest by the ControllerConfig.
+import { accessSync, constants } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { PatchStrategy } from '@kubernetes/client-node';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { RESOURCES, apiVersionOf, ControllerConfigSchema, ImageStreamSchema } from '../../src/kube/types.ts';
@@ -49,6 +50,15 @@ function tarEntries(layer: Buffer): string[] {
 }
 
 describe('the local control plane', () => {
+  // The global set-up ran `hack/local-cluster.sh up` and nothing else: every
+  // tool `env` names (kubectl, oc; the demo and the README call them) is there.
+  it.runIf(Object.keys(inject('localClusterEnv')).length > 0)('provides every binary its env names after `up` alone', () => {
+    const local = inject('localClusterEnv');
+    const binaries = ['KUBECTL', 'OC'].map((k) => local[k]);
+    expect(binaries.every((b) => typeof b === 'string' && b.length > 0)).toBe(true);
+    for (const b of binaries) expect(() => accessSync(b!, constants.X_OK), b).not.toThrow();
+  });
+
   it('has an API server that answers', async () => {
     const { stdout } = await kubectl(['get', '--raw', '/readyz']);
     expect(stdout.trim()).toBe('ok');

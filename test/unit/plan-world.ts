@@ -144,6 +144,7 @@ export class World {
 
   /** Applies a plan's outputs as the controller's apply step would. */
   apply(p: Plan): void {
+    if (p.push?.streamFirst && p.push.stream) this.applyObject(p.push.stream);
     if (p.push) this.push(p.push.repository, p.push.image.manifestDigest, p.push.tags, p.push.renderedConfig);
     // The stream that names the pushed image, once the push is done.
     for (const o of [...(p.push?.stream ? [p.push.stream] : []), ...p.apply]) this.applyObject(o);

@@ -566,3 +566,68 @@ describe('S10 bad input', () => {
     expect(p.status?.conditions?.find((c) => c.type === 'Degraded')).toMatchObject({ status: 'True', reason: 'ObjectConflict' });
   });
 });
+
+describe("plan: what MCO reports about the pool's rendering reaches the status", () => {
+  const ready = () => {
+    const w = new World({ debounceMs: 0 });
+    firstSetup(w);
+    w.settle();
+    expect(w.statuses.get(P)!.status!.phase).toBe('Ready');
+    return w;
+  };
+  const degradedOf = (w: World) => w.statuses.get(P)!.status!.conditions!.find((c) => c.type === 'Degraded')!;
+
+  it('RenderDegraded on the pool: Degraded with MCC message and what to do, the image stays, nothing is built', () => {
+    const w = ready();
+    const image = w.handoffImage(P);
+    const builds = w.buildsCreated.length;
+    w.pools.get(P)!.status = {
+      ...w.pools.get(P)!.status,
+      conditions: [{ type: 'RenderDegraded', status: 'True', reason: '', message: 'Failed to render configuration for pool worker: parsing Ignition config failed: unknown version' }],
+    };
+    w.settle();
+    const st = w.statuses.get(P)!.status!;
+    expect(st.phase).toBe('Degraded');
+    expect(degradedOf(w)).toMatchObject({ status: 'True', reason: 'RenderDegraded' });
+    expect(st.message).toContain('the machine-config-controller cannot render pool worker: Failed to render configuration for pool worker: parsing Ignition config failed: unknown version');
+    expect(st.message).toContain('oc describe mcp/worker');
+    expect(st.image).toBe(image);
+    expect(w.handoffImage(P)).toBe(image);
+    expect(w.buildsCreated).toHaveLength(builds);
+    // MCC renders again: Ready.
+    w.pools.get(P)!.status!.conditions = [{ type: 'RenderDegraded', status: 'False', reason: '', message: '' }];
+    w.settle();
+    expect(w.statuses.get(P)!.status!.phase).toBe('Ready');
+  });
+
+  it('the rendered MachineConfig deleted by hand: Degraded RenderedConfigMissing, the image stays', () => {
+    const w = ready();
+    const image = w.handoffImage(P);
+    const rendered = w.pools.get(P)!.spec!.configuration!.name!;
+    w.machineConfigs.delete(rendered);
+    w.settle();
+    const st = w.statuses.get(P)!.status!;
+    expect(degradedOf(w)).toMatchObject({ status: 'True', reason: 'RenderedConfigMissing' });
+    expect(st.message).toContain(`rendered MachineConfig ${rendered} that pool worker names does not exist`);
+    expect(w.handoffImage(P)).toBe(image);
+  });
+
+  it('a pool that sets spec.osImageStream.name: no hand-off MachineConfig (ours is deleted), a condition that says why and what to do', () => {
+    const w = ready();
+    expect(w.handoffImage(P)).toBeDefined();
+    w.pools.get(P)!.spec = { ...w.pools.get(P)!.spec, osImageStream: { name: 'rhel-10' } };
+    w.settle();
+    expect(w.handoffImage(P)).toBeUndefined();
+    expect(w.machineConfigsDeleted).toEqual(['99-worker-layered-image']);
+    expect(degradedOf(w)).toMatchObject({ status: 'True', reason: 'OSImageStreamSet' });
+    expect(degradedOf(w).message).toContain('sets spec.osImageStream.name "rhel-10"');
+    expect(degradedOf(w).message).toContain(`oc patch mcp/worker --type json -p '[{"op":"remove","path":"/spec/osImageStream"}]'`);
+    // A fresh pool with the stream set from the start never gets one.
+    const w2 = new World({ debounceMs: 0 });
+    w2.machineConfigs.set('rendered-worker-1', machineConfig('rendered-worker-1'));
+    w2.pools.set(P, { ...pool(P, { rendered: 'rendered-worker-1' }), spec: { configuration: { name: 'rendered-worker-1' }, osImageStream: { name: 'rhel-9' } } });
+    w2.settle();
+    expect(w2.handoffImage(P)).toBeUndefined();
+    expect(w2.statuses.get(P)!.status!.conditions!.find((c) => c.type === 'Degraded')!.reason).toBe('OSImageStreamSet');
+  });
+});

@@ -78,6 +78,12 @@ export class ReconcilerWorld {
     const writer: ClusterWriter = {
       apply: async (obj) => {
         refused(`apply ${obj.kind}/${obj.metadata.name}`);
+        // OwnerReferencesPermissionEnforcement: adding an owner to an existing object is an update that
+        // needs 'delete' on it, which the operator does not have for ImageStreams (a create may set one).
+        const cur = obj.kind === 'ImageStream' ? w.streams.get(obj.metadata.name) : undefined;
+        if (cur && obj.metadata.ownerReferences?.length && !cur.metadata.ownerReferences?.length) {
+          throw Object.assign(new Error(`imagestreams "${obj.metadata.name}" is forbidden: cannot set an ownerRef on a resource you can't delete`), { code: 403 });
+        }
         this.writes.push(`apply ${obj.kind}/${obj.metadata.name}`);
         if (obj.kind === 'MachineConfig') apply(poolOf(obj), { handoffMachineConfig: obj });
         else apply(poolOf(obj), { apply: [obj] });

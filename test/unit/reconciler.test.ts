@@ -190,3 +190,33 @@ describe('Reconciler: its own status write not yet in the cache', () => {
     expect(again?.message).not.toContain('deleted its hand-off');
   });
 });
+
+describe('Reconciler: the rendered-config stream and the registry that creates streams on push', () => {
+  // The integrated registry creates a missing stream itself on a tagged push (the fake world's
+  // push does too), and the API server refuses to add an owner to it afterwards
+  // (OwnerReferencesPermissionEnforcement: the operator may not delete streams).
+  const streamOf = (w: World) => w.streams.get('worker-rendered-config');
+
+  it('a pool already rendered when the operator starts: the stream is created, as ours, before the first push', async () => {
+    const { world, rw } = renderedPool('complete');
+    await rw.settle(P, () => condOf(world, 'Ready')?.status === 'True');
+    const created = rw.writes.indexOf('apply ImageStream/worker-rendered-config');
+    expect(created).toBeGreaterThanOrEqual(0);
+    expect(world.pushes).toEqual(['rendered-worker-1']);
+    expect(streamOf(world)!.metadata.ownerReferences?.[0]?.name).toBe(P);
+    expect(streamOf(world)!.metadata.annotations?.['machineconfiguration.openshift.io/pool']).toBe(P);
+    expect(world.statuses.get(P)!.status!.conditions!.find((c) => c.type === 'Degraded')?.status).toBe('False');
+  });
+
+  it('the stream deleted by an admin and the config changed: created again first, the pool gets its new image', async () => {
+    const { world, rw } = renderedPool('complete');
+    await rw.settle(P, () => condOf(world, 'Ready')?.status === 'True');
+    const first = world.handoffImage(P);
+    world.streams.delete('worker-rendered-config');
+    world.machineConfigs.set('rendered-worker-9', machineConfig('rendered-worker-9', { '/etc/motd': 'changed' }));
+    world.pools.get(P)!.spec!.configuration = { name: 'rendered-worker-9' };
+    await rw.settle(P, () => condOf(world, 'Ready')?.status === 'True' && world.handoffImage(P) !== first);
+    expect(streamOf(world)!.metadata.ownerReferences?.[0]?.name).toBe(P);
+    expect(world.statuses.get(P)!.status!.phase).toBe('Ready');
+  });
+});

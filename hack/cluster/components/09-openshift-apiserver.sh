@@ -5,7 +5,12 @@
 # the aggregation layer. Endpoints refuse loopback addresses, so its APIServices
 # point at an ExternalName Service (`localhost`) with the server's port; its
 # certificate is valid for api.openshift-apiserver.svc.
-osapi_build() { with_build_lock build_openshift openshift-apiserver cmd/openshift-apiserver openshift-apiserver containers_image_openpgp 0; }
+# oc, the client admins use against this API (`oc tag`, `oc get istag`, `oc start-build`), is built
+# with its server as kubectl is with kube-apiserver: the demo, the tests and the README all call it.
+osapi_build() {
+  with_build_lock build_openshift openshift-apiserver cmd/openshift-apiserver openshift-apiserver containers_image_openpgp 0 &&
+    with_build_lock build_openshift oc cmd/oc oc containers_image_openpgp 0
+}
 osapi_config() {
   cat >"$STATE/openshift-apiserver.yaml" <<YAML
 apiVersion: openshiftcontrolplane.config.openshift.io/v1
