@@ -31,18 +31,43 @@ const IgnitionSchema = z.looseObject({
 /**
  * The part of a rendered MachineConfig that changes what a node runs, and
  * nothing else: the Ignition config, kernel arguments, extensions, kernel type
- * and FIPS. Not its name, labels, annotations (MCC's
+ * and FIPS, without the files that hold a Secret (SECRET_FILES). Not its name, labels, annotations (MCC's
  * `os-image-url-overridden`) or `osImageURL`: our own hand-off changes exactly
  * those, and a hand-off must not change the build's inputs.
  */
 export function configThatMatters(mc: MachineConfig): Record<string, unknown> {
   const spec = mc.spec ?? {};
-  const out: Record<string, unknown> = { config: spec.config ?? {} };
+  const config = spec.config;
+  const out: Record<string, unknown> = { config: config && typeof config === 'object' && !Array.isArray(config) ? withoutSecretFiles(config as Record<string, unknown>) : (config ?? {}) };
   if (spec.kernelArguments?.length) out.kernelArguments = spec.kernelArguments;
   if (spec.extensions?.length) out.extensions = spec.extensions;
   if (spec.kernelType && spec.kernelType !== 'default') out.kernelType = spec.kernelType;
   if (spec.fips) out.fips = true;
   return { apiVersion: 'machineconfiguration.openshift.io/v1', kind: 'MachineConfig', spec: out };
+}
+
+/**
+ * Files of a rendered MachineConfig whose content comes from a Secret, left out
+ * of every image the operator makes (the rendered-config image, and so the
+ * content image built from it). MCO renders the cluster's global pull secret
+ * (openshift-config/pull-secret) into every pool as /var/lib/kubelet/config.json
+ * (MCO templates/common/_base/files/pull-secret.yaml); anyone who may pull the
+ * image would read the cluster's registry credentials. The nodes still get the
+ * file: the machine-config daemon writes the rendered config's files on the
+ * node, and content under /var in an OS image is not applied on an update anyway.
+ * (The internal-registry pull secret, /etc/mco/internal-registry-pull-secret.json,
+ * is written by the daemon itself and is never in a MachineConfig.) docs/design.md
+ * "Secrets and images".
+ */
+export const SECRET_FILES: readonly string[] = ['/var/lib/kubelet/config.json'];
+
+/** The Ignition config without the storage.files entries of SECRET_FILES (a copy; the input is not changed). */
+export function withoutSecretFiles(ignition: Record<string, unknown>): Record<string, unknown> {
+  const storage = ignition.storage as { files?: unknown } | undefined;
+  if (!storage || !Array.isArray(storage.files)) return ignition;
+  const files = (storage.files as unknown[]).filter((f) => !SECRET_FILES.includes(String((f as { path?: unknown } | null)?.path ?? '')));
+  if (files.length === storage.files.length) return ignition;
+  return { ...ignition, storage: { ...storage, files } };
 }
 
 export type RenderedConfigCheck =
@@ -78,7 +103,7 @@ export function checkRenderedConfig(mc: MachineConfig): RenderedConfigCheck {
   return {
     ok: true,
     name,
-    ignition: config as Record<string, unknown>,
+    ignition: withoutSecretFiles(config as Record<string, unknown>),
     machineConfig: configThatMatters(mc),
   };
 }

@@ -19,7 +19,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import * as yaml from 'js-yaml';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { getJson, internalRegistryHost, kubectl, listJson, oc, registryHost, registryUrl, waitFor, type KObj } from '../harness/cluster.ts';
@@ -40,6 +40,7 @@ import {
   type PrivateInstall,
 } from '../harness/operator.ts';
 import { ANNOTATION_NEWEST_IMAGE, ANNOTATION_NEWEST_IMAGE_CONFIG, ANNOTATION_NEWEST_IMAGE_SOURCE, handoffMachineConfigName } from '../../src/plan/names.ts';
+import { decodeDataUrl } from '../../src/plan/ignition-files.ts';
 
 /** Every label key the suite uses as an opt-in label starts with this. */
 export const E2E_LABEL_PREFIX = 'e2e.layering.mco.dev/';
@@ -628,6 +629,45 @@ export async function readImageFiles(ref: string, paths: string[]): Promise<Map<
     rmSync(dir, { recursive: true, force: true });
   }
   return found;
+}
+
+/**
+ * Which of `needles` appear anywhere in the image at `ref`: its config blob and
+ * every layer (gunzipped), raw and inside every `data:` URL found there, decoded
+ * (how an Ignition config carries a file's content). Returns `needle in <where>` lines.
+ */
+export async function secretsInImage(ref: string, needles: readonly string[]): Promise<string[]> {
+  const m = await fetchManifest(ref);
+  if (!m) throw new Error(`no manifest at ${ref}`);
+  const { host, repo } = splitRef(ref);
+  const found: string[] = [];
+  const search = (where: string, data: Buffer) => {
+    const text = data.toString('latin1');
+    const decoded = [...text.matchAll(/data:[^"\s]*/g)].flatMap((u) => {
+      try {
+        return [decodeDataUrl(u[0]).toString('latin1')];
+      } catch {
+        return [];
+      }
+    });
+    for (const n of needles) if (text.includes(n) || decoded.some((d) => d.includes(n))) found.push(`${n} in ${where}`);
+  };
+  search(`${ref} config`, await fetchBlob(host, repo, m.manifest.config.digest));
+  for (const layer of m.manifest.layers) {
+    const blob = await fetchBlob(host, repo, layer.digest);
+    search(`${ref} layer ${layer.digest}`, layer.mediaType.endsWith('gzip') ? gunzipSync(blob) : blob);
+  }
+  return found;
+}
+
+/** Sets the cluster's global pull secret (openshift-config/pull-secret, what MCC renders into every pool); returns the restore. */
+export async function setGlobalPullSecret(dockerConfigJson: string): Promise<() => Promise<void>> {
+  const before = (await kubectl(['get', 'secret', 'pull-secret', '-n', 'openshift-config', '-o', 'jsonpath={.data.\\.dockerconfigjson}'])).stdout;
+  const patch = (b64: string) => kubectl(['patch', 'secret', 'pull-secret', '-n', 'openshift-config', '--type', 'merge', '-p', JSON.stringify({ data: { '.dockerconfigjson': b64 } })]);
+  await patch(Buffer.from(dockerConfigJson).toString('base64'));
+  return async () => {
+    await patch(before);
+  };
 }
 
 // Pushes go to the outside registry only (anonymous, plain http): like quay.io, not the cluster's.

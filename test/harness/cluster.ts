@@ -1,7 +1,7 @@
 // Helpers tests use to reach the cluster and the registry the global setup
 // provided (test/harness/global-setup.ts).
 import { execFile } from 'node:child_process';
-import { KubeConfig, KubernetesObjectApi } from '@kubernetes/client-node';
+import { CustomObjectsApi, KubeConfig, KubernetesObjectApi } from '@kubernetes/client-node';
 import { inject } from 'vitest';
 import type { ClusterEnv } from './global-setup.ts';
 
@@ -137,8 +137,71 @@ export interface KObj {
   status?: Record<string, unknown>;
 }
 
+/** The resources the tests read most (every wait polls one), by the words kubectl takes for them. */
+const IN_PROCESS: Record<string, { group: string; version: string; plural: string; namespaced: boolean }> = {};
+for (const [words, r] of [
+  [['layeredpool', 'layeredpools', 'layeredpools.layering.mco.dev'], { group: 'layering.mco.dev', version: 'v1alpha1', plural: 'layeredpools', namespaced: true }],
+  [['machineconfigpool', 'machineconfigpools', 'mcp'], { group: 'machineconfiguration.openshift.io', version: 'v1', plural: 'machineconfigpools', namespaced: false }],
+  [['machineconfig', 'machineconfigs', 'mc'], { group: 'machineconfiguration.openshift.io', version: 'v1', plural: 'machineconfigs', namespaced: false }],
+  [['imagestream', 'imagestreams', 'is'], { group: 'image.openshift.io', version: 'v1', plural: 'imagestreams', namespaced: true }],
+  [['imagestreamtag', 'imagestreamtags', 'istag'], { group: 'image.openshift.io', version: 'v1', plural: 'imagestreamtags', namespaced: true }],
+  [['build', 'builds', 'builds.build.openshift.io'], { group: 'build.openshift.io', version: 'v1', plural: 'builds', namespaced: true }],
+  [['buildconfig', 'buildconfigs', 'bc'], { group: 'build.openshift.io', version: 'v1', plural: 'buildconfigs', namespaced: true }],
+] as const) {
+  for (const w of words) IN_PROCESS[w] = r;
+}
+
+let customApi: CustomObjectsApi | undefined;
+
+/**
+ * `kubectl get` of one of IN_PROCESS's resources, answered in this process by
+ * client-node (a GET, no kubectl process: the waits poll every 500 ms on a
+ * 2-core machine that also runs the builds). undefined: not such a call
+ * (another resource, a flag other than -n and --show-managed-fields), kubectl does it.
+ * managedFields are dropped unless asked for, as kubectl does.
+ */
+async function getInProcess(args: string[]): Promise<{ found: boolean; obj?: unknown } | undefined> {
+  let namespace: string | undefined;
+  let managed = false;
+  const words: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '-n' || a === '--namespace') namespace = args[++i];
+    else if (a === '--show-managed-fields') managed = true;
+    else if (a.startsWith('-')) return undefined;
+    else words.push(a);
+  }
+  const r = IN_PROCESS[words[0] ?? ''];
+  if (!r || words.length > 2 || (r.namespaced && !namespace)) return undefined;
+  customApi ??= kubeConfig().makeApiClient(CustomObjectsApi);
+  const strip = (o: unknown) => {
+    if (!managed) delete (o as { metadata?: { managedFields?: unknown } }).metadata?.managedFields;
+    return o;
+  };
+  const { group, version, plural } = r;
+  try {
+    if (words.length === 2) {
+      const name = words[1]!;
+      const obj: unknown = r.namespaced
+        ? await customApi.getNamespacedCustomObject({ group, version, namespace: namespace!, plural, name })
+        : await customApi.getClusterCustomObject({ group, version, plural, name });
+      return { found: true, obj: strip(obj) };
+    }
+    const list = (r.namespaced
+      ? await customApi.listNamespacedCustomObject({ group, version, namespace: namespace!, plural })
+      : await customApi.listClusterCustomObject({ group, version, plural })) as { items?: unknown[] };
+    for (const i of list.items ?? []) strip(i);
+    return { found: true, obj: list };
+  } catch (e) {
+    if ((e as { code?: number }).code === 404) return { found: false };
+    throw new Error(`GET ${plural}${words[1] ? ` ${words[1]}` : ''}${namespace ? ` in ${namespace}` : ''}: ${(e as Error).message}`);
+  }
+}
+
 /** `kubectl get <args> -o json`; undefined when the object does not exist. */
 export async function getJson<T = KObj>(args: string[]): Promise<T | undefined> {
+  const direct = await getInProcess(args);
+  if (direct) return direct.found ? (direct.obj as T) : undefined;
   const r = await kubectl(['get', ...args, '-o', 'json'], { allowFailure: true });
   if (r.code !== 0) {
     if (/NotFound|not found/.test(r.stderr)) return undefined;
@@ -149,6 +212,8 @@ export async function getJson<T = KObj>(args: string[]): Promise<T | undefined> 
 
 /** The items of `kubectl get <args> -o json` (a list). */
 export async function listJson<T = KObj>(args: string[]): Promise<T[]> {
+  const direct = await getInProcess(args);
+  if (direct?.found) return ((direct.obj as { items?: T[] }).items ?? []);
   const r = await kubectl(['get', ...args, '-o', 'json']);
   return (JSON.parse(r.stdout) as { items: T[] }).items;
 }

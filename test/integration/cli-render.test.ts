@@ -67,3 +67,50 @@ describe('render', () => {
     expect(r.stdout).toBe('');
   });
 });
+
+describe('commands that name a pool the operator does not manage', () => {
+  // The pool exists, opted in with this file's label; under another label the operator does not manage it.
+  const other = ['--opt-in-label', 'test.layering.mco.dev/not-this-one'];
+  const oneLine = (r: { stderr: string }) => r.stderr.trimEnd().split('\n');
+
+  it('render, prune --pool, status --pool and status --explain: exit 2, naming the opt-in label and the command that adds it', async () => {
+    const want = `MachineConfigPool "${pool!.pool}" is not managed by this operator: it has no label test.layering.mco.dev/not-this-one (to opt it in: oc label mcp/${pool!.pool} test.layering.mco.dev/not-this-one=)`;
+    for (const args of [
+      ['render', '--pool', pool!.pool, '--namespace', ns, ...other],
+      ['prune', '--dry-run', '--pool', pool!.pool, '--namespace', ns, ...other],
+    ]) {
+      const r = await cli(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(oneLine(r)).toEqual([`layered-build-controller: ${want}`]);
+      expect(r.stdout).toBe('');
+    }
+    for (const args of [
+      ['status', '--pool', pool!.pool, '-n', ns],
+      ['status', '--explain', pool!.pool, '-n', ns],
+    ]) {
+      const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        execFile(nodeBinary(), [path.join(ROOT, 'src', 'cli.ts'), ...args], { cwd: ROOT, env: { ...process.env, KUBECONFIG: clusterEnv().KUBECONFIG, LBC_OPT_IN_LABEL: 'test.layering.mco.dev/not-this-one' } }, (err, stdout, stderr) => {
+          resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+        });
+      });
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(oneLine(r)).toEqual([`layered-build-controller: ${want}`]);
+    }
+  });
+
+  it('a pool that does not exist, and render without --pool: exit 2, one line', async () => {
+    for (const args of [
+      ['status', '--explain', 'no-such-pool-x', '-n', ns],
+      ['render', '--pool', 'no-such-pool-x', '--namespace', ns],
+    ]) {
+      const r = await cli(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(oneLine(r)).toHaveLength(1);
+      expect(r.stderr).toMatch(/^layered-build-controller: MachineConfigPool "no-such-pool-x" does not exist/);
+    }
+    const r = await cli(['render']);
+    expect(r.code).toBe(2);
+    expect(oneLine(r)).toEqual(["layered-build-controller: required option '--pool <name>' not specified (see --help)"]);
+    expect(r.stdout).toBe('');
+  });
+});

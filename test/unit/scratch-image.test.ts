@@ -219,3 +219,37 @@ describe('buildScratchImage', () => {
     expect(a.manifestDigest).toBe('sha256:0d5c46977a9774e6be76bfcee9ca27eca66c7adf9802d3bd56d86b293212edb8');
   });
 });
+
+describe('no secret in the rendered-config image', () => {
+  it("leaves out the cluster's pull secret (/var/lib/kubelet/config.json), in the image and in what the check expects", async () => {
+    const { checkRenderedConfig } = await import('../../src/plan/machineconfig.ts');
+    const { expectedFiles } = await import('../../src/plan/ignition-files.ts');
+    const credential = 'c2VjcmV0LXVzZXI6czNjcjN0LXBhc3N3b3Jk'; // what a pull secret's auth holds
+    const pullSecret = JSON.stringify({ auths: { 'quay.io': { auth: credential } } });
+    const rendered = mc('rendered-worker-abc', [
+      { path: '/etc/motd', contents: 'hello\n' },
+      { path: '/var/lib/kubelet/config.json', contents: pullSecret },
+    ]);
+    const check = checkRenderedConfig(rendered as never);
+    if (!check.ok) throw new Error(check.message);
+    const image = buildScratchImage({ machineConfig: check.machineConfig, ignition: check.ignition });
+    const layer = gunzipSync(image.layer);
+    for (const needle of [credential, Buffer.from(credential, 'base64').toString('utf8'), encodeURIComponent(pullSecret), 'kubelet/config.json']) {
+      expect(layer.includes(needle), needle).toBe(false);
+      expect(image.config.includes(needle), needle).toBe(false);
+    }
+    expect(layer.includes('/etc/motd')).toBe(true);
+    const files = expectedFiles(check.ignition);
+    expect(files.ok && files.files.map((f) => f.path)).toEqual(['/etc/motd']);
+    // The MachineConfig itself is not changed (MCD still writes the file on the node from it).
+    expect(JSON.stringify(rendered)).toContain('kubelet/config.json');
+    // A rotation of the pull secret alone gives the same image: nothing is rebuilt for it.
+    const rotated = mc('rendered-worker-def', [
+      { path: '/etc/motd', contents: 'hello\n' },
+      { path: '/var/lib/kubelet/config.json', contents: pullSecret.replace(credential, 'b3RoZXI6b3RoZXI=') },
+    ]);
+    const check2 = checkRenderedConfig(rotated as never);
+    if (!check2.ok) throw new Error(check2.message);
+    expect(buildScratchImage({ machineConfig: check2.machineConfig, ignition: check2.ignition }).manifestDigest).toBe(image.manifestDigest);
+  });
+});
