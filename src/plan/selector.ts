@@ -1,6 +1,7 @@
 // Label selectors as Kubernetes evaluates them (metav1.LabelSelectorAsSelector),
 // and the labels a hand-off MachineConfig needs to be selected by a pool. Pure.
 import type { LabelSelector } from '../kube/types.ts';
+import { LABEL_MC_ROLE } from './names.ts';
 
 export type SelectorLabels = { ok: true; labels: Record<string, string> } | { ok: false; message: string };
 
@@ -34,7 +35,9 @@ export function selectorMatches(selector: LabelSelector | null | undefined, labe
 
 /**
  * The labels the hand-off MachineConfig carries so that the pool selects it:
- * the selector's matchLabels. A selector that labels alone cannot satisfy
+ * the selector's matchLabels, or, for a custom pool that selects
+ * `machineconfiguration.openshift.io/role In [worker, <pool>]` (OpenShift's
+ * convention), that role label with the pool's name. A selector that labels alone cannot satisfy
  * (none, only matchExpressions, or expressions its matchLabels do not meet)
  * is reported: the operator never guesses labels.
  */
@@ -43,6 +46,10 @@ export function labelsForSelector(pool: string, selector: LabelSelector | null |
     return { ok: false, message: `pool ${pool} has no spec.machineConfigSelector, so no MachineConfig can be selected into it; give it matchLabels (e.g. machineconfiguration.openshift.io/role: ${pool})` };
   }
   const labels = { ...(selector.matchLabels ?? {}) };
+  // OpenShift's custom pools select `machineconfiguration.openshift.io/role In [worker, <pool>]`
+  // (they inherit the worker configs): the pool's own role is the label that selects into it alone.
+  const ownRole = selector.matchExpressions?.find((e) => e.key === LABEL_MC_ROLE && e.operator === 'In' && e.values?.includes(pool));
+  if (Object.keys(labels).length === 0 && ownRole) labels[LABEL_MC_ROLE] = pool;
   if (Object.keys(labels).length === 0) {
     const what = selector.matchExpressions?.length ? 'only matchExpressions' : 'an empty selector (it would select every MachineConfig into this pool)';
     return {

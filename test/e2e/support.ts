@@ -89,6 +89,8 @@ export interface ScenarioOptions {
   operator?: E2eOperatorOptions | (() => E2eOperatorOptions | Promise<E2eOperatorOptions>);
   /** Sweep what aborted runs left first (default true; once per file is enough). */
   sweep?: boolean;
+  /** The pool as an OpenShift custom pool: it selects role In [worker, <pool>], so MCC merges the worker configs into it. */
+  inheritWorker?: boolean;
 }
 
 export interface Scenario {
@@ -166,7 +168,7 @@ export function scenario(name: string, o: ScenarioOptions = {}): Scenario {
     },
     async createPool(config) {
       await createMachineConfig(source, config, { [ROLE_LABEL]: P });
-      await createPool(P, { optInLabel: s.label });
+      await createPool(P, { optInLabel: s.label, inheritWorker: o.inheritWorker ?? false });
       return renderedConfigOf(P);
     },
     async setConfig(config) {

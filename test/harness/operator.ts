@@ -405,13 +405,15 @@ export const ROLE_LABEL = 'machineconfiguration.openshift.io/role';
  * which none is unless a test labels one). The real machine-config-controller
  * renders it: see renderedConfigOf().
  */
-export async function createPool(name: string, o: { optInLabel?: string } = {}): Promise<void> {
+export async function createPool(name: string, o: { optInLabel?: string; inheritWorker?: boolean } = {}): Promise<void> {
   await objectApi().create({
     apiVersion: 'machineconfiguration.openshift.io/v1',
     kind: 'MachineConfigPool',
     metadata: { name, labels: { [o.optInLabel ?? DEFAULT_OPT_IN_LABEL]: '' } },
     spec: {
-      machineConfigSelector: { matchLabels: { [ROLE_LABEL]: name } },
+      // inheritWorker: an OpenShift custom pool's selector (role In [worker, <pool>]): MCC merges the worker
+      // configs it templates (00-worker with the cluster's pull secret, kubelet, ...) into the pool.
+      machineConfigSelector: o.inheritWorker ? { matchExpressions: [{ key: ROLE_LABEL, operator: 'In', values: ['worker', name] }] } : { matchLabels: { [ROLE_LABEL]: name } },
       nodeSelector: { matchLabels: { [`node-role.kubernetes.io/${name}`]: '' } },
     },
   } as never);

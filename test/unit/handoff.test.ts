@@ -67,7 +67,8 @@ describe('hand-off MachineConfig 99-<pool>-layered-image', () => {
   it('a selector labels alone cannot satisfy is Degraded with a clear message; nothing is written', () => {
     const w = new World({ debounceMs: 0 });
     w.machineConfigs.set('rendered-worker-1', machineConfig('rendered-worker-1'));
-    w.pools.set(P, pool(P, { rendered: 'rendered-worker-1', selector: { matchExpressions: [{ key: 'machineconfiguration.openshift.io/role', operator: 'In', values: ['worker', 'infra'] }] } }));
+    // (role In [worker, infra] would be a custom pool's selector, its own role the hand-off's label: see labelsForSelector)
+    w.pools.set(P, pool(P, { rendered: 'rendered-worker-1', selector: { matchExpressions: [{ key: 'machineconfiguration.openshift.io/role', operator: 'In', values: ['infra', 'gpu'] }] } }));
     w.settle();
     expect(w.machineConfigs.has(MC)).toBe(false);
     const d = w.statuses.get(P)!.status!.conditions!.find((c) => c.type === 'Degraded')!;
@@ -205,6 +206,11 @@ describe('label selectors', () => {
     const r = labelsForSelector('w', { matchLabels: { role: 'w' }, matchExpressions: [{ key: 'gpu', operator: 'Exists' }] });
     expect(r.ok).toBe(false);
     expect(!r.ok && r.message).toMatch(/cannot be satisfied by its matchLabels alone.*gpu Exists/);
+    // OpenShift's custom pool: role In [worker, <pool>]; its own role selects the hand-off into it alone.
+    const role = 'machineconfiguration.openshift.io/role';
+    expect(labelsForSelector('infra', { matchExpressions: [{ key: role, operator: 'In', values: ['worker', 'infra'] }] })).toEqual({ ok: true, labels: { [role]: 'infra' } });
+    expect(labelsForSelector('infra', { matchExpressions: [{ key: role, operator: 'In', values: ['worker'] }] }).ok).toBe(false);
+    expect(labelsForSelector('infra', { matchExpressions: [{ key: role, operator: 'In', values: ['worker', 'infra'] }, { key: 'gpu', operator: 'Exists' }] }).ok).toBe(false);
     expect(labelsForSelector('w', undefined).ok).toBe(false);
     expect(labelsForSelector('w', {}).ok).toBe(false);
   });
