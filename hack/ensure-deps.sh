@@ -13,9 +13,12 @@ SUDO=()
 
 # buildah/skopeo: images; docker-registry: the outside registry; containerd,
 # runc, containernetworking-plugins, iptables: the node; gcc + libsqlite3-dev:
-# the cgo build of openshift-builder; zstd: the third_party tarballs.
+# the cgo build of openshift-builder; zstd: the third_party tarballs. The CoreOS stand-in base
+# (hack/coreos-base/build.sh): mmdebstrap, ostree and jq to build it; libostree-dev, pkg-config,
+# libglib2.0-dev, libzstd-dev, libssl-dev to build the ostree-ext CLI; libblkid-dev for Ignition's cgo.
 wanted=(buildah docker-registry busybox-static skopeo openssl ca-certificates curl iproute2 util-linux apache2-utils prometheus
-  containerd runc containernetworking-plugins iptables gcc libc6-dev libsqlite3-dev zstd)
+  containerd runc containernetworking-plugins iptables gcc libc6-dev libsqlite3-dev zstd
+  mmdebstrap ostree jq libostree-dev pkg-config libglib2.0-dev libzstd-dev libssl-dev libblkid-dev)
 missing=()
 for p in "${wanted[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
