@@ -40,7 +40,7 @@ describe('S19 retention', () => {
     const rcBefore = await streamTags(s.ns, S.renderedConfig);
     expect(taggedDigests(rcBefore)).toHaveLength(4);
 
-    const flags = ['-n', s.ns, '--registry', clusterEnv().INTERNAL_REGISTRY, '--keep-images', '2', '--keep-for', '1s'];
+    const flags = ['-n', s.ns, '--opt-in-label', s.label, '--registry', clusterEnv().INTERNAL_REGISTRY, '--keep-images', '2', '--keep-for', '1s'];
     // The prediction.
     const dry = await runCli(['prune', '--dry-run', '--pool', P, ...flags]);
     expect(dry.code, dry.stderr).toBe(0);

@@ -138,15 +138,15 @@ export interface KObj {
 }
 
 /** The resources the tests read most (every wait polls one), by the words kubectl takes for them. */
-const IN_PROCESS: Record<string, { group: string; version: string; plural: string; namespaced: boolean }> = {};
+const IN_PROCESS: Record<string, { group: string; version: string; plural: string; kind: string; namespaced: boolean }> = {};
 for (const [words, r] of [
-  [['layeredpool', 'layeredpools', 'layeredpools.layering.mco.dev'], { group: 'layering.mco.dev', version: 'v1alpha1', plural: 'layeredpools', namespaced: true }],
-  [['machineconfigpool', 'machineconfigpools', 'mcp'], { group: 'machineconfiguration.openshift.io', version: 'v1', plural: 'machineconfigpools', namespaced: false }],
-  [['machineconfig', 'machineconfigs', 'mc'], { group: 'machineconfiguration.openshift.io', version: 'v1', plural: 'machineconfigs', namespaced: false }],
-  [['imagestream', 'imagestreams', 'is'], { group: 'image.openshift.io', version: 'v1', plural: 'imagestreams', namespaced: true }],
-  [['imagestreamtag', 'imagestreamtags', 'istag'], { group: 'image.openshift.io', version: 'v1', plural: 'imagestreamtags', namespaced: true }],
-  [['build', 'builds', 'builds.build.openshift.io'], { group: 'build.openshift.io', version: 'v1', plural: 'builds', namespaced: true }],
-  [['buildconfig', 'buildconfigs', 'bc'], { group: 'build.openshift.io', version: 'v1', plural: 'buildconfigs', namespaced: true }],
+  [['layeredpool', 'layeredpools', 'layeredpools.layering.mco.dev'], { group: 'layering.mco.dev', version: 'v1alpha1', plural: 'layeredpools', kind: 'LayeredPool', namespaced: true }],
+  [['machineconfigpool', 'machineconfigpools', 'mcp'], { group: 'machineconfiguration.openshift.io', version: 'v1', plural: 'machineconfigpools', kind: 'MachineConfigPool', namespaced: false }],
+  [['machineconfig', 'machineconfigs', 'mc'], { group: 'machineconfiguration.openshift.io', version: 'v1', plural: 'machineconfigs', kind: 'MachineConfig', namespaced: false }],
+  [['imagestream', 'imagestreams', 'is', 'imagestreams.image.openshift.io'], { group: 'image.openshift.io', version: 'v1', plural: 'imagestreams', kind: 'ImageStream', namespaced: true }],
+  [['imagestreamtag', 'imagestreamtags', 'istag'], { group: 'image.openshift.io', version: 'v1', plural: 'imagestreamtags', kind: 'ImageStreamTag', namespaced: true }],
+  [['build', 'builds', 'builds.build.openshift.io'], { group: 'build.openshift.io', version: 'v1', plural: 'builds', kind: 'Build', namespaced: true }],
+  [['buildconfig', 'buildconfigs', 'bc', 'buildconfigs.build.openshift.io'], { group: 'build.openshift.io', version: 'v1', plural: 'buildconfigs', kind: 'BuildConfig', namespaced: true }],
 ] as const) {
   for (const w of words) IN_PROCESS[w] = r;
 }
@@ -158,7 +158,7 @@ let customApi: CustomObjectsApi | undefined;
  * client-node (a GET, no kubectl process: the waits poll every 500 ms on a
  * 2-core machine that also runs the builds). undefined: not such a call
  * (another resource, a flag other than -n and --show-managed-fields), kubectl does it.
- * managedFields are dropped unless asked for, as kubectl does.
+ * managedFields are dropped unless asked for, and list items get their apiVersion and kind, as kubectl does.
  */
 async function getInProcess(args: string[]): Promise<{ found: boolean; obj?: unknown } | undefined> {
   let namespace: string | undefined;
@@ -190,7 +190,8 @@ async function getInProcess(args: string[]): Promise<{ found: boolean; obj?: unk
     const list = (r.namespaced
       ? await customApi.listNamespacedCustomObject({ group, version, namespace: namespace!, plural })
       : await customApi.listClusterCustomObject({ group, version, plural })) as { items?: unknown[] };
-    for (const i of list.items ?? []) strip(i);
+    // The API's list items carry no apiVersion and kind; kubectl's do.
+    for (const i of list.items ?? []) Object.assign(strip(i) as object, { apiVersion: `${group}/${version}`, kind: r.kind });
     return { found: true, obj: list };
   } catch (e) {
     if ((e as { code?: number }).code === 404) return { found: false };
