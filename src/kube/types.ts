@@ -282,6 +282,8 @@ export const BuildHistoryEntrySchema = z.looseObject({
   result: z.string(),
   /** What changed since the previous build of the same kind ("base sha256:a -> sha256:b (external base)", ...). */
   changes: z.array(z.string()).optional(),
+  /** Why a Build ended without failing itself (its pod evicted or deleted): started again, not counted as an attempt. */
+  interrupted: z.string().optional(),
 });
 export type BuildHistoryEntry = z.infer<typeof BuildHistoryEntrySchema>;
 

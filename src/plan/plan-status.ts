@@ -51,7 +51,7 @@ const ISSUE_ORDER = [
 ];
 
 /** Events that are observations of Builds (their starts and cancels are sent where the operator acts). */
-const OBSERVED_BUILD_EVENTS = new Set(['BuildSucceeded', 'BuildFailed'] as const);
+const OBSERVED_BUILD_EVENTS = new Set(['BuildSucceeded', 'BuildFailed', 'BuildInterrupted'] as const);
 
 /**
  * The status to write after applying `p` with `outcome`, or undefined when it
