@@ -1,9 +1,9 @@
 // Mapping an event on any watched object to the pool keys it concerns. Pure:
 // handlers call it and enqueue, nothing else.
 import type { MachineConfigPool } from '../kube/types.ts';
-import { ANNOTATION_POOL, COREOS_STREAM, CONTROLLER_CONFIG_NAME, poolStreams } from '../plan/names.ts';
+import { ANNOTATION_POOL, COREOS_STREAM, CONTROLLER_CONFIG_NAME, OS_IMAGE_STREAM_NAME, poolStreams } from '../plan/names.ts';
 
-export type WatchedKind = 'MachineConfigPool' | 'MachineConfig' | 'ControllerConfig' | 'ImageStream' | 'BuildConfig' | 'Build' | 'LayeredPool' | 'Secret';
+export type WatchedKind = 'MachineConfigPool' | 'MachineConfig' | 'ControllerConfig' | 'OSImageStream' | 'ImageStream' | 'BuildConfig' | 'Build' | 'LayeredPool' | 'Secret';
 
 interface Meta {
   metadata: {
@@ -33,6 +33,9 @@ export function poolKeysFor(kind: WatchedKind, obj: Meta, pools: () => readonly 
     }
     case 'ControllerConfig':
       return name === CONTROLLER_CONFIG_NAME ? pools().map((p) => p.metadata.name) : [];
+    case 'OSImageStream':
+      // The default stream's OS image is every pool's base.
+      return name === OS_IMAGE_STREAM_NAME ? pools().map((p) => p.metadata.name) : [];
     case 'Secret':
       // Only the push secret is watched; every pool pushes with it.
       return pools().map((p) => p.metadata.name);

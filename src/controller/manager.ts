@@ -18,6 +18,7 @@ import {
   LayeredPoolSchema,
   MachineConfigPoolSchema,
   MachineConfigSchema,
+  OSImageStreamSchema,
   RESOURCES,
 } from '../kube/types.ts';
 import { LeaderElector } from '../leader/lease.ts';
@@ -33,7 +34,7 @@ import { Reconciler, ReportedError } from './reconciler.ts';
 import { pruneOnce } from '../kube/prune.ts';
 import { realClock, sleep } from '../util/clock.ts';
 import { RegistryClients } from '../registry/clients.ts';
-import { FIELD_MANAGER, LABEL_MANAGED } from '../plan/names.ts';
+import { FIELD_MANAGER, LABEL_MANAGED, OS_IMAGE_STREAM_NAME } from '../plan/names.ts';
 import { Counter } from 'prom-client';
 import { watchApiRequests } from '../kube/api-requests.ts';
 
@@ -86,10 +87,12 @@ export class Manager {
       namespace?: string,
       fieldSelector?: string,
       labelSelector?: string,
+      optional = false,
     ): Informer<T> => {
       const inf = new Informer<T>({
         kubeConfig,
         resource: r,
+        ...(optional ? { optional } : {}),
         schema,
         ...(namespace ? { namespace } : {}),
         ...(fieldSelector ? { fieldSelector } : {}),
@@ -110,6 +113,8 @@ export class Manager {
       pools: mk('MachineConfigPool', RESOURCES.machineConfigPool, MachineConfigPoolSchema),
       machineConfigs: mk('MachineConfig', RESOURCES.machineConfig, MachineConfigSchema),
       controllerConfigs: mk('ControllerConfig', RESOURCES.controllerConfig, ControllerConfigSchema),
+      // Only `cluster`, and only where the cluster serves OSImageStream (newer MCO): an empty cache elsewhere.
+      osImageStreams: mk('OSImageStream', RESOURCES.osImageStream, OSImageStreamSchema, undefined, `metadata.name=${OS_IMAGE_STREAM_NAME}`, undefined, true),
       imageStreams: mk('ImageStream', RESOURCES.imageStream, ImageStreamSchema, ns),
       buildConfigs: mk('BuildConfig', RESOURCES.buildConfig, BuildConfigSchema, ns),
       // Only the operator's own Builds (it labels every one it creates; the

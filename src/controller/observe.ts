@@ -1,8 +1,8 @@
 // observe: a snapshot of everything one pool's decision depends on, read from
 // the informer caches (never from an event's copy).
-import type { Build, BuildConfig, ControllerConfig, ImageStream, LayeredPool, MachineConfig, MachineConfigPool } from '../kube/types.ts';
+import type { Build, BuildConfig, ControllerConfig, ImageStream, LayeredPool, MachineConfig, MachineConfigPool, OSImageStream } from '../kube/types.ts';
 import type { ImageCheckOutcome } from '../plan/image-check.ts';
-import { ANNOTATION_POOL, CONTROLLER_CONFIG_NAME, COREOS_STREAM, handoffMachineConfigName, poolBuildConfigs, poolStreams } from '../plan/names.ts';
+import { ANNOTATION_POOL, CONTROLLER_CONFIG_NAME, COREOS_STREAM, OS_IMAGE_STREAM_NAME, handoffMachineConfigName, poolBuildConfigs, poolStreams } from '../plan/names.ts';
 import type { PlanConfig, Snapshot } from '../plan/snapshot.ts';
 import type { Secret } from '../kube/informer.ts';
 
@@ -16,6 +16,8 @@ export interface Stores {
   pools: Store<MachineConfigPool>;
   machineConfigs: Store<MachineConfig>;
   controllerConfigs: Store<ControllerConfig>;
+  /** MCO's OSImageStream (an empty cache where the cluster does not serve it). */
+  osImageStreams?: Store<OSImageStream>;
   imageStreams: Store<ImageStream>;
   buildConfigs: Store<BuildConfig>;
   builds: Store<Build>;
@@ -54,6 +56,7 @@ export function observe(
     pool,
     machineConfig: mcName ? stores.machineConfigs.get(mcName) : undefined,
     controllerConfig: stores.controllerConfigs.get(CONTROLLER_CONFIG_NAME),
+    osImageStream: stores.osImageStreams?.get(OS_IMAGE_STREAM_NAME),
     streams,
     buildConfigs,
     builds,

@@ -372,6 +372,7 @@ export class Reconciler {
       if (e.reason === 'BuildSucceeded') this.o.metrics.build(pool, e.build.kind, 'succeeded');
       if (e.reason === 'BuildFailed') this.o.metrics.build(pool, e.build.kind, 'failed');
       if (e.reason === 'BuildCancelled') this.o.metrics.build(pool, e.build.kind, 'cancelled');
+      if (e.reason === 'BuildInterrupted') this.o.metrics.build(pool, e.build.kind, 'interrupted');
       if ((e.reason === 'BuildSucceeded' || e.reason === 'BuildFailed') && e.build.start && e.build.end) {
         const sec = (Date.parse(e.build.end) - Date.parse(e.build.start)) / 1000;
         if (Number.isFinite(sec) && sec >= 0) this.o.metrics.buildDuration(pool, e.build.kind, sec);

@@ -94,6 +94,11 @@ export interface InformerOptions<T extends Named> {
   onRestart?: () => void;
   /** Replaces the list call (tests, or a resource the default lister does not cover). */
   listFn?: () => Promise<KubernetesListObject<KubernetesObject>>;
+  /**
+   * A resource the cluster may not serve (a newer API): a list answered 404 counts as an empty,
+   * synced cache instead of an error, and the list is tried again every `resyncPeriodMs`.
+   */
+  optional?: boolean;
 }
 
 export const INFORMER_DEFAULTS = {
@@ -297,6 +302,10 @@ export class Informer<T extends Named> {
 
   private onError(err: unknown): void {
     if (this.stopped) return;
+    if (this.opts.optional && errorFields(err).code === 404) {
+      this.notServed();
+      return;
+    }
     this.generation++; // ignore anything the failed ListWatch still emits
     const failed = this.current;
     this.current = undefined;
@@ -325,6 +334,21 @@ export class Informer<T extends Named> {
       }
       this.launch();
     }, delay);
+  }
+
+  /** An optional resource the cluster does not serve: an empty, synced cache; listed again after a resync period. */
+  private notServed(): void {
+    this.generation++;
+    const failed = this.current;
+    this.current = undefined;
+    void failed?.stop().catch(() => undefined);
+    if (!this.synced) this.log.info('the cluster does not serve this resource: treated as empty, listed again every resync period');
+    this.reconcileList([]);
+    this.lastErrorText = undefined;
+    this.restartTimer = this.clock.setTimeout(() => {
+      this.restartTimer = undefined;
+      if (!this.stopped) this.launch();
+    }, this.opts.resyncPeriodMs || INFORMER_DEFAULTS.resyncPeriodMs);
   }
 
   private parse(raw: KubernetesObject): T | undefined {

@@ -111,6 +111,23 @@ export const ControllerConfigSchema = z.looseObject({
 });
 export type ControllerConfig = z.infer<typeof ControllerConfigSchema>;
 
+/** MCO's OS image streams (machineconfiguration.openshift.io/v1 OSImageStream `cluster`): which OS image each stream is. */
+export const OSImageStreamSchema = z.looseObject({
+  apiVersion: z.string().optional(),
+  kind: z.string().optional(),
+  metadata: ObjectMetaSchema,
+  status: z
+    .looseObject({
+      defaultStream: z.string().nullish(),
+      availableStreams: z
+        .array(z.looseObject({ name: z.string(), osImage: z.string().nullish(), osExtensionsImage: z.string().nullish() }))
+        .nullish()
+        .catch(undefined),
+    })
+    .optional(),
+});
+export type OSImageStream = z.infer<typeof OSImageStreamSchema>;
+
 // ---- image.openshift.io/v1 ---------------------------------------------------
 
 export const TagReferenceSchema = z.looseObject({
@@ -265,6 +282,8 @@ export const BuildHistoryEntrySchema = z.looseObject({
   result: z.string(),
   /** What changed since the previous build of the same kind ("base sha256:a -> sha256:b (external base)", ...). */
   changes: z.array(z.string()).optional(),
+  /** Why a Build ended without failing itself (its pod evicted or deleted): started again, not counted as an attempt. */
+  interrupted: z.string().optional(),
 });
 export type BuildHistoryEntry = z.infer<typeof BuildHistoryEntrySchema>;
 
@@ -382,6 +401,7 @@ export const RESOURCES = {
   machineConfigPool: { group: 'machineconfiguration.openshift.io', version: 'v1', plural: 'machineconfigpools', kind: 'MachineConfigPool', namespaced: false },
   machineConfig: { group: 'machineconfiguration.openshift.io', version: 'v1', plural: 'machineconfigs', kind: 'MachineConfig', namespaced: false },
   controllerConfig: { group: 'machineconfiguration.openshift.io', version: 'v1', plural: 'controllerconfigs', kind: 'ControllerConfig', namespaced: false },
+  osImageStream: { group: 'machineconfiguration.openshift.io', version: 'v1', plural: 'osimagestreams', kind: 'OSImageStream', namespaced: false },
   imageStream: { group: 'image.openshift.io', version: 'v1', plural: 'imagestreams', kind: 'ImageStream', namespaced: true },
   buildConfig: { group: 'build.openshift.io', version: 'v1', plural: 'buildconfigs', kind: 'BuildConfig', namespaced: true },
   build: { group: 'build.openshift.io', version: 'v1', plural: 'builds', kind: 'Build', namespaced: true },

@@ -36,6 +36,23 @@ export function fingerprintOf(inputs: BuildInputs): string {
 export const ACTIVE_PHASES: ReadonlySet<string | undefined> = new Set(['New', 'Pending', 'Running', undefined]);
 export const FAILED_PHASES: ReadonlySet<string | undefined> = new Set(['Failed', 'Error']);
 
+/**
+ * Why OpenShift's build controller ends a Build whose pod went away under it
+ * (OCM build_controller.go): evicted (a node drain, Failed) or deleted (Error;
+ * also a node that went away and took its pods). The build itself did not
+ * fail: it is started again at once, and it does not count toward --retry-limit.
+ */
+export const INTERRUPTED_REASONS: ReadonlyMap<string, string> = new Map([
+  ['BuildPodEvicted', 'its build pod was evicted (a node drain?)'],
+  ['BuildPodDeleted', 'its build pod was deleted (a node drain or a node that went away?)'],
+]);
+
+/** The reason of a Build OpenShift ended because its pod went away, else undefined. */
+export function interruptedReason(b: Build): string | undefined {
+  const r = b.status?.reason;
+  return FAILED_PHASES.has(b.status?.phase) && r !== undefined && INTERRUPTED_REASONS.has(r) ? r : undefined;
+}
+
 export function isActive(b: Build): boolean {
   return ACTIVE_PHASES.has(b.status?.phase);
 }
@@ -176,8 +193,9 @@ export function decideBuild(req: BuildRequest, ctx: BuildContext): BuildDecision
   // (it outlives Builds OpenShift prunes) joined with the Builds still there.
   const rec = ctx.attempts?.find((a) => a.kind === req.kind && a.fingerprint === req.fingerprint);
   const recFailed = rec && rec.rebuildToken === ctx.rebuildToken ? rec.failedBuilds : [];
+  // A Build interrupted by its pod going away (interruptedReason) is no failure: started again, not counted.
   const cachedFailures = forFp
-    .filter((b) => FAILED_PHASES.has(b.status?.phase) && (b.metadata.annotations?.[ANNOTATION_REBUILD_TOKEN] ?? '') === ctx.rebuildToken)
+    .filter((b) => FAILED_PHASES.has(b.status?.phase) && !interruptedReason(b) && (b.metadata.annotations?.[ANNOTATION_REBUILD_TOKEN] ?? '') === ctx.rebuildToken)
     .sort((a, b) => buildCreatedMs(b) - buildCreatedMs(a));
   const failedNames = [...new Set([...cachedFailures.map((b) => b.metadata.name), ...recFailed])];
   const recordedLast = rec && recFailed.length && rec.lastFailure && recFailed.includes(rec.lastFailure.build) ? failureFromRecord(rec.lastFailure) : undefined;

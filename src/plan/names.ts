@@ -34,6 +34,8 @@ export const DEFAULT_OPT_IN_LABEL = 'layering.mco.dev/enabled';
  */
 export const MCO_LAYERING_LABEL = 'machineconfiguration.openshift.io/layering-enabled';
 export const CONTROLLER_CONFIG_NAME = 'machine-config-controller';
+/** The OSImageStream singleton MCO publishes its OS image streams in (where the cluster serves the API). */
+export const OS_IMAGE_STREAM_NAME = 'cluster';
 export const FIELD_MANAGER = 'layered-build-controller';
 
 export const ANNOTATION_POOL = 'machineconfiguration.openshift.io/pool';

@@ -51,7 +51,7 @@ const ISSUE_ORDER = [
 ];
 
 /** Events that are observations of Builds (their starts and cancels are sent where the operator acts). */
-const OBSERVED_BUILD_EVENTS = new Set(['BuildSucceeded', 'BuildFailed'] as const);
+const OBSERVED_BUILD_EVENTS = new Set(['BuildSucceeded', 'BuildFailed', 'BuildInterrupted'] as const);
 
 /**
  * The status to write after applying `p` with `outcome`, or undefined when it
@@ -195,7 +195,7 @@ export function statusOf(s: PlanScope, outcome?: ApplyOutcome): { status: Layere
       {
         name: 'base',
         value: s.base?.ref ?? s.wantBase?.ref ?? '-',
-        source: s.baseSource === 'external-base' ? `ImageStream ${S.externalBase}:${LATEST}` : `ImageStream ${COREOS_STREAM}:${LATEST} (${s.baseImageSpec ?? 'no base OS image known'})`,
+        source: s.baseSource === 'external-base' ? `ImageStream ${S.externalBase}:${LATEST}` : `ImageStream ${COREOS_STREAM}:${LATEST} (${s.baseImageSpec ?? 'no base OS image known'}${s.baseImageFrom ? `, from ${s.baseImageFrom}` : ''})`,
       },
       { name: 'rendered config', value: s.mcName ?? '-', source: `MachineConfigPool ${poolName} spec.configuration.name` },
       { name: 'rendered-config image', value: rendered?.ref ?? '-', source: `ImageStream ${S.renderedConfig}` },

@@ -10,7 +10,7 @@ import { apiVersionOf, RESOURCES } from '../kube/types.ts';
 import type { ScratchImage } from '../registry/scratch-image.ts';
 import { cachedScratchImage } from '../registry/scratch-image.ts';
 import { DEFAULT_VALUES } from '../config/defaults.ts';
-import { escapeText } from '../util/escape.ts';
+import { escapeText, quote } from '../util/escape.ts';
 import type { BuildDecision, BuildRequest } from './builds.ts';
 import { buildFingerprint, decideBuild, fingerprintOf } from './builds.ts';
 import type { HandoffPlan } from './handoff.ts';
@@ -30,7 +30,7 @@ import { formatDigestRef, parseImageRef, repoOf, safeParseImageRef } from './ima
 import type { ImportFailure } from './imports.ts';
 import { decideImportRetry, IMPORT_RETRY_BASE_MS, IMPORT_RETRY_MAX_MS, importRetryText } from './imports.ts';
 import { checkRenderedConfig } from './machineconfig.ts';
-import { ANNOTATION_REBUILD, CONTROLLER_CONFIG_NAME, COREOS_STREAM, FIELD_MANAGER, LABEL_MANAGED, LATEST, poolBuildConfigs, poolStreams, renderedConfigTag } from './names.ts';
+import { ANNOTATION_REBUILD, CONTROLLER_CONFIG_NAME, COREOS_STREAM, FIELD_MANAGER, OS_IMAGE_STREAM_NAME, LABEL_MANAGED, LATEST, poolBuildConfigs, poolStreams, renderedConfigTag } from './names.ts';
 import { sameStatus, startEvents, statusOf, unmanagedStatus } from './plan-status.ts';
 import type { KubeObject, Snapshot } from './snapshot.ts';
 import type { Owner, ResolvedImage } from './streams.ts';
@@ -145,6 +145,8 @@ export interface PlanScope {
   importRetries: ImportRetry[];
   // base
   baseImageSpec?: string | undefined;
+  /** Where baseImageSpec came from, when not ControllerConfig or the flag (the OSImageStream's default stream). */
+  baseImageFrom?: string | undefined;
   baseSource: 'external-base' | 'coreos';
   wantBase?: ResolvedImage | undefined;
   base?: ResolvedImage | undefined;
@@ -306,8 +308,13 @@ function planPushSecret(s: PlanScope): void {
 function planBase(s: PlanScope): void {
   const { snap, S, ns } = s;
   const config = snap.config;
-  const baseImageSpec = snap.controllerConfig?.spec?.baseOSContainerImage || config.baseOSImage;
+  // Where the cluster serves OS image streams, the base follows the default stream's OS image (a pool
+  // that names another stream gets no hand-off: OSImageStreamSet); else ControllerConfig's, else --base-os-image.
+  const streams = snap.osImageStream?.status;
+  const streamImage = streams?.availableStreams?.find((x) => x.name === streams.defaultStream)?.osImage || undefined;
+  const baseImageSpec = streamImage || snap.controllerConfig?.spec?.baseOSContainerImage || config.baseOSImage;
   s.baseImageSpec = baseImageSpec;
+  s.baseImageFrom = streamImage ? `OSImageStream ${OS_IMAGE_STREAM_NAME} (default stream ${quote(streams!.defaultStream ?? '', 63)})` : undefined;
   if (!baseImageSpec && (s.prevStatus?.base || tagImage(streamOf(s, COREOS_STREAM), LATEST))) {
     // It was known before (the pool was built from it): removing it must not be silent.
     s.problems.push({

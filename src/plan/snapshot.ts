@@ -2,7 +2,7 @@
 // from informer caches; consumed by the pure planner.
 import type { HandoffMode } from './handoff.ts';
 import type { ImageCheckOutcome } from './image-check.ts';
-import type { Build, BuildConfig, ControllerConfig, ImageStream, LayeredPool, MachineConfig, MachineConfigPool } from '../kube/types.ts';
+import type { Build, BuildConfig, ControllerConfig, ImageStream, LayeredPool, MachineConfig, MachineConfigPool, OSImageStream } from '../kube/types.ts';
 
 export interface PlanConfig {
   namespace: string;
@@ -37,6 +37,8 @@ export interface Snapshot {
   /** The rendered MachineConfig the pool's spec.configuration.name names, when it exists. */
   machineConfig?: MachineConfig | undefined;
   controllerConfig?: ControllerConfig | undefined;
+  /** MCO's OSImageStream `cluster`, where the cluster serves it: the default stream's OS image is the base. */
+  osImageStream?: OSImageStream | undefined;
   /** `coreos` and the pool's streams, by name. */
   streams: ReadonlyMap<string, ImageStream>;
   /** The pool's BuildConfigs, by name. */

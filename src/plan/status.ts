@@ -1,7 +1,7 @@
 // Status a person can read: conditions, history, and the events that follow
 // from the change between the recorded status and the new one. Pure.
 import type { Build, BuildHistoryEntry, Condition, LayeredPoolStatus } from '../kube/types.ts';
-import { buildCreatedMs, buildFingerprint, buildKind, buildOutput } from './builds.ts';
+import { buildCreatedMs, buildFingerprint, buildKind, buildOutput, INTERRUPTED_REASONS, interruptedReason } from './builds.ts';
 import { ANNOTATION_INPUTS } from './names.ts';
 
 /** A write whose success an Event reports: the Event is sent only after that write succeeded. */
@@ -23,8 +23,8 @@ export interface PlanEvent {
   key?: string | undefined;
 }
 
-export type BuildEventReason = 'BuildStarted' | 'BuildSucceeded' | 'BuildCancelled' | 'BuildFailed';
-const ALL_BUILD_EVENTS: ReadonlySet<BuildEventReason> = new Set(['BuildStarted', 'BuildSucceeded', 'BuildCancelled', 'BuildFailed']);
+export type BuildEventReason = 'BuildStarted' | 'BuildSucceeded' | 'BuildCancelled' | 'BuildFailed' | 'BuildInterrupted';
+const ALL_BUILD_EVENTS: ReadonlySet<BuildEventReason> = new Set(['BuildStarted', 'BuildSucceeded', 'BuildCancelled', 'BuildFailed', 'BuildInterrupted']);
 
 const TERMINAL = new Set(['Complete', 'Failed', 'Error', 'Cancelled']);
 
@@ -57,6 +57,8 @@ export function historyOf(builds: readonly Build[], size: number): BuildHistoryE
       };
       const out = buildOutput(b);
       if (out) e.outputDigest = out.digest;
+      const interrupted = interruptedReason(b);
+      if (interrupted) e.interrupted = `${interrupted}: ${INTERRUPTED_REASONS.get(interrupted)}; started again, not counted toward --retry-limit`;
       const start = iso(b.status?.startTimestamp) ?? iso(b.metadata.creationTimestamp);
       if (start) e.start = start;
       const end = iso(b.status?.completionTimestamp);
@@ -115,6 +117,8 @@ export function buildEvents(prev: readonly BuildHistoryEntry[] | undefined, next
         events.push({ type: 'Normal', reason: 'BuildSucceeded', message: `pool ${pool}: ${e.kind} build ${e.build} produced ${e.outputDigest ?? 'an image'}`, build, key: `build/${e.build}/${e.result}` });
       } else if (e.result === 'Cancelled') {
         events.push({ ...buildCancelledEvent(e, pool), build });
+      } else if (e.interrupted) {
+        events.push({ type: 'Normal', reason: 'BuildInterrupted', message: `pool ${pool}: ${e.kind} build ${e.build} was interrupted (${e.interrupted})`, build, key: `build/${e.build}/${e.result}` });
       } else {
         events.push({ type: 'Warning', reason: 'BuildFailed', message: `pool ${pool}: ${e.kind} build ${e.build} failed`, build, key: `build/${e.build}/${e.result}` });
       }

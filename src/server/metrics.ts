@@ -8,7 +8,7 @@ import type { WorkQueueMetrics } from '../queue/workqueue.ts';
 
 export type ReconcileResult = 'success' | 'error' | 'requeue';
 export type BuildKindLabel = 'content' | 'custom';
-export type BuildEvent = 'started' | 'succeeded' | 'failed' | 'cancelled';
+export type BuildEvent = 'started' | 'succeeded' | 'failed' | 'cancelled' | 'interrupted';
 export type PushResult = 'pushed' | 'skipped' | 'failed';
 export type PruneKindLabel = 'ImageStreamTag' | 'Manifest' | 'Build';
 
@@ -114,7 +114,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   });
   const builds = new Counter({
     name: 'lbc_builds_total',
-    help: 'Build lifecycle events by pool, kind (content, custom) and event (started, succeeded, failed, cancelled).',
+    help: 'Build lifecycle events by pool, kind (content, custom) and event (started, succeeded, failed, cancelled, interrupted: its pod evicted or deleted, started again).',
     labelNames: ['pool', 'kind', 'event'] as const,
     registers,
   });

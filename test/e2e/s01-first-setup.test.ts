@@ -4,7 +4,7 @@
 // which the machine-config-controller renders into the pool.
 import { describe, expect, it } from 'vitest';
 import { getJson, internalRegistryHost, waitFor } from '../harness/cluster.ts';
-import { ROLE_LABEL, builds, createMachineConfig, createPool, handOffAnnotations, ignitionOf, poolAnnotations, readPool, renderedConfigOf } from '../harness/operator.ts';
+import { ROLE_LABEL, builds, createMachineConfig, createPool, handOffAnnotations, ignitionOf, poolAnnotations, readPool, renderedConfigOf, scrape } from '../harness/operator.ts';
 import { COREOS_STREAM, handoffMachineConfigName, poolStreams } from '../../src/plan/names.ts';
 import { clusterBaseImage, cond, events, fetchManifest, handOffMachineConfig, imageConfig, osImageOf, readImageFiles, scenario, settled, status, waitHandedOff, waitStatus, handOffSequence } from './support.ts';
 
@@ -126,5 +126,14 @@ describe('S1 first setup', () => {
     expect((await status(s.ns, P)).phase).toBe('Ready');
     expect(sc.op.alive()).toBe(true);
     expect(sc.op.errors()).toEqual([]);
+
+    // The status object's writes for this whole first setup, as the operator counted its requests
+    // (lbc_api_requests_total): at most 8 on the real stack (idle and waiting pools write nothing).
+    const metrics = (await scrape((await sc.op.endpoints()).metricsUrl)).samples;
+    const statusWrites = metrics.filter((x) => x.name === 'lbc_api_requests_total' && x.labels.resource === 'layeredpools/status' && x.labels.verb !== 'GET').reduce((a, x) => a + x.value, 0);
+    const allWrites = metrics.filter((x) => x.name === 'lbc_api_requests_total' && !['GET', 'LIST', 'WATCH'].includes(x.labels.verb ?? '')).reduce((a, x) => a + x.value, 0);
+    console.log(`S1: ${statusWrites} LayeredPool status writes, ${allWrites} operator writes in all, for a first setup`);
+    expect(statusWrites).toBeGreaterThan(0);
+    expect(statusWrites).toBeLessThanOrEqual(8);
   });
 });

@@ -16,6 +16,7 @@ import {
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { FakeClock } from '../../src/util/clock.ts';
 import { CORE_RESOURCES, Informer, SecretSchema, type EventType } from '../../src/kube/informer.ts';
 import { MachineConfigPoolSchema, ObjectMetaSchema, RESOURCES, type ResourceCoords } from '../../src/kube/types.ts';
 import { impersonating, kubeConfig } from '../harness/cluster.ts';
@@ -320,6 +321,23 @@ describe('Informer on the API server', () => {
     const q = inf.waitForSync();
     await inf.stop();
     expect(await q).toBe(false);
+  });
+
+  it('optional: a resource the cluster does not serve is an empty synced cache, no restart loop', async () => {
+    let restarts = 0;
+    const clock = new FakeClock();
+    const inf = new Informer<Widget>({ kubeConfig: kc, resource: coords(`nothing${rand()}`), namespace: NS, schema: WidgetSchema, restartBaseMs: 100, resyncPeriodMs: 60_000, optional: true, onRestart: () => restarts++, clock });
+    inf.start();
+    try {
+      expect(await inf.waitForSync()).toBe(true);
+      expect(inf.list()).toEqual([]);
+      expect(inf.lastError()).toBeUndefined();
+      // Past the error backoff (100 ms) nothing restarts it: it lists again only each resync period.
+      clock.advance(30_000);
+      expect(restarts).toBe(0);
+    } finally {
+      await inf.stop();
+    }
   });
 
   it('resyncs: re-emits unchanged cached objects as updates', async () => {

@@ -173,3 +173,36 @@ describe('status helpers', () => {
     expect(logExcerpt('x'.repeat(5000)).length).toBe(1201);
   });
 });
+
+describe('a Build interrupted by its pod going away (a drain)', () => {
+  const n = (i: number) => `w-build-mco-content-${FP.slice(0, 10)}-${i}`;
+  const ended = (name: string, phase: 'Failed' | 'Error', reason: string) => {
+    const b = build(name, FP, phase, { done: NOW - 1000 });
+    b.status!.reason = reason;
+    return b;
+  };
+
+  it('BuildPodEvicted and BuildPodDeleted are started again at once, not counted toward --retry-limit', () => {
+    const builds = [ended(n(1), 'Failed', 'BuildPodEvicted'), ended(n(2), 'Error', 'BuildPodDeleted')];
+    const d = decideBuild(req, ctx(builds, { retryLimit: 1 }));
+    expect(d).toMatchObject({ state: 'start', name: n(3) });
+    expect(d.record.failedBuilds).toEqual([]);
+    expect(d.record.lastFailure).toBeUndefined();
+  });
+
+  it('a real failure still counts (and backs off), beside an interrupted one', () => {
+    const builds = [ended(n(1), 'Failed', 'BuildPodEvicted'), ended(n(2), 'Failed', 'DockerBuildFailed')];
+    const d = decideBuild(req, ctx(builds, { retryLimit: 2 }));
+    expect(d).toMatchObject({ state: 'waiting', reason: 'RetryBackoff', failures: 1 });
+    expect(decideBuild(req, ctx(builds, { retryLimit: 1 }))).toMatchObject({ state: 'failed', attempts: 1 });
+  });
+
+  it('the history says why, and the Event is BuildInterrupted (Normal), not BuildFailed', () => {
+    const b = ended(n(1), 'Failed', 'BuildPodEvicted');
+    const h = historyOf([b], 10);
+    expect(h[0]!.interrupted).toBe('BuildPodEvicted: its build pod was evicted (a node drain?); started again, not counted toward --retry-limit');
+    const ev = buildEvents([{ ...h[0]!, result: 'Running' }], h, 'w');
+    expect(ev.map((e) => [e.type, e.reason])).toEqual([['Normal', 'BuildInterrupted']]);
+    expect(ev[0]!.message).toContain(`content build ${n(1)} was interrupted (BuildPodEvicted: its build pod was evicted`);
+  });
+});

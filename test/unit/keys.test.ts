@@ -54,3 +54,11 @@ describe('eventPredicate', () => {
     expect(wakes('ImageStream', lp(1), 'update')).toBe(true);
   });
 });
+
+describe('poolKeysFor: OSImageStream', () => {
+  it('the `cluster` object wakes every pool (its default stream is their base); another name none', () => {
+    const list = () => [{ metadata: { name: 'a' } }, { metadata: { name: 'b' } }] as never;
+    expect(poolKeysFor('OSImageStream', { metadata: { name: 'cluster' } }, list)).toEqual(['a', 'b']);
+    expect(poolKeysFor('OSImageStream', { metadata: { name: 'other' } }, list)).toEqual([]);
+  });
+});

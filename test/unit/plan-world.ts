@@ -4,7 +4,7 @@
 // step, so a test can drive the planner through S1..S10 and count builds. It
 // stands in for nothing in the integration suites, which use the real stack.
 import { createHash } from 'node:crypto';
-import type { Build, BuildConfig, ImageStream, LayeredPool, MachineConfig, MachineConfigPool, TagEvent } from '../../src/kube/types.ts';
+import type { Build, BuildConfig, ImageStream, LayeredPool, MachineConfig, MachineConfigPool, OSImageStream, TagEvent } from '../../src/kube/types.ts';
 import type { ImageCheckOutcome } from '../../src/plan/image-check.ts';
 import type { Plan } from '../../src/plan/plan.ts';
 import { plan } from '../../src/plan/plan.ts';
@@ -75,6 +75,8 @@ export class World {
   pools = new Map<string, MachineConfigPool>();
   machineConfigs = new Map<string, MachineConfig>();
   baseOSImage: string | undefined = `${REG}/openshift/coreos-standin@${digestOf('coreos-1')}`;
+  /** MCO's OSImageStream `cluster`, where the cluster serves it (undefined: it does not). */
+  osImageStream: OSImageStream | undefined;
   streams = new Map<string, ImageStream>();
   buildConfigs = new Map<string, BuildConfig>();
   builds = new Map<string, Build>();
@@ -119,6 +121,7 @@ export class World {
       controllerConfig: this.baseOSImage
         ? { metadata: { name: CONTROLLER_CONFIG_NAME }, spec: { baseOSContainerImage: this.baseOSImage } }
         : undefined,
+      osImageStream: structuredClone(this.osImageStream),
       streams: new Map(structuredClone([...this.streams])),
       buildConfigs: new Map(structuredClone([...this.buildConfigs])),
       builds: structuredClone(builds),

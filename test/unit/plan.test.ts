@@ -631,3 +631,38 @@ describe("plan: what MCO reports about the pool's rendering reaches the status",
     expect(w2.statuses.get(P)!.status!.conditions!.find((c) => c.type === 'Degraded')!.reason).toBe('OSImageStreamSet');
   });
 });
+
+describe('plan: the base follows MCO\'s OS image stream where the cluster serves it', () => {
+  it('the default stream\'s OS image is the base (over ControllerConfig\'s); a new default stream image rebuilds', () => {
+    const w = new World({ debounceMs: 0 });
+    const rhel9 = `${REG}/openshift/rhcos-9@${digestOf('rhel-9')}`;
+    const rhel10 = `${REG}/openshift/rhcos-10@${digestOf('rhel-10')}`;
+    for (const img of [rhel9, rhel10]) w.registry.set(img, img.slice(img.indexOf('@') + 1));
+    w.osImageStream = {
+      metadata: { name: 'cluster' },
+      status: { defaultStream: 'rhel-9', availableStreams: [{ name: 'rhel-9', osImage: rhel9 }, { name: 'rhel-10', osImage: rhel10 }] },
+    };
+    firstSetup(w);
+    w.settle();
+    const coreosFrom = () => (w.streams.get('coreos')!.spec!.tags![0]!.from as { name: string }).name;
+    expect(coreosFrom()).toBe(rhel9);
+    expect(w.baseOSImage).not.toBe(rhel9);
+    expect(w.statuses.get(P)!.status!.base).toBe(rhel9);
+    const explained = w.statuses.get(P)!.status!.explain!.inputs.find((i) => i.name === 'base')!;
+    expect(explained.source).toContain('from OSImageStream cluster (default stream "rhel-9")');
+    // MCO moves the default stream: the base follows, one new content build.
+    const builds = w.buildsCreated.length;
+    w.osImageStream.status!.defaultStream = 'rhel-10';
+    w.settle();
+    expect(coreosFrom()).toBe(rhel10);
+    expect(w.statuses.get(P)!.status!.base).toBe(rhel10);
+    expect(w.buildsCreated).toHaveLength(builds + 1);
+  });
+
+  it('without an OSImageStream (an older cluster) the base is ControllerConfig\'s, as before', () => {
+    const w = new World({ debounceMs: 0 });
+    firstSetup(w);
+    w.settle();
+    expect((w.streams.get('coreos')!.spec!.tags![0]!.from as { name: string }).name).toBe(w.baseOSImage);
+  });
+});
