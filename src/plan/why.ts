@@ -73,7 +73,8 @@ export function changesBetween(prev: BuildHistoryEntry | undefined, cur: BuildHi
     if (prev.fingerprint === cur.fingerprint) {
       const prevToken = prevBuild?.metadata.annotations?.[ANNOTATION_REBUILD_TOKEN];
       if (token && prevToken !== token) out.push(`rebuild requested (${ANNOTATION_REBUILD}=${token})`);
-      if (prev.result === 'Failed' || prev.result === 'Error') out.push(`previous attempt ${prev.build} failed`);
+      if (prev.interrupted) out.push(`previous attempt ${prev.build} was interrupted (${prev.interrupted.split(':')[0]})`);
+      else if (prev.result === 'Failed' || prev.result === 'Error') out.push(`previous attempt ${prev.build} failed`);
       else if (prev.result === 'Cancelled' || prev.result === 'Cancelling') out.push(`previous attempt ${prev.build} was cancelled`);
     } else if (out.length === 0) {
       out.push(`inputs ${prev.fingerprint.slice(0, 10)} -> ${cur.fingerprint.slice(0, 10)}`);
