@@ -302,14 +302,14 @@ export class Informer<T extends Named> {
 
   private onError(err: unknown): void {
     if (this.stopped) return;
-    if (this.opts.optional && errorFields(err).code === 404) {
-      this.notServed();
-      return;
-    }
     this.generation++; // ignore anything the failed ListWatch still emits
     const failed = this.current;
     this.current = undefined;
     void failed?.stop().catch(() => undefined);
+    if (this.opts.optional && errorFields(err).code === 404) {
+      this.notServed();
+      return;
+    }
     const now = this.clock.now();
     if (this.lastErrorAt !== undefined && now - this.lastErrorAt > (this.opts.restartResetMs ?? INFORMER_DEFAULTS.restartResetMs)) {
       this.consecutiveErrors = 0;
@@ -336,12 +336,8 @@ export class Informer<T extends Named> {
     }, delay);
   }
 
-  /** An optional resource the cluster does not serve: an empty, synced cache; listed again after a resync period. */
+  /** An optional resource the cluster does not serve (its failed ListWatch already dropped): an empty, synced cache; listed again after a resync period. */
   private notServed(): void {
-    this.generation++;
-    const failed = this.current;
-    this.current = undefined;
-    void failed?.stop().catch(() => undefined);
     if (!this.synced) this.log.info('the cluster does not serve this resource: treated as empty, listed again every resync period');
     this.reconcileList([]);
     this.lastErrorText = undefined;

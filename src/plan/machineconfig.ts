@@ -100,10 +100,7 @@ export function checkRenderedConfig(mc: MachineConfig): RenderedConfigCheck {
       message: `MachineConfig ${name} has an invalid Ignition config at spec.config${where ? '.' + where : ''}: ${issue?.message ?? 'invalid'}; fix the MachineConfig that contributes it`,
     };
   }
-  return {
-    ok: true,
-    name,
-    ignition: withoutSecretFiles(config as Record<string, unknown>),
-    machineConfig: configThatMatters(mc),
-  };
+  // The Ignition config of the image is the one in the config that matters (SECRET_FILES left out once, there).
+  const machineConfig = configThatMatters(mc);
+  return { ok: true, name, ignition: (machineConfig.spec as { config: Record<string, unknown> }).config, machineConfig };
 }
