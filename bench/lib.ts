@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { ObjectMetaSchema } from '../src/kube/types.ts';
+import { DEFAULT_VALUES } from '../src/config/defaults.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -100,7 +101,8 @@ export function startOperator(o: OperatorOptions): Operator {
     '--kubeconfig', KUBECONFIG, '--namespace', o.ns,
     '--registry', INTERNAL_REGISTRY, '--registry-insecure', '--insecure-registries', LOCAL_REGISTRY,
     '--registry-token-file', o.tokenFile, '--opt-in-label', o.label,
-    '--apply-command', 'ignition-apply /etc/machine-config-ignition.json',
+    // Every checkout compared runs the current default (MCO's apply step): the base is the same for all.
+    '--apply-command', DEFAULT_VALUES.applyCommand,
     '--debounce-ms', String(o.debounceMs), '--log-level', process.env.BENCH_OPERATOR_LOG_LEVEL ?? 'info',
     '--metrics-addr', '127.0.0.1:0', '--probe-addr', '127.0.0.1:0', '--leader-elect', 'false',
     ...(o.extraArgs ?? []),

@@ -129,8 +129,6 @@ async function main(): Promise<number> {
       ns,
       '--leader-elect',
       'false',
-      '--apply-command',
-      'ignition-apply /etc/machine-config-ignition.json',
       '--debounce-ms',
       '1000',
       '--metrics-addr',

@@ -16,7 +16,14 @@ export const DEFAULT_VALUES = {
   concurrency: 2,
   /** Registry operations (pushes, image checks) in flight at once, across all pools. */
   registryConcurrency: 4,
-  applyCommand: 'ignition-apply /etc/machine-config-ignition.json && ostree container commit',
+  /**
+   * MCO's own apply step (its Containerfile.on-cluster-build-template): the base's Ignition, which RHCOS
+   * has only in the initramfs's dracut module, run as ignition-apply (it acts as that only under this
+   * argv[0], and only in a container); then `ostree container commit`. The subshell is ours: in
+   * MCO's `exec -a ... && ostree container commit` the exec replaces the shell and the commit never runs.
+   */
+  applyCommand:
+    '(container="oci" exec -a ignition-apply /usr/lib/dracut/modules.d/30ignition/ignition --ignore-unsupported /etc/machine-config-ignition.json) && ostree container commit',
   logLevel: 'info',
   metricsAddr: '0.0.0.0:8080',
   probeAddr: '0.0.0.0:8081',

@@ -40,6 +40,7 @@ import { fileURLToPath } from 'node:url';
 import * as yaml from 'js-yaml';
 import { inject } from 'vitest';
 import { childEnv, clusterEnv, getJson, isPlainHttpRegistry, kubeConfig, kubectl, listJson, objectApi, waitFor, type KObj } from './cluster.ts';
+import { DEFAULT_VALUES } from '../../src/config/defaults.ts';
 import {
   ANNOTATION_FINGERPRINT,
   ANNOTATION_NEWEST_IMAGE,
@@ -78,8 +79,8 @@ export function runCli(args: string[], env: Record<string, string> = {}): Promis
 
 // ---- the operator process --------------------------------------------------------------------
 
-/** The CoreOS stand-in's apply command (the operator's --apply-command for the local stack). */
-export const APPLY_COMMAND = 'ignition-apply /etc/machine-config-ignition.json';
+/** The operator's default apply command (MCO's apply step), which the tests' operators run unless told otherwise. */
+export const APPLY_COMMAND: string = DEFAULT_VALUES.applyCommand;
 
 /** One parsed pino line (msg, level, and whatever fields the line carried). */
 export type LogLine = Record<string, unknown> & { msg?: string; level?: string | number };

@@ -324,7 +324,7 @@ describe('the local control plane', () => {
     expect(ok.status).toBe(200);
   });
 
-  it('names the CoreOS stand-in base by digest in the ControllerConfig, and the outside registry has it with ignition-apply inside and the bootc labels', async () => {
+  it('names the CoreOS stand-in base by digest in the ControllerConfig, and the outside registry has the real ostree-native base: Ignition only in the dracut module, ostree-ext as ostree-container, the labels the node importer checks', async () => {
     const cc = ControllerConfigSchema.parse(
       await objectApi().read({
         apiVersion: apiVersionOf(RESOURCES.controllerConfig),
@@ -351,11 +351,23 @@ describe('the local control plane', () => {
       expect(blob.status).toBe(200);
       for (const f of tarEntries(Buffer.from(await blob.arrayBuffer()))) files.add(f);
     }
-    expect(files).toContain('usr/bin/ignition-apply');
-    // The labels the machine-config-controller inspects (OSStreams) on the image config.
-    const config = (await (await fetch(`${registryUrl()}/v2/${repo}/blobs/${manifest.config.digest}`)).json()) as { config?: { Labels?: Record<string, string> } };
-    expect(config.config?.Labels).toMatchObject({ 'containers.bootc': '1', 'io.openshift.os.streamclass': 'rhel-9' });
-    expect(files).toContain('bin/busybox');
+    // Ignition where RHCOS has it, and no ignition or ignition-apply on PATH (MCO's apply step runs it by path).
+    expect(files).toContain('usr/lib/dracut/modules.d/30ignition/ignition');
+    expect([...files].filter((f) => /^(usr\/)?(s?bin|local\/bin)\/ignition(-apply)?$/.test(f))).toEqual([]);
+    expect(files).toContain('usr/libexec/libostree/ext/ostree-container');
     expect(files).toContain('usr/lib/os-release');
+    expect(files).toContain('usr/bin/bash');
+    expect(files).toContain('etc/passwd');
+    expect(files).toContain('sysroot/ostree/repo/config');
+    // The labels the machine-config-controller inspects (OSStreams) and those a node's importer checks.
+    const config = (await (await fetch(`${registryUrl()}/v2/${repo}/blobs/${manifest.config.digest}`)).json()) as {
+      architecture?: string;
+      config?: { Labels?: Record<string, string> };
+      rootfs?: { diff_ids?: string[] };
+    };
+    expect(config.config?.Labels).toMatchObject({ 'containers.bootc': '1', 'ostree.bootable': 'true', 'io.openshift.os.streamclass': 'rhel-9' });
+    expect(config.config?.Labels?.['ostree.commit']).toMatch(/^[0-9a-f]{64}$/);
+    expect(config.rootfs?.diff_ids).toContain(config.config?.Labels?.['ostree.final-diffid']);
+    expect(config.architecture).toBe('amd64');
   });
 });

@@ -1,3 +1,0 @@
-module lbc.local/ignition-apply
-
-go 1.22
