@@ -1,8 +1,11 @@
 // The checks before the hand-off (DESIGN.md "Before the hand-off"), against
 // the registry: the manifest at the digest exists and is complete (every blob
-// present), the image is within the size budget, and the layers the build
-// added above the base contain every file of the MachineConfig with its
-// content and mode. Runs in the I/O layer; its outcome goes into the snapshot.
+// present), its config carries what a node's importer checks before it
+// deploys an image (bootable, ostree.final-diffid among the diff_ids, the
+// base's architecture), the image is within the size budget, and the layers
+// the build added above the base contain every file of the MachineConfig with
+// its content and mode. Runs in the I/O layer; its outcome goes into the snapshot.
+import { z } from 'zod';
 import type { ImageCheckOutcome, ImageCheckRequest } from '../plan/image-check.ts';
 import { RegistryError } from './client.ts';
 import { LayerFormatError, layerTar, normalizePath, stackLayers } from './layer-files.ts';
@@ -12,6 +15,55 @@ import type { ImageSource } from './reader.ts';
 export const MAX_CHECKED_LAYER_BYTES = 2 * 1024 ** 3;
 
 const fail = (message: string): ImageCheckOutcome => ({ result: 'failed', message });
+
+/** The parts of an OCI/Docker image config the importer reads. */
+const ImageConfigSchema = z.object({
+  architecture: z.string().optional(),
+  config: z.object({ Labels: z.record(z.string(), z.string()).nullish() }).nullish(),
+  rootfs: z.object({ diff_ids: z.array(z.string()).nullish() }).nullish(),
+});
+type ImageConfig = z.infer<typeof ImageConfigSchema>;
+
+/** The labels a node's importer (ostree-ext, what `rpm-ostree rebase` and bootc run) reads on an image config. */
+export const LABEL_OSTREE_BOOTABLE = 'ostree.bootable';
+export const LABEL_BOOTC = 'containers.bootc';
+export const LABEL_FINAL_DIFFID = 'ostree.final-diffid';
+
+/**
+ * What a node's importer refuses: an image that is not bootable (neither
+ * ostree.bootable=true nor containers.bootc=1), that has no ostree.final-diffid
+ * among its diff_ids (the importer cannot tell the ostree base layers from the
+ * derived ones), or whose architecture is not the base's (the pool's nodes run
+ * the base). Undefined when the node would take it.
+ */
+export function importerProblem(config: ImageConfig, baseArchitecture: string | undefined): string | undefined {
+  const labels = config.config?.Labels ?? {};
+  const fromBase = 'build it FROM the pool\'s base (or an image derived from it)';
+  if (labels[LABEL_OSTREE_BOOTABLE] !== 'true' && labels[LABEL_BOOTC] !== '1') {
+    return `the image is not bootable: its config has neither the label ${LABEL_OSTREE_BOOTABLE}=true nor ${LABEL_BOOTC}=1, which a node's importer requires; ${fromBase}`;
+  }
+  const final = labels[LABEL_FINAL_DIFFID];
+  if (!final) return `the image config has no label ${LABEL_FINAL_DIFFID}, which a node's importer requires to find the ostree base layers; ${fromBase}`;
+  if (!(config.rootfs?.diff_ids ?? []).includes(final)) {
+    return `the image's label ${LABEL_FINAL_DIFFID}=${final} is not among its rootfs.diff_ids, so a node's importer cannot find the ostree base layers; ${fromBase}`;
+  }
+  if (baseArchitecture && config.architecture !== baseArchitecture) {
+    return `the image is for architecture ${config.architecture ?? '(none)'}, the pool's base (which its nodes run) is ${baseArchitecture}`;
+  }
+  return undefined;
+}
+
+async function readConfig(src: ImageSource, image: string, digest: string): Promise<ImageConfig | string> {
+  let json: unknown;
+  try {
+    json = JSON.parse((await src.blob(image, digest)).toString('utf8'));
+  } catch (e) {
+    if (e instanceof RegistryError) throw e;
+    return `its config ${digest} is not JSON`;
+  }
+  const r = ImageConfigSchema.safeParse(json);
+  return r.success ? r.data : `its config ${digest} is not an image config (${r.error.issues[0]?.path.join('.')}: ${r.error.issues[0]?.message})`;
+}
 
 export async function checkImage(req: ImageCheckRequest, src: ImageSource, opts: { maxLayerBytes?: number } = {}): Promise<ImageCheckOutcome> {
   const maxLayer = opts.maxLayerBytes ?? MAX_CHECKED_LAYER_BYTES;
@@ -28,19 +80,29 @@ export async function checkImage(req: ImageCheckRequest, src: ImageSource, opts:
     for (const b of blobs) {
       if (!(await src.blobExists(req.image, b.digest))) return fail(`the manifest is incomplete: its ${b.what} ${b.digest} is missing from the registry`);
     }
-    // 2. The size budget.
-    const size = manifest.config.size + manifest.layers.reduce((n, l) => n + l.size, 0);
-    if (size > req.maxImageSize) return fail(`the image is ${size} bytes (layers + config), above the limit --max-image-size ${req.maxImageSize}`);
-    // 3. The layers the build added above the base hold the MachineConfig's files.
-    let baseLayers = new Set<string>();
+    // 2. What a node's importer checks, on the image config (the base's architecture when the base is known).
+    const config = await readConfig(src, req.image, manifest.config.digest);
+    if (typeof config === 'string') return fail(config);
+    let baseArchitecture: string | undefined;
+    let baseManifest;
     if (req.base) {
       try {
-        baseLayers = new Set((await src.manifest(req.base)).layers.map((l) => l.digest));
+        baseManifest = await src.manifest(req.base);
       } catch (e) {
         if (e instanceof RegistryError && e.reason === 'NotFound') return fail(`the base image ${req.base} is not in the registry, so the layers the build added cannot be told apart`);
         throw e;
       }
+      const bc = await readConfig(src, req.base, baseManifest.config.digest);
+      if (typeof bc === 'string') return fail(`the base image ${req.base}: ${bc}`);
+      baseArchitecture = bc.architecture;
     }
+    const refused = importerProblem(config, baseArchitecture);
+    if (refused) return fail(refused);
+    // 3. The size budget.
+    const size = manifest.config.size + manifest.layers.reduce((n, l) => n + l.size, 0);
+    if (size > req.maxImageSize) return fail(`the image is ${size} bytes (layers + config), above the limit --max-image-size ${req.maxImageSize}`);
+    // 4. The layers the build added above the base hold the MachineConfig's files.
+    const baseLayers = new Set((baseManifest?.layers ?? []).map((l) => l.digest));
     const added = manifest.layers.filter((l) => !baseLayers.has(l.digest));
     if (req.files.length === 0) return { result: 'passed', sizeBytes: size, addedLayers: added.length, files: 0 };
     if (added.length === 0) return fail(`the image adds no layer above its base ${req.base ?? ''}, so it cannot hold the MachineConfig's ${req.files.length} files`);

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { expectedFiles } from '../../src/plan/ignition-files.ts';
 import type { ImageCheckRequest } from '../../src/plan/image-check.ts';
@@ -45,8 +45,9 @@ class FakeRegistry implements ImageSource {
   missing = new Set<string>();
   down = false;
   calls = 0;
-  image(ref: string, layers: Buffer[]): string {
-    const config = Buffer.from('{"architecture":"amd64","os":"linux"}');
+  /** An image of `layers`; its config by default as a derived bootable image has it (labels of the base, whose last layer is the first). */
+  image(ref: string, layers: Buffer[], cfg: Record<string, unknown> = bootableConfig(layers)): string {
+    const config = Buffer.from(JSON.stringify(cfg));
     for (const b of [config, ...layers]) this.blobs.set(sha(b), b);
     const m: ImageManifest = { schemaVersion: 2, config: { digest: sha(config), size: config.length }, layers: layers.map((l) => ({ digest: sha(l), size: l.length })) };
     const digest = sha(Buffer.from(JSON.stringify(m)));
@@ -68,6 +69,18 @@ class FakeRegistry implements ImageSource {
   }
 }
 
+/** diff_id: the digest of the uncompressed layer. */
+const diffId = (l: Buffer) => sha(l[0] === 0x1f && l[1] === 0x8b ? gunzipSync(l) : l);
+function bootableConfig(layers: Buffer[], o: { arch?: string; labels?: Record<string, string> } = {}): Record<string, unknown> {
+  const diffIds = layers.map(diffId);
+  return {
+    architecture: o.arch ?? 'amd64',
+    os: 'linux',
+    config: { Labels: o.labels ?? { 'ostree.bootable': 'true', 'containers.bootc': '1', 'ostree.final-diffid': diffIds[0]! } },
+    rootfs: { type: 'layers', diff_ids: diffIds },
+  };
+}
+
 const ignition = {
   ignition: { version: '3.4.0' },
   storage: {
@@ -78,11 +91,12 @@ const ignition = {
   },
 };
 
-function setup(buildLayers: Entry[][]) {
+function setup(buildLayers: Entry[][], config?: (layers: Buffer[]) => Record<string, unknown>) {
   const reg = new FakeRegistry();
   const baseLayer = gzipSync(tar([{ name: 'usr/bin/sh', data: '#!' }, { name: 'etc/motd', data: 'base motd' }]));
   const base = reg.image('reg/ns/worker-base', [baseLayer]);
-  const image = reg.image('reg/ns/worker-mco-content', [baseLayer, ...buildLayers.map((l) => gzipSync(tar(l)))]);
+  const layers = [baseLayer, ...buildLayers.map((l) => gzipSync(tar(l)))];
+  const image = reg.image('reg/ns/worker-mco-content', layers, config?.(layers));
   const files = expectedFiles(ignition);
   if (!files.ok) throw new Error(files.message);
   const r = { image, digest: image.split('@')[1]!, base, files: files.files, maxImageSize: 1024 ** 3 };
@@ -144,6 +158,37 @@ describe('checkImage against real gzip tar layers', () => {
     cache.set(s.req.key, { result: 'failed', message: 'x' });
     expect(cache.get(s.req.key)).toEqual({ result: 'failed', message: 'x' });
     expect(cache.view(new Map([['k', r]])).get('k')).toBe(r);
+  });
+  // What a node's importer (ostree-ext) refuses, checked before the files: nothing reaches a node.
+  const refusals: [string, (layers: Buffer[]) => Record<string, unknown>, string][] = [
+    [
+      'not bootable (built FROM a plain image)',
+      (l) => ({ ...bootableConfig(l), config: { Labels: { 'io.openshift.build.name': 'x' } } }),
+      "the image is not bootable: its config has neither the label ostree.bootable=true nor containers.bootc=1, which a node's importer requires; build it FROM the pool's base (or an image derived from it)",
+    ],
+    [
+      'without ostree.final-diffid',
+      (l) => bootableConfig(l, { labels: { 'containers.bootc': '1' } }),
+      "the image config has no label ostree.final-diffid, which a node's importer requires to find the ostree base layers; build it FROM the pool's base (or an image derived from it)",
+    ],
+    [
+      'with an ostree.final-diffid not among its diff_ids',
+      (l) => bootableConfig(l, { labels: { 'ostree.bootable': 'true', 'ostree.final-diffid': 'sha256:' + 'f'.repeat(64) } }),
+      `the image's label ostree.final-diffid=sha256:${'f'.repeat(64)} is not among its rootfs.diff_ids, so a node's importer cannot find the ostree base layers; build it FROM the pool's base (or an image derived from it)`,
+    ],
+    ['of another architecture than the base', (l) => bootableConfig(l, { arch: 'arm64' }), "the image is for architecture arm64, the pool's base (which its nodes run) is amd64"],
+  ];
+  for (const [name, config, message] of refusals) {
+    it(`fails an image ${name}, naming what the importer misses`, async () => {
+      const s = setup([good], config);
+      expect(await checkImage(s.req, s.reg)).toEqual({ result: 'failed', message });
+    });
+  }
+  it('fails an image whose config blob is not JSON', async () => {
+    const s = setup([good]);
+    const m = await s.reg.manifest(s.req.image);
+    s.reg.blobs.set(m.config.digest, Buffer.from('not json'));
+    expect(await checkImage(s.req, s.reg)).toEqual({ result: 'failed', message: `its config ${m.config.digest} is not JSON` });
   });
   it('keys a check by digest and what it is checked against', () => {
     const s = setup([good]);
