@@ -13,6 +13,7 @@ import * as yaml from 'js-yaml';
 import { readFileSync } from 'node:fs';
 import { BuildSchema, LayeredPoolSchema, MachineConfigPoolSchema, RESOURCES } from '../src/kube/types.ts';
 import type { Build } from '../src/kube/types.ts';
+import { deployments, nodeSysroot } from './node-agent/sysroot.ts';
 import { ANNOTATION_NEWEST_IMAGE, ANNOTATION_NEWEST_IMAGE_SOURCE, ANNOTATION_POOL } from '../src/plan/names.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -223,6 +224,12 @@ async function main(): Promise<number> {
       const current = nodeObj.metadata?.annotations?.['machineconfiguration.openshift.io/currentConfig'];
       if (renderedObj?.spec?.osImageURL === image && desired === rendered && current === rendered) {
         say(`the machine-config-controller re-rendered pool ${pool} as ${rendered} (osImageURL = our image), and node ${node} is on it (desiredConfig = currentConfig = ${rendered})`);
+        const dep = deployments(nodeSysroot(env.LBC_STATE_DIR!))[0];
+        say(
+          dep
+            ? `node ${node} deployed it with the real importer (ostree-ext container image deploy): ostree checksum ${dep.checksum}${dep.image === image ? '' : ` (its origin is ${dep.image ?? 'not an image'}, not our image)`}`
+            : `node ${node} has no ostree deployment in ${env.LBC_STATE_DIR}/node/host/sysroot`,
+        );
         process.stdout.write('\n' + run(env.OC!, ['get', 'istag', '-n', ns]) + '\n');
         process.stdout.write(run(env.KUBECTL!, ['get', 'mcp', pool]) + '\n');
         const st = spawnSync(process.execPath, [join(ROOT, 'src/cli.ts'), 'status', '--namespace', ns], { encoding: 'utf8', env: process.env });

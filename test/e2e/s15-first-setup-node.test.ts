@@ -5,11 +5,25 @@
 // (its desiredConfig) to that rendering; the operator sees the re-rendered pool
 // (status.rollout.renderedConfig) and starts no further build.
 //
+// S23 is part of it (the node is shared, one scenario moves it at a time): the
+// node deploys the handed-off image with the real importer (ostree-ext
+// container image deploy, what rpm-ostree rebase runs). The image is in this
+// scenario's namespace of the integrated registry, where the nodes' puller
+// (MCO's machine-os-puller, whose pull secrets MCO gives the nodes) may not
+// pull at first: the deploy is refused and the node is Degraded with the
+// importer's message, as MCD reports a failed rebase. Once the admin lets the
+// puller pull there (a RoleBinding, as MCO's own in its namespace), the node's
+// retry deploys it: its newest deployment came from the image, and its
+// /usr/etc holds every file of the MachineConfig with its mode.
+//
 // The node (LBC_NODE_NAME) is shared: it is moved into this scenario's pool
 // with one `oc label` (MCC allows worker plus one custom pool) and moved back
 // afterwards, waiting until it is on its previous config again.
-import { afterAll, describe, expect, it } from 'vitest';
-import { waitFor } from '../harness/cluster.ts';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { oc, waitFor } from '../harness/cluster.ts';
+import { deployments, nodeSysroot } from '../../hack/node-agent/sysroot.ts';
 import { builds, ignitionOf } from '../harness/operator.ts';
 import { handoffMachineConfigName } from '../../src/plan/names.ts';
 import { caughtUp, handOffMachineConfig, moveNodeInto, nodeConfig, osImageOf, renderedWithImage, scenario, status, waitHandedOff, waitStatus } from './support.ts';
@@ -68,10 +82,26 @@ describe('S15 first setup, a node in the pool', () => {
     const desiredAt = Date.now();
     console.log(`S15: build Complete seen -> node desiredConfig ${withImage}: ${completeAt ? desiredAt - completeAt : '?'} ms; phases seen before the hand-off: ${seen.join(' > ')}`);
     expect(node.desired).toBe(withImage);
+    const refused = await waitFor(async () => {
+      const n = await nodeConfig(NODE);
+      return n.state === 'Degraded' ? n : undefined;
+    }, { what: `node ${NODE} Degraded: its puller may not pull from ${s.ns}`, timeoutMs: 120_000, intervalMs: 500 });
+    console.log(`S15/S23: node Degraded: ${refused.reason}`);
+    expect(refused.reason).toContain(`failed to update OS to ${image}: `);
+    expect(refused.current).not.toBe(withImage);
+    await oc(['create', 'rolebinding', 'machine-os-puller-binding', '--clusterrole=system:image-puller', '--serviceaccount=openshift-machine-config-operator:machine-os-puller', '-n', s.ns]);
     await waitFor(async () => {
       const n = await nodeConfig(NODE);
       return n.current === withImage && n.state === 'Done';
     }, { what: `node ${NODE} on ${withImage}`, timeoutMs: 120_000, intervalMs: 500 });
+    const [dep] = deployments(nodeSysroot(inject('localClusterEnv').LBC_STATE_DIR!));
+    console.log(`S15/S23: node ${NODE} deployed ${image}: ostree checksum ${dep?.checksum}`);
+    expect(dep?.image).toBe(image);
+    for (const [file, content] of Object.entries(files)) {
+      const onNode = path.join(dep!.dir, 'usr', file); // the image's /etc is the deployment's /usr/etc
+      expect(readFileSync(onNode, 'utf8'), onNode).toBe(content);
+      expect(statSync(onNode).mode & 0o7777, onNode).toBe(0o644);
+    }
 
     // The operator saw the re-rendered pool and the node updated, and started no build for it.
     const mark = await caughtUp(sc.op);

@@ -764,10 +764,10 @@ export async function clusterBaseImage(): Promise<string> {
 const NODE_ROLE = 'node-role.kubernetes.io/';
 const MCD = 'machineconfiguration.openshift.io/';
 
-/** The node's MCD annotations: currentConfig, desiredConfig, state. */
-export async function nodeConfig(node: string): Promise<{ current?: string; desired?: string; state?: string }> {
+/** The node's MCD annotations: currentConfig, desiredConfig, state, reason. */
+export async function nodeConfig(node: string): Promise<{ current?: string; desired?: string; state?: string; reason?: string }> {
   const a = (await getJson(['node', node]))?.metadata.annotations ?? {};
-  return { current: a[`${MCD}currentConfig`], desired: a[`${MCD}desiredConfig`], state: a[`${MCD}state`] };
+  return { current: a[`${MCD}currentConfig`], desired: a[`${MCD}desiredConfig`], state: a[`${MCD}state`], reason: a[`${MCD}reason`] };
 }
 
 /**

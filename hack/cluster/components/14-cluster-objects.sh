@@ -7,7 +7,7 @@
 # and the built-in master/worker pools. The CoreOS image is the stand-in.
 # Not a process: applied, then checked.
 objects_inputs() {
-  printf '%s\n' "$NAMESPACE" "$(coreos_image)" "$(extensions_image)" "$OCP_VERSION" "$NODE_IP" "$PORT_EXT_REGISTRY" "$PORT_INT_REGISTRY" "v6" | sha256sum | cut -c1-64
+  printf '%s\n' "$NAMESPACE" "$(coreos_image)" "$(extensions_image)" "$OCP_VERSION" "$NODE_IP" "$PORT_EXT_REGISTRY" "$PORT_INT_REGISTRY" "v7" | sha256sum | cut -c1-64
 }
 objects_ready() { stamp_ok objects "$(objects_inputs)"; }
 objects_start() {
@@ -185,6 +185,20 @@ spec:
   proxy: null
   pullSecret: {namespace: openshift-config, name: pull-secret}
   platform: none
+YAML
+  # MCO's machine-os-puller (its manifests/machine-os-puller/): nodes pull OS images from the
+  # integrated registry with this ServiceAccount's pull secrets, which MCO's operator puts into
+  # ControllerConfig spec.internalRegistryPullSecret (the node-agent does that step here).
+  kapply -f - >/dev/null <<YAML
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: machine-os-puller, namespace: $NAMESPACE}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: machine-os-puller-binding, namespace: $NAMESPACE}
+roleRef: {kind: ClusterRole, apiGroup: rbac.authorization.k8s.io, name: "system:image-puller"}
+subjects: [{kind: ServiceAccount, namespace: $NAMESPACE, name: machine-os-puller}]
 YAML
   # Status the cluster-version operator and the config operator would write.
   fg="$(node -e 'const d = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); const g = d.status.featureGates[0]; g.version = process.argv[2]; console.log(JSON.stringify({ status: { featureGates: [g] } }))' \
