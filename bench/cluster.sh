@@ -15,6 +15,8 @@ echo "== server-side applies a second the control plane takes, by concurrency (b
 for c in 1 8 32; do node bench/apply-throughput.bench.ts 200 "$c" imagestreams; done
 echo "== rendered-config push against skopeo (bench/push.bench.ts)"
 node bench/push.bench.ts --runs "${BENCH_RUNS:-3}"
+echo "== one content build on the realistic CoreOS base beside MCO's way and the pull floor (bench/content-build.bench.ts)"
+node bench/content-build.bench.ts --runs "${BENCH_CONTENT_RUNS:-1}"
 echo "== reaction beside the raw watch, and the storm (bench/reaction.bench.ts)"
 node bench/reaction.bench.ts --runs "${BENCH_RUNS:-3}" --changes "${BENCH_CHANGES:-20}" ${BENCH_CHECKOUT:+--checkout "$BENCH_CHECKOUT"}
 node bench/scale.bench.ts \
