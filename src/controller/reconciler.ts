@@ -411,9 +411,9 @@ export class Reconciler {
     // Builds first: stale ones cancelled, new ones created (a second create is AlreadyExists).
     // A Build is planned only once its BuildConfig exists, and it carries its own
     // Dockerfile: the objects applied below (the BuildConfig's Dockerfile among
-    // them) are not its inputs, and writing them first made every reaction to new
-    // inputs one write round trip slower. Only an output stream not there yet
-    // (deleted by someone) goes before its Build.
+    // them) are not its inputs, so writing them first would only delay the Build
+    // by a write round trip. Only an output stream not there yet (deleted by
+    // someone) goes before its Build.
     const outputs = new Set(p.createBuilds.map((b) => ((b.spec as { output?: { to?: { name?: string } } } | undefined)?.output?.to?.name ?? '').split(':')[0]));
     const first = p.apply.filter((o) => o.kind === 'ImageStream' && outputs.has(o.metadata.name) && this.cached(o) === undefined);
     const applyOne = async (obj: KubeObject) => {

@@ -286,7 +286,6 @@ export class KubeWriter {
     await this.apply({ apiVersion: apiVersionOf(r), kind: r.kind, metadata: { name: pool, annotations } });
   }
 
-  /** Server-side applies the status subresource of one of our objects. */
   /**
    * Server-side applies the status subresource of one of our objects; not sent
    * when the apply cache answers it (the same status at the object's current

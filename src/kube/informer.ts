@@ -13,8 +13,11 @@
 //   exponential backoff, counting the restarts.
 // - ListWatch's own copy of each object is cut to its name and resourceVersion
 //   once the cache here has it (slimListWatchEntry): nothing is held twice.
-// - A periodic resync re-emits every cached object as an 'update' (a safety
-//   net for a handler that lost an event), as client-go's resync does.
+// - Every resync period (once synced) it does two things: a relist (a fresh
+//   ListWatch whose list is diffed against the cache, emitting what a lost
+//   watch event hid; client-go's resync does not do this) and a resync
+//   (every cached object re-emitted as an 'update', from the cache alone, as
+//   client-go's resync does).
 // Handlers must only enqueue: they run synchronously inside the event stream.
 
 import {
@@ -75,7 +78,7 @@ export interface InformerOptions<T extends Named> {
    * managedFields and kubectl's last-applied annotation).
    */
   transform?: (obj: T) => T;
-  /** Re-emit every cached object as 'update' this often; 0 disables. Default 10 minutes. */
+  /** Relist, and re-emit every cached object as 'update', this often; 0 disables both. Default 10 minutes. */
   resyncPeriodMs?: number;
   /** First restart delay after an error; doubles per consecutive error. Default 1 s. */
   restartBaseMs?: number;
@@ -146,7 +149,7 @@ export function stripCachedObject<T extends Named>(obj: T): T {
  * resourceVersion) and to find what a relist no longer has (by name). The
  * Informer's cache holds the parsed copy, so once a handler has it, the
  * ListWatch entry is cut to name, namespace and resourceVersion: the objects
- * are not held twice (at 1,000 pools about 50 MB of heap). Does nothing when
+ * are not held twice. Does nothing when
  * the entry is not `obj` itself, or when ListWatch's map is not where this
  * expects it (a test pins the shape of the client-node version in use).
  */

@@ -1,8 +1,8 @@
 // Leader election on a coordination.k8s.io/v1 Lease, in the manner of
 // client-go's leaderelection package:
-// - a candidate creates the Lease, or takes it over once it has expired
-//   (renewTime + leaseDurationSeconds < now) or was released (no holder),
-//   incrementing leaseTransitions;
+// - a candidate creates the Lease, or takes it over once it has expired (its
+//   record has not changed for leaseDurationSeconds, see below) or was
+//   released (no holder), incrementing leaseTransitions;
 // - the leader renews every retryPeriod and steps down at once
 //   (onStoppedLeading, its signal aborted) when it has not renewed within
 //   renewDeadline;
@@ -13,9 +13,10 @@
 //   onStartedLeading returned), then releases the Lease by clearing the holder,
 //   so a standby takes over on its next retry instead of after a lease
 //   duration.
-// Expiry is judged against the candidate's own clock and the holder's
-// renewTime, so clocks across replicas are assumed synchronised to well within
-// leaseDuration - renewDeadline (NTP-synced nodes).
+// Expiry is measured on the candidate's own clock, from when it first saw the
+// Lease's current record (holder, renewTime, leaseTransitions), as client-go's
+// observedTime. The holder's renewTime only tells whether the record changed;
+// it is never compared with this clock, so skew between replicas does not matter.
 
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';

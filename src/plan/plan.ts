@@ -93,7 +93,7 @@ export interface Plan {
   checkImage?: ImageCheckRequest | undefined;
   /** The full status of the pool's status object; undefined = leave it alone. */
   status?: LayeredPoolStatus | undefined;
-  /** Events: those with `on` are sent once that write succeeded, the others after the status write; each `key` once. */
+  /** Events: those with `on` are sent once that write succeeded, the others (observations) before any write of the reconcile; each `key` once. */
   events: PlanEvent[];
   requeueAfterMs?: number | undefined;
   /** What every phase decided (managed pools): the status after apply is computed from it (planStatus). */
@@ -196,8 +196,8 @@ export function plan(snap: Snapshot): Plan {
   out.events.unshift(...status.events, ...startEvents(s));
   out.status = sameStatus(s.prevStatus, status.status) ? undefined : status.status;
   // A safety net while waiting; not while only a build runs: its Build's watch
-  // events wake the pool (polling every pool with a Pending build every 10 s
-  // was most of the idle CPU at 1,000 pools).
+  // events wake the pool, and polling every building pool every 10 s would
+  // cost idle CPU in proportion to the pools.
   const buildRunning = s.contentDecision?.state === 'building' || s.customDecision?.state === 'building';
   const onlyBuilding = buildRunning && !s.waiting.length && !status.problem;
   if ((!s.chosen || s.waiting.length) && !onlyBuilding) requeueIn(s, status.problem ? 30_000 : 10_000);

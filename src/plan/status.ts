@@ -15,7 +15,7 @@ export interface PlanEvent {
   type: 'Normal' | 'Warning';
   reason: string;
   message: string;
-  /** Sent at this action's site, once it succeeded; absent: an observation, sent after the status write. */
+  /** Sent at this action's site, once it succeeded; absent: an observation, sent before any write of the reconcile. */
   on?: EventAction | undefined;
   /** The Build it is about (structured, for the metrics: never parsed from the message). */
   build?: { name: string; kind: 'content' | 'custom'; start?: string | undefined; end?: string | undefined } | undefined;
