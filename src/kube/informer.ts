@@ -204,11 +204,6 @@ export class Informer<T extends Named> {
     };
   }
 
-  /** Same as addHandler. */
-  onEvent(handler: EventHandler<T>): () => void {
-    return this.addHandler(handler);
-  }
-
   /** Starts listing and watching (returns at once; see waitForSync). */
   start(): void {
     if (this.started) return;
@@ -466,15 +461,4 @@ function defaultLister<T extends Named>(opts: InformerOptions<T>): () => Promise
     (ns
       ? await api.listNamespacedCustomObject({ ...common, namespace: ns })
       : await api.listClusterCustomObject(common)) as KubernetesListObject<KubernetesObject>;
-}
-
-export type ResourceInformer<T extends Named> = Informer<T>;
-
-/** `new Informer({ kubeConfig, ...opts })`, with `log` accepted as an alias of `logger`. */
-export function createInformer<T extends Named>(
-  kubeConfig: KubeConfig,
-  opts: Omit<InformerOptions<T>, 'kubeConfig'> & { log?: Logger },
-): Informer<T> {
-  const { log, ...rest } = opts;
-  return new Informer<T>({ ...rest, kubeConfig, ...(rest.logger ?? log ? { logger: rest.logger ?? log } : {}) });
 }

@@ -105,10 +105,6 @@ export function shortenedNames(pool: string): Record<string, string> {
   return out;
 }
 
-export function buildConfigFor(pool: string, kind: BuildKind): string {
-  return kind === 'content' ? poolBuildConfigs(pool).content : poolBuildConfigs(pool).custom;
-}
-
 /** Tag on the output stream that holds the image of one fingerprint. */
 export function fingerprintTag(fingerprint: string): string {
   return `fp-${fingerprint.slice(0, 20)}`;
@@ -142,7 +138,5 @@ export function handoffMachineConfigName(pool: string): string {
 }
 /** MCC marks the MachineConfigs it generates with this; their osImageURL is ignored when merging. */
 export const ANNOTATION_GENERATED_BY_CONTROLLER = 'machineconfiguration.openshift.io/generated-by-controller-version';
-/** MCC sets this on a rendered config whose osImageURL came from a MachineConfig. */
-export const ANNOTATION_OS_IMAGE_URL_OVERRIDDEN = 'machineconfiguration.openshift.io/os-image-url-overridden';
 /** The role label MCC sorts by when merging: worker-role MachineConfigs first, then the others. */
 export const LABEL_MC_ROLE = 'machineconfiguration.openshift.io/role';
