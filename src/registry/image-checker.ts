@@ -8,8 +8,8 @@
 import { z } from 'zod';
 import type { ImageCheckOutcome, ImageCheckRequest } from '../plan/image-check.ts';
 import { RegistryError } from './client.ts';
-import { LayerFormatError, layerTar, normalizePath, stackLayers } from './layer-files.ts';
-import type { ImageSource } from './reader.ts';
+import { LayerFormatError, layerTar, normalizePath, linksOf, resolveParents, stackLayers } from './layer-files.ts';
+import type { ImageManifest, ImageSource } from './reader.ts';
 
 /** Largest single added layer the check downloads (it is held in memory). */
 export const MAX_CHECKED_LAYER_BYTES = 2 * 1024 ** 3;
@@ -118,22 +118,45 @@ export async function checkImage(req: ImageCheckRequest, src: ImageSource, opts:
       }
     }
     const wanted = new Set(req.files.map((f) => normalizePath(f.path)));
-    let stacked;
+    let stacked: ReturnType<typeof stackLayers>;
+    // A file written through a symlinked parent directory is where the link leads (an ostree-native
+    // base has usr/local -> ../var/usrlocal, home -> var/home, ...: MCO's own /usr/local/bin files land
+    // in var/usrlocal/bin). The base's symlinks are read only when a file is not at its own path.
+    const where = new Map<string, string>();
     try {
       stacked = stackLayers(tars, wanted);
+      const missing = [...wanted].filter((p) => !stacked.files.has(p));
+      if (missing.length > 0) {
+        const baseLinks = req.base && baseManifest ? await baseSymlinks(src, req.base, baseManifest, maxLayer) : new Map<string, string>();
+        if (typeof baseLinks === 'string') return fail(baseLinks);
+        const current = stacked;
+        const linkOf = (q: string) => {
+          const e = current.files.get(q);
+          if (e?.type === 'hardlink' && e.link) return current.files.get(e.link)?.target ?? baseLinks.get(e.link);
+          if (e) return e.type === 'symlink' ? e.target : undefined;
+          return current.whiteouts.has(q) ? undefined : baseLinks.get(q);
+        };
+        for (const p of missing) {
+          const r = resolveParents(p, linkOf);
+          if (r !== undefined && r !== p) where.set(p, r);
+        }
+        if (where.size > 0) stacked = stackLayers(tars, new Set([...wanted, ...where.values()]));
+      }
     } catch (e) {
       if (e instanceof LayerFormatError) return fail(`a layer the build added is not a valid tar: ${e.message}`);
       throw e;
     }
     for (const f of req.files) {
       const p = normalizePath(f.path);
-      let entry = stacked.files.get(p);
+      const at = where.get(p) ?? p;
+      let entry = stacked.files.get(at);
       if (!entry) {
-        const by = stacked.whiteouts.get(p);
+        const by = stacked.whiteouts.get(at);
+        const via = at === p ? '' : ` (at /${at}, where the base's symlinks lead)`;
         return fail(
           by !== undefined
-            ? `file ${f.path} of the MachineConfig is deleted (whiteout) by layer ${added[by]!.digest}`
-            : `file ${f.path} of the MachineConfig is not in the ${added.length} layer(s) the build added above the base`,
+            ? `file ${f.path} of the MachineConfig${via} is deleted (whiteout) by layer ${added[by]!.digest}`
+            : `file ${f.path} of the MachineConfig${via} is not in the ${added.length} layer(s) the build added above the base`,
         );
       }
       if (entry.type === 'hardlink' && entry.link) entry = { ...(stacked.files.get(entry.link) ?? entry), mode: entry.mode };
@@ -150,6 +173,36 @@ export async function checkImage(req: ImageCheckRequest, src: ImageSource, opts:
     if (e instanceof RegistryError) return { result: 'error', message: e.message };
     throw e;
   }
+}
+
+/** Symlinks of the bases checked against, by base reference (a base's layers are read once per process). */
+const BASE_SYMLINKS = new Map<string, Map<string, string>>();
+const BASE_SYMLINKS_MAX = 8;
+
+/** The symlinks of every layer of the base (later layers win), or a failure message. */
+async function baseSymlinks(src: ImageSource, base: string, m: ImageManifest, maxLayer: number): Promise<Map<string, string> | string> {
+  const cached = BASE_SYMLINKS.get(base);
+  if (cached) return cached;
+  const all = { symlinks: new Map<string, string>(), hardlinks: new Map<string, string>() };
+  for (const l of m.layers) {
+    if (l.size > maxLayer) return `base layer ${l.digest} is ${l.size} bytes, more than the ${maxLayer} bytes the check reads`;
+    try {
+      linksOf(layerTar(await src.blob(base, l.digest)), all);
+    } catch (e) {
+      if (e instanceof LayerFormatError) return `base layer ${l.digest}: ${e.message}`;
+      if (e instanceof Error && !(e instanceof RegistryError)) return `base layer ${l.digest} is not a readable tar or gzip'd tar (${e.message})`;
+      throw e;
+    }
+  }
+  // A hard link to a symlink is that symlink.
+  const links = new Map(all.symlinks);
+  for (const [p, to] of all.hardlinks) {
+    const t = all.symlinks.get(to);
+    if (t !== undefined) links.set(p, t);
+  }
+  BASE_SYMLINKS.set(base, links);
+  if (BASE_SYMLINKS.size > BASE_SYMLINKS_MAX) BASE_SYMLINKS.delete(BASE_SYMLINKS.keys().next().value!);
+  return links;
 }
 
 /** Outcomes of checks by key: a digest is checked once; a failure is remembered until the digest (or what it is checked against) changes. */

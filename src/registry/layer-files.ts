@@ -14,6 +14,8 @@ export interface LayerEntry {
   contents?: Buffer | undefined;
   /** Hard-link or symlink target (normalized path). */
   link?: string | undefined;
+  /** A symlink's target as written (relative to the link's directory, or absolute). */
+  target?: string | undefined;
   /** Index of the layer (in the order given) that wrote it. */
   layer: number;
 }
@@ -42,6 +44,8 @@ interface RawEntry {
   type: EntryType;
   mode: number;
   link?: string | undefined;
+  /** A symlink's target as written. */
+  target?: string | undefined;
   data: Buffer;
 }
 
@@ -116,7 +120,7 @@ export function readTarEntries(tar: Buffer): RawEntry[] {
     pax = {};
     const type: EntryType =
       typeflag === '0' || typeflag === '\0' || typeflag === '7' ? 'file' : typeflag === '5' ? 'dir' : typeflag === '2' ? 'symlink' : typeflag === '1' ? 'hardlink' : 'other';
-    out.push({ path: normalizePath(name), type, mode: octalField(h, 100, 8) & 0o7777, link: link ? normalizePath(link) : undefined, data });
+    out.push({ path: normalizePath(name), type, mode: octalField(h, 100, 8) & 0o7777, link: link ? normalizePath(link) : undefined, target: type === 'symlink' ? link : undefined, data });
   }
   return out;
 }
@@ -160,9 +164,52 @@ export function stackLayers(tars: readonly Buffer[], wanted: ReadonlySet<string>
         files.get(e.path)!.mode = e.mode;
         continue;
       }
-      files.set(e.path, { type: e.type, mode: e.mode, layer, link: e.link, contents: keep.has(e.path) && e.type === 'file' ? Buffer.from(e.data) : undefined });
+      files.set(e.path, { type: e.type, mode: e.mode, layer, link: e.link, target: e.target, contents: keep.has(e.path) && e.type === 'file' ? Buffer.from(e.data) : undefined });
       whiteouts.delete(e.path);
     }
   });
   return { files, whiteouts };
+}
+
+/**
+ * The links of a layer: symlinks (path -> target as written) and hard links
+ * (path -> the path it links to). ostree-ext exports every symlink of an
+ * ostree commit as a hard link to the object file that is the symlink
+ * (`usr/local` -> `sysroot/ostree/repo/objects/bb/...file` -> `../var/usrlocal`).
+ */
+export function linksOf(tar: Buffer, into: { symlinks: Map<string, string>; hardlinks: Map<string, string> }): void {
+  for (const e of readTarEntries(tar)) {
+    if (e.type === 'symlink' && e.target !== undefined) into.symlinks.set(e.path, e.target);
+    else if (e.type === 'hardlink' && e.link) into.hardlinks.set(e.path, e.link);
+  }
+}
+
+/**
+ * Where a file at normalized path `p` really is when its parent directories
+ * may be symlinks (an ostree-native image has `usr/local -> ../var/usrlocal`,
+ * `home -> var/home`, ...): each parent that `linkOf` names a symlink is
+ * replaced by its target (relative to the link's directory, or absolute), as
+ * a write through that path lands. The last component is not followed.
+ * Undefined for a loop (more than 40 links).
+ */
+export function resolveParents(p: string, linkOf: (path: string) => string | undefined): string | undefined {
+  let parts = p.split('/').filter(Boolean);
+  let hops = 0;
+  for (let i = 0; i < parts.length - 1; ) {
+    const target = linkOf(parts.slice(0, i + 1).join('/'));
+    if (target === undefined) {
+      i++;
+      continue;
+    }
+    if (++hops > 40) return undefined;
+    const out: string[] = [];
+    for (const seg of [...(target.startsWith('/') ? [] : parts.slice(0, i)), ...target.split('/'), ...parts.slice(i + 1)]) {
+      if (seg === '' || seg === '.') continue;
+      if (seg === '..') out.pop();
+      else out.push(seg);
+    }
+    parts = out;
+    i = 0;
+  }
+  return parts.join('/');
 }

@@ -36,7 +36,7 @@ describe('S13 build logs', () => {
     expect(failed.map((b) => b.phase)).toEqual(['Failed']);
     const f = failed[0]!;
     const flog = (await oc(['logs', `build/${f.name}`, '-n', s.ns])).stdout;
-    const line = 'no such user "s13-nobody"';
+    const line = 'user "s13-nobody" not found'; // the end of the real Ignition's last line
     expect(flog).toContain(line);
     expect(flog).not.toContain('Push successful');
     const msg = cond(st, 'Degraded')!.message;

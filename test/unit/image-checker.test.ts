@@ -6,9 +6,10 @@ import type { ImageCheckRequest } from '../../src/plan/image-check.ts';
 import { imageCheckKey } from '../../src/plan/image-check.ts';
 import { RegistryError } from '../../src/registry/client.ts';
 import { checkImage, ImageCheckCache } from '../../src/registry/image-checker.ts';
+import { resolveParents } from '../../src/registry/layer-files.ts';
 import type { ImageManifest, ImageSource } from '../../src/registry/reader.ts';
 
-type Entry = { name: string; data?: string; mode?: number; type?: '0' | '5' | '1'; link?: string };
+type Entry = { name: string; data?: string; mode?: number; type?: '0' | '5' | '1' | '2'; link?: string };
 
 /** A real ustar archive. */
 function tar(entries: Entry[]): Buffer {
@@ -91,9 +92,9 @@ const ignition = {
   },
 };
 
-function setup(buildLayers: Entry[][], config?: (layers: Buffer[]) => Record<string, unknown>) {
+function setup(buildLayers: Entry[][], config?: (layers: Buffer[]) => Record<string, unknown>, baseEntries: Entry[] = []) {
   const reg = new FakeRegistry();
-  const baseLayer = gzipSync(tar([{ name: 'usr/bin/sh', data: '#!' }, { name: 'etc/motd', data: 'base motd' }]));
+  const baseLayer = gzipSync(tar([{ name: 'usr/bin/sh', data: '#!' }, { name: 'etc/motd', data: 'base motd' }, ...baseEntries]));
   const base = reg.image('reg/ns/worker-base', [baseLayer]);
   const layers = [baseLayer, ...buildLayers.map((l) => gzipSync(tar(l)))];
   const image = reg.image('reg/ns/worker-mco-content', layers, config?.(layers));
@@ -189,6 +190,43 @@ describe('checkImage against real gzip tar layers', () => {
     const m = await s.reg.manifest(s.req.image);
     s.reg.blobs.set(m.config.digest, Buffer.from('not json'));
     expect(await checkImage(s.req, s.reg)).toEqual({ result: 'failed', message: `its config ${m.config.digest} is not JSON` });
+  });
+  it('finds a file written through a symlinked parent of the base where the link leads (ostree-ext exports a symlink as a hard link to its object)', async () => {
+    const ostreeBase: Entry[] = [
+      { name: 'sysroot/ostree/repo/objects/bb/0948.file', type: '2', link: '../var/usrlocal' },
+      { name: 'usr/local', type: '1', link: 'sysroot/ostree/repo/objects/bb/0948.file' },
+      { name: 'home', type: '2', link: 'var/home' },
+    ];
+    const files = expectedFiles({
+      storage: {
+        files: [
+          { path: '/usr/local/bin/configure-ovs.sh', mode: 0o755, contents: { source: 'data:,ovs' } },
+          { path: '/home/core/.profile', mode: 0o644, contents: { source: 'data:,p' } },
+        ],
+      },
+    });
+    if (!files.ok) throw new Error(files.message);
+    const s = setup([[{ name: 'var/usrlocal/bin/configure-ovs.sh', data: 'ovs', mode: 0o755 }, { name: 'var/home/core/.profile', data: 'p' }]], undefined, ostreeBase);
+    const r = { ...s.req, files: files.files };
+    expect(await checkImage({ ...r, key: imageCheckKey(r) }, s.reg)).toEqual({ result: 'passed', sizeBytes: expect.any(Number), addedLayers: 1, files: 2 });
+    const wrong = setup([[{ name: 'var/usrlocal/bin/configure-ovs.sh', data: 'ovs', mode: 0o644 }, { name: 'var/home/core/.profile', data: 'p' }]], undefined, ostreeBase);
+    const w = { ...wrong.req, files: files.files };
+    expect(await checkImage({ ...w, key: imageCheckKey(w) }, wrong.reg)).toEqual({ result: 'failed', message: 'file /usr/local/bin/configure-ovs.sh has mode 0644 in the image, the MachineConfig says 0755' });
+    const none = setup([[{ name: 'var/home/core/.profile', data: 'p' }]], undefined, ostreeBase);
+    const n = { ...none.req, files: files.files };
+    expect(await checkImage({ ...n, key: imageCheckKey(n) }, none.reg)).toEqual({
+      result: 'failed',
+      message: "file /usr/local/bin/configure-ovs.sh of the MachineConfig (at /var/usrlocal/bin/configure-ovs.sh, where the base's symlinks lead) is not in the 1 layer(s) the build added above the base",
+    });
+  });
+  it('resolveParents follows relative and absolute links of parent directories, not of the file, and stops at a loop', () => {
+    const links = new Map([['usr/local', '../var/usrlocal'], ['opt', '/var/opt'], ['a', 'b'], ['b', 'a'], ['etc/x', 'y']]);
+    const of = (p: string) => links.get(p);
+    expect(resolveParents('usr/local/bin/x', of)).toBe('var/usrlocal/bin/x');
+    expect(resolveParents('opt/app/conf', of)).toBe('var/opt/app/conf');
+    expect(resolveParents('etc/x', of)).toBe('etc/x');
+    expect(resolveParents('etc/motd', of)).toBe('etc/motd');
+    expect(resolveParents('a/f', of)).toBeUndefined();
   });
   it('keys a check by digest and what it is checked against', () => {
     const s = setup([good]);
