@@ -49,7 +49,7 @@ function sh(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv } = {})
 }
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
-const mb = (b: number) => `${(b / 1e6).toFixed(0)} MB`;
+const mb = (b: number) => (b >= 1e6 ? `${(b / 1e6).toFixed(0)} MB` : `${(b / 1e3).toFixed(1)} kB`);
 
 const Manifest = z.object({ layers: z.array(z.object({ digest: z.string(), size: z.number() })) });
 async function manifest(ref: string, token?: string): Promise<z.infer<typeof Manifest>> {
@@ -146,7 +146,7 @@ async function ours(base: string): Promise<Ours> {
     const phases: [string, number][] = [
       ['pod start (Build created -> first builder line)', t(0) - created],
       ['base pull and unpack (-> first STEP)', t(iStep) - t(0)],
-      ['COPY stages (-> RUN)', t(iRun) - t(iStep)],
+      ['COPY of the config files (-> RUN)', t(iRun) - t(iStep)],
       ['apply: Ignition as ignition-apply (RUN -> its last line)', t(iLastIgnition) - t(iRun)],
       ['commit: ostree container commit (-> end of RUN)', t(iAfterRun) - t(iLastIgnition)],
       ['image commit (-> Pushing image)', t(iPush) - t(iAfterRun)],

@@ -5,7 +5,9 @@ import { parseImageRef } from './imageref.ts';
 
 /** Bump when the generated Dockerfile changes shape: it is part of every content fingerprint. */
 // v2: no rendered-config name in the Dockerfile (the hand-off changes the name, not the content).
-export const TEMPLATE_VERSION = 'content-v2';
+// v3: both config files in one COPY: every layer a build commits is a diff over the whole base
+// (overlay without native diff on this kernel), so one layer less is seconds less on a RHCOS-sized base.
+export const TEMPLATE_VERSION = 'content-v3';
 
 export class DockerfileValueError extends Error {
   override name = 'DockerfileValueError';
@@ -48,8 +50,7 @@ export function contentDockerfile(input: ContentDockerfileInput): string {
     `FROM ${rc} AS machineconfig`,
     '',
     `FROM ${base}`,
-    'COPY --from=machineconfig /machine-config.json /etc/machine-config.json',
-    'COPY --from=machineconfig /machine-config-ignition.json /etc/machine-config-ignition.json',
+    'COPY --from=machineconfig /machine-config.json /machine-config-ignition.json /etc/',
     `RUN ${cmd}`,
     '',
   ].join('\n');
