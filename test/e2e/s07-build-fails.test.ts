@@ -17,7 +17,7 @@ import { ANNOTATION_REBUILD, ANNOTATION_REBUILD_TOKEN } from '../../src/plan/nam
 import { cond, events, expectHandOff, handOff, handedOffImage, readImageFiles, scenario, status, waitHandedOff, waitStatus, type LayeredPoolStatus } from './support.ts';
 
 const RETRY_LIMIT = 2;
-const BACKOFF_MS = 5000; // long enough to observe Building between the attempts
+const BACKOFF_MS = 15_000; // long enough to observe Building between the attempts under load (5 s was missed in a CI-style run)
 
 const sc = scenario('s7', { operator: { args: ['--retry-limit', String(RETRY_LIMIT), '--retry-backoff-ms', String(BACKOFF_MS)] } });
 const { s, P } = sc;
