@@ -25,9 +25,9 @@ const ImageConfigSchema = z.object({
 type ImageConfig = z.infer<typeof ImageConfigSchema>;
 
 /** The labels a node's importer (ostree-ext, what `rpm-ostree rebase` and bootc run) reads on an image config. */
-export const LABEL_OSTREE_BOOTABLE = 'ostree.bootable';
-export const LABEL_BOOTC = 'containers.bootc';
-export const LABEL_FINAL_DIFFID = 'ostree.final-diffid';
+const LABEL_OSTREE_BOOTABLE = 'ostree.bootable';
+const LABEL_BOOTC = 'containers.bootc';
+const LABEL_FINAL_DIFFID = 'ostree.final-diffid';
 
 /**
  * What a node's importer refuses: an image that is not bootable (neither
@@ -36,7 +36,7 @@ export const LABEL_FINAL_DIFFID = 'ostree.final-diffid';
  * derived ones), or whose architecture is not the base's (the pool's nodes run
  * the base). Undefined when the node would take it.
  */
-export function importerProblem(config: ImageConfig, baseArchitecture: string | undefined): string | undefined {
+function importerProblem(config: ImageConfig, baseArchitecture: string | undefined): string | undefined {
   const labels = config.config?.Labels ?? {};
   const fromBase = 'build it FROM the pool\'s base (or an image derived from it)';
   if (labels[LABEL_OSTREE_BOOTABLE] !== 'true' && labels[LABEL_BOOTC] !== '1') {
@@ -108,14 +108,9 @@ export async function checkImage(req: ImageCheckRequest, src: ImageSource, opts:
     if (added.length === 0) return fail(`the image adds no layer above its base ${req.base ?? ''}, so it cannot hold the MachineConfig's ${req.files.length} files`);
     const tars: Buffer[] = [];
     for (const l of added) {
-      if (l.size > maxLayer) return fail(`layer ${l.digest} is ${l.size} bytes, more than the ${maxLayer} bytes the check reads`);
-      try {
-        tars.push(layerTar(await src.blob(req.image, l.digest)));
-      } catch (e) {
-        if (e instanceof LayerFormatError) return fail(`layer ${l.digest}: ${e.message}`);
-        if (e instanceof Error && !(e instanceof RegistryError)) return fail(`layer ${l.digest} is not a readable tar or gzip'd tar (${e.message})`);
-        throw e;
-      }
+      const tar = await readLayer(src, req.image, l, maxLayer, 'layer');
+      if (typeof tar === 'string') return fail(tar);
+      tars.push(tar);
     }
     const wanted = new Set(req.files.map((f) => normalizePath(f.path)));
     let stacked: ReturnType<typeof stackLayers>;
@@ -175,6 +170,18 @@ export async function checkImage(req: ImageCheckRequest, src: ImageSource, opts:
   }
 }
 
+/** A layer blob as a tar (gunzipped), or why the check cannot read it. A registry failure is thrown. */
+async function readLayer(src: ImageSource, ref: string, l: { digest: string; size: number }, maxLayer: number, what: 'layer' | 'base layer'): Promise<Buffer | string> {
+  if (l.size > maxLayer) return `${what} ${l.digest} is ${l.size} bytes, more than the ${maxLayer} bytes the check reads`;
+  try {
+    return layerTar(await src.blob(ref, l.digest));
+  } catch (e) {
+    if (e instanceof LayerFormatError) return `${what} ${l.digest}: ${e.message}`;
+    if (e instanceof Error && !(e instanceof RegistryError)) return `${what} ${l.digest} is not a readable tar or gzip'd tar (${e.message})`;
+    throw e;
+  }
+}
+
 /** Symlinks of the bases checked against, by base reference (a base's layers are read once per process). */
 const BASE_SYMLINKS = new Map<string, Map<string, string>>();
 const BASE_SYMLINKS_MAX = 8;
@@ -185,12 +192,13 @@ async function baseSymlinks(src: ImageSource, base: string, m: ImageManifest, ma
   if (cached) return cached;
   const all = { symlinks: new Map<string, string>(), hardlinks: new Map<string, string>() };
   for (const l of m.layers) {
-    if (l.size > maxLayer) return `base layer ${l.digest} is ${l.size} bytes, more than the ${maxLayer} bytes the check reads`;
+    const tar = await readLayer(src, base, l, maxLayer, 'base layer');
+    if (typeof tar === 'string') return tar;
     try {
-      linksOf(layerTar(await src.blob(base, l.digest)), all);
+      linksOf(tar, all);
     } catch (e) {
       if (e instanceof LayerFormatError) return `base layer ${l.digest}: ${e.message}`;
-      if (e instanceof Error && !(e instanceof RegistryError)) return `base layer ${l.digest} is not a readable tar or gzip'd tar (${e.message})`;
+      if (e instanceof Error) return `base layer ${l.digest} is not a readable tar or gzip'd tar (${e.message})`;
       throw e;
     }
   }
