@@ -89,6 +89,10 @@ describe('S15 first setup, a node in the pool', () => {
     console.log(`S15/S23: node Degraded: ${refused.reason}`);
     expect(refused.reason).toContain(`failed to update OS to ${image}: `);
     expect(refused.current).not.toBe(withImage);
+    // The mark is taken before the node can update: its update changes the pool's status, which
+    // the operator must reconcile after the mark (taken after the update, the operator may already
+    // be idle with nothing left to reconcile).
+    const mark = await caughtUp(sc.op);
     await oc(['create', 'rolebinding', 'machine-os-puller-binding', '--clusterrole=system:image-puller', '--serviceaccount=openshift-machine-config-operator:machine-os-puller', '-n', s.ns]);
     await waitFor(async () => {
       const n = await nodeConfig(NODE);
@@ -104,7 +108,6 @@ describe('S15 first setup, a node in the pool', () => {
     }
 
     // The operator saw the re-rendered pool and the node updated, and started no build for it.
-    const mark = await caughtUp(sc.op);
     const st = await waitStatus(s.ns, P, (x) => x.rollout?.renderedConfig === withImage && x.rollout.updatedMachineCount === 1, 'the rollout on the re-rendered pool, 1 machine updated');
     expect(st.rollout).toMatchObject({ handoff: 'machineconfig', machineConfig: handoffMachineConfigName(P), renderedConfig: withImage, machineCount: 1, updatedMachineCount: 1 });
     await waitHandedOff(s.ns, P, (x) => x.image === image, 'settled on the image');
