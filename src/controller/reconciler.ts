@@ -28,7 +28,7 @@ import { observe } from './observe.ts';
 
 /** The writes a reconcile makes (KubeWriter against an API server; a unit test's in-memory cluster). */
 export type ClusterWriter = Pick<KubeWriter, 'apply' | 'createIfAbsent' | 'createBuild' | 'cancelBuild' | 'importImage' | 'annotatePool' | 'applyStatus' | 'event' | 'deleteMachineConfig'> &
-  Partial<Pick<KubeWriter, 'buildLog'>>;
+  Partial<Pick<KubeWriter, 'buildLog' | 'imageArchitecture'>>;
 
 /** The registry I/O of a reconcile: the rendered-config push and the check before a hand-off. */
 export interface RegistryIO {
@@ -122,6 +122,8 @@ export class Reconciler {
   private readonly caBundle: string | undefined;
   /** Outcomes of the registry checks before the hand-off, by check key. */
   readonly imageChecks = new ImageCheckCache();
+  /** Base architectures by digest, as OpenShift recorded them (an image's never changes). */
+  private readonly baseArchitectures = new Map<string, string>();
   /** Events with a key already sent, `<pool>\n<key>` (oldest first, bounded). */
   private readonly sent = new Set<string>();
   /** Logs of failed Builds without a logSnippet, by uid ('' when there is none). */
@@ -157,7 +159,12 @@ export class Reconciler {
     const secret = this.pushSecret();
     const problem = secret ? pushSecretProblem(secret, this.o.config.registry) : undefined;
     const snap = observe(this.o.stores, this.pc, pool, (this.o.now ?? Date.now)(), secret === undefined ? undefined : secret !== null, this.imageChecks.view(extraChecks), problem);
-    return { ...snap, status: this.withWrittenStatus(pool, snap.status), builds: withLogs(this.withPendingBuilds(pool, snap.builds, snap.now), this.buildLogs) };
+    return {
+      ...snap,
+      status: this.withWrittenStatus(pool, snap.status),
+      builds: withLogs(this.withPendingBuilds(pool, snap.builds, snap.now), this.buildLogs),
+      baseArchitectures: this.baseArchitectures,
+    };
   }
 
   /**
@@ -277,7 +284,21 @@ export class Reconciler {
       this.o.metrics.poolState(pool, undefined);
       return {};
     }
-    // 0. An image to verify before the hand-off: check it, then plan again with the outcome as a fact.
+    // 0a. The base's architecture, before a build of the pool is created (its pod's nodeSelector):
+    //     read once per base digest, then plan again with it as a fact. A writer without it (a unit
+    //     test's world) records none: no nodeSelector.
+    const arch = p.readBaseArchitecture;
+    if (arch && !this.baseArchitectures.has(arch.digest)) {
+      signal?.throwIfAborted();
+      const read = this.o.writer.imageArchitecture;
+      const value = read ? await read.call(this.o.writer, arch.stream, arch.digest) : '';
+      while (this.baseArchitectures.size >= 500) this.baseArchitectures.delete(this.baseArchitectures.keys().next().value!);
+      this.baseArchitectures.set(arch.digest, value);
+      log.debug({ base: arch.digest, architecture: value }, 'base architecture read');
+      snap = this.observe(pool);
+      p = makePlan(snap);
+    }
+    // 0b. An image to verify before the hand-off: check it, then plan again with the outcome as a fact.
     if (p.checkImage && !this.imageChecks.has(p.checkImage.key)) {
       signal?.throwIfAborted();
       const req = p.checkImage;

@@ -126,6 +126,15 @@ export interface KubeWriterOptions {
   currentVersion?: CurrentVersion;
 }
 
+const IMAGE_STREAM_IMAGES = { group: 'image.openshift.io', version: 'v1', plural: 'imagestreamimages' } as const;
+/** What a node label value may be (the architecture becomes the build's nodeSelector value). */
+const LABEL_VALUE = /^(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
+const ImageStreamImageSchema = z.looseObject({
+  image: z.looseObject({
+    dockerImageMetadata: z.looseObject({ Architecture: z.string().regex(LABEL_VALUE, 'the image records an architecture that is not a node label value').optional() }).optional(),
+  }),
+});
+
 const AppliedSchema = z.looseObject({ metadata: z.looseObject({ resourceVersion: z.string().optional() }).optional() });
 
 export class KubeWriter {
@@ -255,6 +264,20 @@ export class KubeWriter {
     if (res.httpStatusCode === 404) return undefined;
     if (res.httpStatusCode !== 200) throw Object.assign(new Error(`GET builds/${name}/log: HTTP ${res.httpStatusCode} ${body.slice(0, 200)}`), { code: res.httpStatusCode });
     return body;
+  }
+
+  /**
+   * The architecture OpenShift recorded for an image of a stream in the operator's namespace when it
+   * imported it (GET imagestreamimages/<stream>@<digest>: the Image's
+   * dockerImageMetadata.Architecture, what `oc get isimage` shows); '' when it records none. No
+   * registry is read: the API server has it from the import, whatever credentials that needed.
+   */
+  async imageArchitecture(stream: string, digest: string): Promise<string> {
+    const r = IMAGE_STREAM_IMAGES;
+    const res: unknown = await this.custom.getNamespacedCustomObject({ group: r.group, version: r.version, plural: r.plural, namespace: this.namespace, name: `${stream}@${digest}` });
+    const parsed = ImageStreamImageSchema.safeParse(res);
+    if (!parsed.success) throw new Error(`imagestreamimages/${stream}@${digest}: unexpected answer: ${parsed.error.issues[0]?.message ?? 'not an ImageStreamImage'}`);
+    return parsed.data.image.dockerImageMetadata?.Architecture ?? '';
   }
 
   /**

@@ -33,6 +33,9 @@ export function fingerprintOf(inputs: BuildInputs): string {
   return sha256Hex(canonicalJson(inputs));
 }
 
+/** The node label the kubelet sets to its architecture (GOARCH names, as image configs use). */
+export const NODE_ARCH_LABEL = 'kubernetes.io/arch';
+
 export const ACTIVE_PHASES: ReadonlySet<string | undefined> = new Set(['New', 'Pending', 'Running', undefined]);
 export const FAILED_PHASES: ReadonlySet<string | undefined> = new Set(['Failed', 'Error']);
 
@@ -96,6 +99,8 @@ export interface BuildRequest {
   pushSecret?: string | undefined;
   /** When the newest input appeared (ms), for the debounce window. */
   inputsChangedMs?: number | undefined;
+  /** The base's architecture: the build pod runs on a node labelled kubernetes.io/arch with it. */
+  architecture?: string | undefined;
 }
 
 export interface BuildContext {
@@ -293,6 +298,9 @@ export function buildObject(req: BuildRequest, name: string, number: number, ctx
       strategy: { type: 'Docker', dockerStrategy },
       output,
       triggeredBy: [{ message: `layered-build-controller: inputs ${req.fingerprint.slice(0, 10)}` }],
+      // The base's architecture: a build pod elsewhere would run the base's binaries (Ignition, ostree)
+      // under emulation or not at all, and the image would be of the base's architecture anyway.
+      ...(req.architecture ? { nodeSelector: { [NODE_ARCH_LABEL]: req.architecture } } : {}),
     },
   };
 }

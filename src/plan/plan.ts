@@ -91,6 +91,11 @@ export interface Plan {
   deleteMachineConfigs: string[];
   /** An image the I/O layer must verify in the registry before it can be handed off. */
   checkImage?: ImageCheckRequest | undefined;
+  /**
+   * The base whose architecture the I/O layer must read (OpenShift's Image, through the pool's base
+   * stream: `imagestreamimages/<stream>@<digest>`) before a build of the pool is created.
+   */
+  readBaseArchitecture?: { stream: string; digest: string } | undefined;
   /** The full status of the pool's status object; undefined = leave it alone. */
   status?: LayeredPoolStatus | undefined;
   /** Events: those with `on` are sent once that write succeeded, the others (observations) before any write of the reconcile; each `key` once. */
@@ -150,6 +155,8 @@ export interface PlanScope {
   baseSource: 'external-base' | 'coreos';
   wantBase?: ResolvedImage | undefined;
   base?: ResolvedImage | undefined;
+  /** The base's architecture ('' when OpenShift records none; undefined while unknown). */
+  baseArchitecture?: string | undefined;
   // rendered config
   mcName?: string | undefined;
   rendered?: ResolvedImage | undefined;
@@ -373,6 +380,8 @@ function planBase(s: PlanScope): void {
     else if (wantBaseRef) s.waiting.push(`waiting for ImageStream ${S.base} to import ${wantBaseRef}`);
   } else {
     s.base = baseNow;
+    s.baseArchitecture = snap.baseArchitectures?.get(baseNow.digest);
+    if (s.baseArchitecture === undefined) s.out.readBaseArchitecture = { stream: S.base, digest: baseNow.digest };
   }
   if (wantBase && coreosFailure && !externalBase) {
     s.problems.push(importProblem(s, coreosFailure, `the pool keeps the base imported before`));
@@ -516,6 +525,7 @@ function planContentBuild(s: PlanScope): void {
         renderedConfigName: mcName,
         pushSecret: config.pushSecret,
         inputsChangedMs: Math.max(base.createdMs ?? 0, rendered.createdMs ?? 0) || undefined,
+        architecture: s.baseArchitecture || undefined,
       };
       if (!contentBC) {
         s.ownWriteWaiting = `waiting for BuildConfig ${B.content} to be created`;
@@ -589,6 +599,8 @@ function planCustomBuild(s: PlanScope): void {
         renderedConfigName: mcName,
         pushSecret: config.pushSecret,
         inputsChangedMs: undefined,
+        // FROM the content image, which is of the base's architecture.
+        architecture: s.baseArchitecture || undefined,
       };
       s.customDecision = decideBuild(s.customReq, { ...buildContext(s), outputStreamObj: streamOf(s, S.custom), buildConfigObj: customBC });
     } else {

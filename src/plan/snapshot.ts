@@ -60,6 +60,12 @@ export interface Snapshot {
   allPools?: readonly MachineConfigPool[] | undefined;
   /** Outcomes of the registry checks of images, by check key (from the I/O layer). */
   imageChecks?: ReadonlyMap<string, ImageCheckOutcome> | undefined;
+  /**
+   * The architecture of base images by digest, as OpenShift recorded it when it imported them (the
+   * Image's dockerImageMetadata.Architecture; '' when it records none), from the I/O layer. The
+   * pool's builds run on nodes of that architecture.
+   */
+  baseArchitectures?: ReadonlyMap<string, string> | undefined;
 }
 
 /** A Kubernetes object as the planner wants it (what apply sends). */

@@ -90,6 +90,37 @@ describe('KubeWriter: every request names its resource by plural', () => {
   });
 });
 
+describe('KubeWriter.imageArchitecture', () => {
+  let server: http.Server;
+  let writer: KubeWriter;
+  const paths: string[] = [];
+  beforeAll(async () => {
+    server = http.createServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      paths.push(url.pathname);
+      const name = decodeURIComponent(url.pathname.split('/').at(-1)!);
+      const arch = ({ 'b@sha256:1': 'arm64', 'b@sha256:3': 'amd64\nRUN x' } as Record<string, string>)[name];
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ kind: 'ImageStreamImage', image: { metadata: { name: 'sha256:x' }, dockerImageMetadata: { kind: 'DockerImage', apiVersion: 'image.openshift.io/1.0', ...(arch ? { Architecture: arch } : {}) } } }));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const kc = new KubeConfig();
+    kc.loadFromClusterAndUser({ name: 'c', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }, { name: 'u', token: 't' });
+    writer = new KubeWriter(kc, 'ns');
+  });
+  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+  it('reads what OpenShift recorded at import: GET .../imagestreamimages/<stream>@<digest>', async () => {
+    expect(await writer.imageArchitecture('b', 'sha256:1')).toBe('arm64');
+    expect(decodeURIComponent(paths.at(-1)!)).toBe('/apis/image.openshift.io/v1/namespaces/ns/imagestreamimages/b@sha256:1');
+    expect(await writer.imageArchitecture('b', 'sha256:2')).toBe(''); // none recorded
+  });
+
+  it('refuses an architecture that is not a node label value (it becomes a nodeSelector)', async () => {
+    await expect(writer.imageArchitecture('b', 'sha256:3')).rejects.toThrow(/not a node label value/);
+  });
+});
+
 describe('isSubset: fields openshift/api omits when false or empty', () => {
   it('treats false, "", 0, [], {} and maps of them as equal to absent or null', () => {
     for (const v of [false, '', 0, [], {}, { scheduled: false, insecure: false }, { a: [] }]) expect(isOmittedWhenEmpty(v)).toBe(true);

@@ -99,6 +99,10 @@ export class World {
   imageChecks = new Map<string, ImageCheckOutcome>();
   checker: (image: string) => ImageCheckOutcome = () => ({ result: 'passed', sizeBytes: 1000, addedLayers: 1, files: 1 });
   checksRun: string[] = [];
+  /** Base architectures the I/O layer read (OpenShift's Image of `<pool>-base@<digest>`), by digest; `architectureOf` decides new ones. */
+  baseArchitectures = new Map<string, string>();
+  architectureOf: (stream: string, digest: string) => string = () => 'amd64';
+  architecturesRead: string[] = [];
   machineConfigsDeleted: string[] = [];
   private uid = 0;
 
@@ -133,12 +137,19 @@ export class World {
       allMachineConfigs: structuredClone([...this.machineConfigs.values()]),
       allPools: structuredClone([...this.pools.values()]),
       imageChecks: new Map(this.imageChecks),
+      baseArchitectures: new Map(this.baseArchitectures),
     };
   }
 
   /** Plans as the reconciler does: an image to check is checked (once per key), then planned again. */
   plan(poolName: string): Plan {
-    const p = plan(this.snapshot(poolName));
+    let p = plan(this.snapshot(poolName));
+    const arch = p.readBaseArchitecture;
+    if (arch && !this.baseArchitectures.has(arch.digest)) {
+      this.architecturesRead.push(`${arch.stream}@${arch.digest}`);
+      this.baseArchitectures.set(arch.digest, this.architectureOf(arch.stream, arch.digest));
+      p = plan(this.snapshot(poolName));
+    }
     if (!p.checkImage || this.imageChecks.has(p.checkImage.key)) return p;
     this.checksRun.push(p.checkImage.image);
     this.imageChecks.set(p.checkImage.key, this.checker(p.checkImage.image));

@@ -89,6 +89,10 @@ describe('plan: first pass for a new pool (exact objects)', () => {
       ].join('\n'),
     );
     expect(spec.output.to.name).toBe(`worker-mco-content:fp-${fp.slice(0, 20)}`);
+    // On a node of the base's architecture, as OpenShift recorded it for worker-base@<digest> (read once).
+    const baseDigest = w.streams.get('worker-base')!.status!.tags!.find((t) => t.tag === 'latest')!.items![0]!.image;
+    expect(w.architecturesRead).toEqual([`worker-base@${baseDigest}`]);
+    expect((b.spec as { nodeSelector?: unknown }).nodeSelector).toEqual({ 'kubernetes.io/arch': 'amd64' });
     // The same snapshot plans the same Build: a second replica would get AlreadyExists.
     expect(w.plan(P).createBuilds[0]!.metadata.name).toBe(b.metadata.name);
   });
@@ -250,6 +254,35 @@ describe('S3 MachineConfig change', () => {
   });
 });
 
+describe('builds run on nodes of the base\'s architecture', () => {
+  it('asks the I/O layer for the base\'s architecture once the base is known, and plans no nodeSelector without it', () => {
+    const w = new World({ debounceMs: 0 });
+    firstSetup(w);
+    w.step();
+    w.step();
+    const p = plan(w.snapshot(P)); // the planner alone: nothing read yet
+    const baseDigest = w.streams.get('worker-base')!.status!.tags!.find((t) => t.tag === 'latest')!.items![0]!.image;
+    expect(p.readBaseArchitecture).toEqual({ stream: 'worker-base', digest: baseDigest });
+    w.baseArchitectures.set(baseDigest, 'arm64');
+    expect(plan(w.snapshot(P)).readBaseArchitecture).toBeUndefined();
+  });
+
+  it('the architecture OpenShift records is the Builds\' nodeSelector; an image that records none gets none', () => {
+    const w = new World({ debounceMs: 0 });
+    w.architectureOf = () => 'arm64';
+    firstSetup(w);
+    w.settle();
+    expect((w.buildsOf('content')[0]!.spec as { nodeSelector?: unknown }).nodeSelector).toEqual({ 'kubernetes.io/arch': 'arm64' });
+    const none = new World({ debounceMs: 0 });
+    none.architectureOf = () => '';
+    firstSetup(none);
+    none.settle();
+    expect(none.buildsOf('content')).toHaveLength(1);
+    expect((none.buildsOf('content')[0]!.spec as { nodeSelector?: unknown }).nodeSelector).toBeUndefined();
+    expect(none.architecturesRead).toHaveLength(1); // '' is remembered: read once
+  });
+});
+
 describe('S4 custom Dockerfile', () => {
   it('an edited Dockerfile builds from the newest mco-content; the pool switches; an mco-content change rebuilds custom', () => {
     const w = new World({ debounceMs: 0 });
@@ -262,6 +295,8 @@ describe('S4 custom Dockerfile', () => {
     const customs = w.buildsOf('custom');
     expect(customs).toHaveLength(1);
     expect(customs[0]!.spec?.strategy?.dockerStrategy?.from).toEqual({ kind: 'DockerImage', name: contentImage });
+    // FROM the content image, so on a node of the base's architecture too.
+    expect((customs[0]!.spec as { nodeSelector?: unknown }).nodeSelector).toEqual({ 'kubernetes.io/arch': 'amd64' });
     expect(w.pools.get(P)!.metadata.annotations![ANNOTATION_NEWEST_IMAGE_SOURCE]).toBe('custom');
     expect(w.poolImage(P)).toMatch(new RegExp(`^${REG}/${NS}/worker-mco-content-custom@sha256:`));
     // The content changes: content rebuilds, then custom rebuilds from it.

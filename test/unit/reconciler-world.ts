@@ -49,6 +49,8 @@ export class ReconcilerWorld {
   readonly statusWrites: StatusWrite[] = [];
   readonly events: EventSpec[] = [];
   readonly writes: string[] = [];
+  /** GET imagestreamimages the reconciler made (the base's architecture). */
+  readonly architectureReads: string[] = [];
   reconciles = 0;
   /** Writes the API server refuses (403), by their description (`create Build/<name>`, `apply ImageStream/<name>`...). */
   refuse: (what: string) => boolean = () => false;
@@ -132,6 +134,11 @@ export class ReconcilerWorld {
       },
       event: async (_pool, e) => {
         this.events.push(e);
+      },
+      imageArchitecture: async (stream, digest) => {
+        // A read, not a write: recorded apart (OpenShift's Image of an imported stream image).
+        this.architectureReads.push(`${stream}@${digest}`);
+        return w.architectureOf(stream, digest);
       },
       deleteMachineConfig: async (name) => {
         this.writes.push(`delete MachineConfig/${name}`);

@@ -46,6 +46,9 @@ describe('Reconciler: first setup of one pool', () => {
 
     expect(world.buildsCreated).toHaveLength(1);
     expect(world.checksRun).toHaveLength(1);
+    // The base's architecture read once, from OpenShift's Image; the Build runs on a node of it.
+    expect(rw.architectureReads).toEqual([expect.stringMatching(/^worker-base@sha256:/)]);
+    expect((world.buildsOf('content')[0]!.spec as { nodeSelector?: unknown }).nodeSelector).toEqual({ 'kubernetes.io/arch': 'amd64' });
     expect(world.handoffImage(P)).toMatch(/@sha256:/);
     expect(condOf(world, 'Ready')).toMatchObject({ status: 'True', reason: 'ImageHandedOff' });
     const reasons = rw.events.map((e) => e.reason);
