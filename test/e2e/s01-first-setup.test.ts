@@ -50,6 +50,13 @@ describe('S1 first setup', () => {
     expect(bs.map((b) => [b.kind, b.phase])).toEqual([['content', 'Complete']]);
     const b = bs[0]!;
     expect(b.name).toBe(`${P}-build-mco-content-${b.fingerprint.slice(0, 10)}-1`);
+    // It ran on a node of the base's architecture: the Build's nodeSelector (the architecture OpenShift
+    // recorded at the base's import) is the base image's own, and OCM gave it to the build pod.
+    const baseArch = ((await imageConfig(base)) as { architecture?: string }).architecture;
+    expect(baseArch).toBeTruthy();
+    expect((b.obj.spec as { nodeSelector?: unknown }).nodeSelector).toEqual({ 'kubernetes.io/arch': baseArch });
+    const pod = await getJson<{ spec: { nodeSelector?: Record<string, string> } }>(['-n', s.ns, 'pod', `${b.name}-build`]);
+    expect(pod?.spec.nodeSelector).toMatchObject({ 'kubernetes.io/arch': baseArch });
 
     // Its Dockerfile: the rendered-config image and the coreos base, by digest.
     // The rendered-config image was pushed by tag (its content hash, and latest) to the integrated registry.
