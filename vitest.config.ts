@@ -1,16 +1,17 @@
 import { defineConfig } from 'vitest/config';
 
-// Five projects: `unit` needs nothing but Node; `integration` needs the real
+// Six projects: `unit` needs nothing but Node; `integration` needs the real
 // registry / API server (it brings the local control plane up itself unless
 // KUBECONFIG is given); `e2e` runs the operator end to end on the real OpenShift
-// components, two scenarios at a time; `e2e-exclusive` the scenario that moves
-// the one node, with nothing else running; `chaos` kills and pauses those
-// components (the local control plane only).
+// components, two scenarios at a time; `chaos-operator` the chaos scenarios that
+// kill only the operator's processes, beside them; `e2e-exclusive` the scenario
+// that moves the one node, with nothing else running; `chaos` kills and pauses
+// the cluster's components (the local control plane only).
 //
 // Order: `sequence.groupOrder` runs the groups one after the other, lowest
-// first. The cluster projects get one each (integration 1, e2e 2, e2e-exclusive
-// 3, chaos 4), so chaos never runs while another project uses the components it
-// kills. (A project with fileParallelism false left at groupOrder 0 would be put
+// first (integration 1; e2e and chaos-operator 2, sharing two workers;
+// e2e-exclusive 3; chaos 4), so chaos never runs while another project uses the
+// components it kills. (A project with fileParallelism false left at groupOrder 0 would be put
 // in a group vitest runs after all numbered ones, i.e. after chaos: every
 // cluster project needs its number.)
 
@@ -21,6 +22,8 @@ import { defineConfig } from 'vitest/config';
  * renders into the worker configs: it runs in `e2e`, never beside S15).
  */
 const E2E_EXCLUSIVE = ['test/e2e/s15-first-setup-node.test.ts'];
+/** Chaos scenarios that kill and pause only the operator processes they start, not the cluster's components. */
+const CHAOS_OPERATOR = ['test/chaos/c01-operator-kills.test.ts', 'test/chaos/c02-leader-killed.test.ts'];
 /**
  * Files at a time in `integration` and `e2e` (LBC_TEST_WORKERS=1: one after the other). Two on the
  * 2-core machines this runs on: a scenario spends most of its time waiting on the cluster (builds,
@@ -83,8 +86,22 @@ export default defineConfig({
       },
       {
         test: {
+          // The chaos scenarios that kill only the operator's own processes: beside the e2e ones.
+          name: 'chaos-operator',
+          include: CHAOS_OPERATOR,
+          environment: 'node',
+          globalSetup: ['test/harness/global-setup.ts'],
+          sequence: { groupOrder: 2 },
+          testTimeout: 600_000,
+          hookTimeout: 1_800_000,
+          maxWorkers: CLUSTER_WORKERS,
+        },
+      },
+      {
+        test: {
           name: 'chaos',
           include: ['test/chaos/**/*.test.ts'],
+          exclude: CHAOS_OPERATOR,
           environment: 'node',
           globalSetup: ['test/harness/global-setup.ts'],
           sequence: { groupOrder: 4 },
