@@ -364,7 +364,9 @@ export class Reconciler {
     }
     if (status && snap.status?.metadata.uid !== undefined) {
       const over = snap.status.metadata.resourceVersion;
-      if ((await this.o.writer.applyStatus(RESOURCES.layeredPool, pool, status)) && over !== undefined) this.writtenStatus.set(pool, { over, status });
+      const sent = await this.o.writer.applyStatus(RESOURCES.layeredPool, pool, status);
+      if (sent) log.debug({ phase: status.phase, message: status.message, conditions: status.conditions?.map((c) => `${c.type}=${c.status}/${c.reason}`) }, 'status written');
+      if (sent && over !== undefined) this.writtenStatus.set(pool, { over, status });
     } else if (status && p.managed) {
       // The status object was just created by the apply above; its status goes next time round.
       requeueAfter = Math.min(requeueAfter ?? 1000, 1000);

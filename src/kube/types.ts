@@ -66,7 +66,15 @@ export const MachineConfigPoolSchema = z.looseObject({
       configuration: z.looseObject({ name: z.string().optional() }).optional(),
       // MCC's own conditions (RenderDegraded, NodeDegraded, ...); malformed ones are dropped.
       conditions: z
-        .array(z.looseObject({ type: z.string(), status: z.string(), reason: z.string().nullish(), message: z.string().nullish() }))
+        .array(
+          z.looseObject({
+            type: z.string(),
+            status: z.string(),
+            reason: z.string().nullish(),
+            message: z.string().nullish(),
+            lastTransitionTime: z.union([z.string(), z.date()]).nullish().catch(undefined),
+          }),
+        )
         .nullish()
         .catch(undefined),
       // The rollout as MCO reports it; a malformed count is dropped, never trusted.

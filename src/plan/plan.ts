@@ -44,6 +44,7 @@ import {
   tagHasDigest,
   tagImage,
   tagImportError,
+  timeMs,
 } from './streams.ts';
 import type { PlanEvent } from './status.ts';
 import { buildCancelledEvent, historyOf, logExcerpt } from './status.ts';
@@ -411,8 +412,13 @@ function planRenderedConfig(s: PlanScope): void {
     }
   }
   // The machine-config-controller cannot render the pool: nothing new reaches it until the admin fixes its input.
+  // Not when the rendering the pool names was made after the condition turned True: MCC writes the pool's
+  // spec.configuration before its status, so for a moment a pool that has just rendered still says it cannot.
   const renderDegraded = s.pool.status?.conditions?.find((c) => c.type === 'RenderDegraded' && c.status === 'True');
-  if (renderDegraded) {
+  const failedAt = timeMs(renderDegraded?.lastTransitionTime ?? undefined);
+  const renderedAt = timeMs(snap.machineConfig?.metadata.creationTimestamp);
+  const renderedSince = failedAt !== undefined && renderedAt !== undefined && renderedAt > failedAt;
+  if (renderDegraded && !renderedSince) {
     s.problems.push({
       reason: 'RenderDegraded',
       message: `the machine-config-controller cannot render pool ${poolName}: ${escapeText(renderDegraded.message || renderDegraded.reason || 'no message')}; fix the MachineConfig it names (oc describe mcp/${poolName}); nothing new is built until it renders again${mcName ? ` (the pool stays on ${mcName})` : ''}`,

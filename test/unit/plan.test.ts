@@ -634,6 +634,24 @@ describe("plan: what MCO reports about the pool's rendering reaches the status",
     expect(w.statuses.get(P)!.status!.phase).toBe('Ready');
   });
 
+  it('RenderDegraded older than the rendering the pool names is MCC\'s status not yet written: not Degraded', () => {
+    const w = ready();
+    const rendered = w.pools.get(P)!.spec!.configuration!.name!;
+    const renderedAt = Date.parse('2026-01-01T00:00:10Z');
+    w.machineConfigs.get(rendered)!.metadata.creationTimestamp = new Date(renderedAt).toISOString();
+    const failed = (at: number) => [{ type: 'RenderDegraded', status: 'True', reason: '', message: 'Failed to render configuration for pool worker: no MachineConfigs', lastTransitionTime: new Date(at).toISOString() }];
+    // It failed before the pool had MachineConfigs; MCC has rendered since (spec written, status not yet).
+    w.pools.get(P)!.status = { ...w.pools.get(P)!.status, conditions: failed(renderedAt - 3000) };
+    w.settle();
+    expect(w.statuses.get(P)!.status!.phase).toBe('Ready');
+    // A failure after the rendering (a later change MCC cannot render), or in the same second: Degraded.
+    for (const at of [renderedAt + 5000, renderedAt]) {
+      w.pools.get(P)!.status = { ...w.pools.get(P)!.status, conditions: failed(at) };
+      w.settle();
+      expect(degradedOf(w)).toMatchObject({ status: 'True', reason: 'RenderDegraded' });
+    }
+  });
+
   it('the rendered MachineConfig deleted by hand: Degraded RenderedConfigMissing, the image stays', () => {
     const w = ready();
     const image = w.handoffImage(P);
