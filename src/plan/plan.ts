@@ -659,10 +659,13 @@ function planBuildActions(s: PlanScope): void {
         if (d.reason === 'RetryBackoff' && d.failure) {
           // Not Degraded yet: attempts are left. Building says which one failed and when the next starts.
           s.building ??= `${label} build attempt ${d.failures ?? 1} of ${config.retryLimit} failed: ${failureReason(d.failure)}, retrying at ${new Date(now + d.requeueAfterMs).toISOString()}`;
+        } else if (d.reason === 'Debounce') {
+          // No Build yet: the pool waits for its inputs to settle (Pending), like any other wait, so a
+          // debounce shorter than the waiting-status hold costs no status write. A deadline, never a
+          // countdown: the message stays the same until the state changes.
+          s.waiting.push(`${label} build waits for its inputs to settle until ${new Date(now + d.requeueAfterMs).toISOString()}`);
         } else {
-          // A deadline, never a countdown: the message stays the same until the state changes.
-          s.building ??=
-            d.reason === 'Debounce' ? `${label} build waits for its inputs to settle until ${new Date(now + d.requeueAfterMs).toISOString()}` : `${label} build waits for a stale build to stop`;
+          s.building ??= `${label} build waits for a stale build to stop`;
         }
         break;
       case 'failed':
