@@ -296,7 +296,10 @@ export function renderPlanYaml(p: Plan, changes: (o: KubeObject) => boolean = ()
   if (p.checkImage) lines.push(`# verify image ${p.checkImage.image} in the registry before the hand-off (${p.checkImage.files.length} files, at most ${p.checkImage.maxImageSize} bytes)`);
   for (const n of p.deleteMachineConfigs) lines.push(`# delete hand-off MachineConfig ${n}`);
   if (p.handoffMachineConfig) doc(`MachineConfig ${p.handoffMachineConfig.metadata.name}: the hand-off (server-side apply): ${changes(p.handoffMachineConfig) ? 'WOULD CHANGE' : 'already as desired'}`, p.handoffMachineConfig);
-  if (p.poolAnnotations) doc('pool hand-off (server-side apply of these annotations only)', { metadata: { name: p.pool, annotations: p.poolAnnotations } });
+  if (p.poolApply) {
+    const a = p.poolApply;
+    doc(`MachineConfigPool ${p.pool}: server-side apply of the fields the operator owns${a.paused ? ' (held for one rollout)' : ''}`, { metadata: { name: p.pool, annotations: a.annotations }, ...(a.paused ? { spec: { paused: true } } : {}) });
+  }
   if (p.status) doc('status subresource of the status object', { status: p.status });
   const bc = p.apply.find((o) => o.kind === 'BuildConfig')?.spec as { source?: { dockerfile?: string } } | undefined;
   const df = (p.createBuilds[0]?.spec as { source?: { dockerfile?: string } } | undefined)?.source?.dockerfile ?? bc?.source?.dockerfile;

@@ -1,14 +1,16 @@
 // Mapping an event on any watched object to the pool keys it concerns. Pure:
 // handlers call it and enqueue, nothing else.
 import type { MachineConfigPool } from '../kube/types.ts';
+import { selectorMatches } from '../plan/selector.ts';
 import { ANNOTATION_POOL, COREOS_STREAM, CONTROLLER_CONFIG_NAME, OS_IMAGE_STREAM_NAME, poolStreams } from '../plan/names.ts';
 
-export type WatchedKind = 'MachineConfigPool' | 'MachineConfig' | 'ControllerConfig' | 'OSImageStream' | 'ImageStream' | 'BuildConfig' | 'Build' | 'LayeredPool' | 'Secret';
+export type WatchedKind = 'MachineConfigPool' | 'MachineConfig' | 'ControllerConfig' | 'OSImageStream' | 'ImageStream' | 'BuildConfig' | 'Build' | 'LayeredPool' | 'Secret' | 'Node';
 
 interface Meta {
   metadata: {
     name: string;
-    annotations?: Record<string, string> | undefined;
+    labels?: Record<string, string> | null | undefined;
+    annotations?: Record<string, string> | null | undefined;
     ownerReferences?: { kind: string; name: string }[] | undefined;
   };
 }
@@ -41,6 +43,11 @@ export function poolKeysFor(kind: WatchedKind, obj: Meta, pools: () => readonly 
       return pools().map((p) => p.metadata.name);
     case 'LayeredPool':
       return [name];
+    case 'Node':
+      // The pools the node belongs to (its labels match their nodeSelector): their status names a degraded node.
+      return pools()
+        .filter((p) => selectorMatches(p.spec?.nodeSelector, obj.metadata.labels ?? undefined))
+        .map((p) => p.metadata.name);
     default: {
       const pool = obj.metadata.annotations?.[ANNOTATION_POOL];
       if (pool) return [pool];
@@ -67,21 +74,24 @@ export function poolKeysFor(kind: WatchedKind, obj: Meta, pools: () => readonly 
  * Which events wake a pool (as controller-runtime's GenerationChanged and
  * AnnotationChanged predicates): every event of every kind, except a
  * LayeredPool update that changed only its status, i.e. the operator's own
- * status write. Its generation (spec), annotations or deletion, or the object
- * going, still wake the pool. Stateful: one per informer set.
+ * status write (its generation (spec), annotations or deletion, or the object
+ * going, still wake the pool), and a Node update that changed neither its
+ * labels nor the daemon's annotations. Stateful: one per informer set.
  */
 export function eventPredicate(): (kind: WatchedKind, obj: { metadata: { name: string } }, type: string) => boolean {
   const seen = new Map<string, string>();
   return (kind, obj, type) => {
-    if (kind !== 'LayeredPool') return true;
-    const m = obj.metadata as { name: string; generation?: number; annotations?: unknown; deletionTimestamp?: unknown };
+    if (kind !== 'LayeredPool' && kind !== 'Node') return true;
+    const m = obj.metadata as { name: string; generation?: number; labels?: unknown; annotations?: unknown; deletionTimestamp?: unknown };
+    const key = `${kind}/${m.name}`;
     if (type === 'delete') {
-      seen.delete(m.name);
+      seen.delete(key);
       return true;
     }
-    const sig = JSON.stringify([m.generation ?? 0, m.annotations ?? {}, m.deletionTimestamp ?? null]);
-    const before = seen.get(m.name);
-    seen.set(m.name, sig);
+    // A Node wakes its pools only when its labels (which pools) or the daemon's annotations change, not on a status update.
+    const sig = kind === 'Node' ? JSON.stringify([m.labels ?? {}, m.annotations ?? {}]) : JSON.stringify([m.generation ?? 0, m.annotations ?? {}, m.deletionTimestamp ?? null]);
+    const before = seen.get(key);
+    seen.set(key, sig);
     return before !== sig;
   };
 }

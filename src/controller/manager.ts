@@ -18,6 +18,8 @@ import {
   LayeredPoolSchema,
   MachineConfigPoolSchema,
   MachineConfigSchema,
+  NodeSchema,
+  nodeForCache,
   OSImageStreamSchema,
   RESOURCES,
 } from '../kube/types.ts';
@@ -88,11 +90,13 @@ export class Manager {
       fieldSelector?: string,
       labelSelector?: string,
       optional = false,
+      transform?: (obj: T) => T,
     ): Informer<T> => {
       const inf = new Informer<T>({
         kubeConfig,
         resource: r,
         ...(optional ? { optional } : {}),
+        ...(transform ? { transform } : {}),
         schema,
         ...(namespace ? { namespace } : {}),
         ...(fieldSelector ? { fieldSelector } : {}),
@@ -122,6 +126,9 @@ export class Manager {
       // nor a user's `oc start-build`. See OWNED_BUILDS_SELECTOR.
       builds: mk('Build', RESOURCES.build, BuildSchema, ns, undefined, OWNED_BUILDS_SELECTOR),
       layeredPools: mk('LayeredPool', RESOURCES.layeredPool, LayeredPoolSchema, ns),
+      // Nodes, for the machine-config daemon's state and reason on each node of a pool: cached as
+      // name, labels and the daemon's annotations only.
+      nodes: mk('Node', CORE_RESOURCES.node, NodeSchema, undefined, undefined, undefined, false, nodeForCache),
       // Only the push secret, by name: the operator may read no other Secret.
       ...(config.pushSecret ? { pushSecrets: mk('Secret', CORE_RESOURCES.secret, SecretSchema, ns, `metadata.name=${config.pushSecret}`) } : {}),
     };

@@ -1,6 +1,7 @@
 // observe: a snapshot of everything one pool's decision depends on, read from
 // the informer caches (never from an event's copy).
-import type { Build, BuildConfig, ControllerConfig, ImageStream, LayeredPool, MachineConfig, MachineConfigPool, OSImageStream } from '../kube/types.ts';
+import type { Build, BuildConfig, ControllerConfig, ImageStream, LayeredPool, MachineConfig, MachineConfigPool, NodeLike, OSImageStream } from '../kube/types.ts';
+import { selectorMatches } from '../plan/selector.ts';
 import type { ImageCheckOutcome } from '../plan/image-check.ts';
 import { ANNOTATION_POOL, CONTROLLER_CONFIG_NAME, COREOS_STREAM, OS_IMAGE_STREAM_NAME, handoffMachineConfigName, poolBuildConfigs, poolStreams } from '../plan/names.ts';
 import type { PlanConfig, Snapshot } from '../plan/snapshot.ts';
@@ -24,6 +25,8 @@ export interface Stores {
   layeredPools: Store<LayeredPool>;
   /** The push secret (watched by name), when one is configured. */
   pushSecrets?: Store<Secret>;
+  /** Nodes: name, labels and the machine-config daemon's annotations. */
+  nodes?: Store<NodeLike>;
 }
 
 export function observe(
@@ -67,6 +70,7 @@ export function observe(
     statusMachineConfig: pool?.status?.configuration?.name ? stores.machineConfigs.get(pool.status.configuration.name) : undefined,
     allMachineConfigs: stores.machineConfigs.list(),
     allPools: stores.pools.list(),
+    nodes: stores.nodes?.list().filter((n) => selectorMatches(pool?.spec?.nodeSelector, n.metadata.labels ?? undefined)),
     imageChecks,
   };
 }

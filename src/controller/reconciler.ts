@@ -27,7 +27,7 @@ import type { Stores } from './observe.ts';
 import { observe } from './observe.ts';
 
 /** The writes a reconcile makes (KubeWriter against an API server; a unit test's in-memory cluster). */
-export type ClusterWriter = Pick<KubeWriter, 'apply' | 'createIfAbsent' | 'createBuild' | 'cancelBuild' | 'importImage' | 'annotatePool' | 'applyStatus' | 'event' | 'deleteMachineConfig'> &
+export type ClusterWriter = Pick<KubeWriter, 'apply' | 'createIfAbsent' | 'createBuild' | 'cancelBuild' | 'importImage' | 'applyPool' | 'applyStatus' | 'event' | 'deleteMachineConfig'> &
   Partial<Pick<KubeWriter, 'buildLog' | 'imageArchitecture'>>;
 
 /** The registry I/O of a reconcile: the rendered-config push and the check before a hand-off. */
@@ -284,19 +284,26 @@ export class Reconciler {
       this.o.metrics.poolState(pool, undefined);
       return {};
     }
-    // 0a. The base's architecture, before a build of the pool is created (its pod's nodeSelector):
-    //     read once per base digest, then plan again with it as a fact. A writer without it (a unit
-    //     test's world) records none: no nodeSelector.
+    // 0a. The base's architecture, when a build of the pool is about to be created (its pod's
+    //     nodeSelector): read once per base digest, then plan again with it as a fact. A read that
+    //     fails is reported like a refused write (Degraded ApplyFailed); the Build waits for it. A
+    //     writer without it (a unit test's world) records none: no nodeSelector.
+    let archRefused: string | undefined;
     const arch = p.readBaseArchitecture;
     if (arch && !this.baseArchitectures.has(arch.digest)) {
       signal?.throwIfAborted();
       const read = this.o.writer.imageArchitecture;
-      const value = read ? await read.call(this.o.writer, arch.stream, arch.digest) : '';
-      while (this.baseArchitectures.size >= 500) this.baseArchitectures.delete(this.baseArchitectures.keys().next().value!);
-      this.baseArchitectures.set(arch.digest, value);
-      log.debug({ base: arch.digest, architecture: value }, 'base architecture read');
-      snap = this.observe(pool);
-      p = makePlan(snap);
+      try {
+        const value = read ? await read.call(this.o.writer, arch.stream, arch.digest) : '';
+        while (this.baseArchitectures.size >= 500) this.baseArchitectures.delete(this.baseArchitectures.keys().next().value!);
+        this.baseArchitectures.set(arch.digest, value);
+        log.debug({ base: arch.digest, architecture: value }, 'base architecture read');
+        snap = this.observe(pool);
+        p = makePlan(snap);
+      } catch (e) {
+        archRefused = `reading the architecture of base ${arch.stream}@${arch.digest} (imagestreamimages) failed (${describeApiError(e)}); the build waits for it`;
+        log.warn({ err: archRefused }, 'a read was refused');
+      }
     }
     // 0b. An image to verify before the hand-off: check it, then plan again with the outcome as a fact.
     if (p.checkImage && !this.imageChecks.has(p.checkImage.key)) {
@@ -306,13 +313,25 @@ export class Reconciler {
       snap = this.observe(pool, outcome.result === 'error' ? new Map([[req.key, outcome]]) : undefined);
       p = makePlan(snap);
     }
-    let failure: Error | undefined;
-    const outcome: { builds: string[]; push?: ApplyOutcome['push']; refused?: string } = { builds: [] };
+    let failure: Error | undefined = archRefused ? new ReportedError(archRefused) : undefined;
+    const outcome: { builds: string[]; push?: ApplyOutcome['push']; refused?: string; poolGeneration?: number } = { builds: [], ...(archRefused ? { refused: archRefused } : {}) };
     const about = { name: pool, uid: snap.pool?.metadata.uid };
 
     // Observed Events first (a Build succeeded or failed: facts of the snapshot), each once.
     for (const e of p.events) if (!e.on) await this.emit(pool, about, e, log);
 
+    // 0c. A new rollout hold first, before any push or Build: MCC's node controller moves the pool's
+    //     nodes 5 s after a rendering (src/plan/rollout-hold.ts).
+    if (p.poolApplyFirst && p.poolApply && snap.pool) {
+      try {
+        await this.applyPool(p, outcome, about, log);
+      } catch (e) {
+        const msg = `pausing MachineConfigPool ${pool} for one rollout was refused by the API server (${describeApiError(e)})`;
+        log.warn({ err: msg }, 'a write was refused');
+        failure = new ReportedError(msg);
+        outcome.refused = msg;
+      }
+    }
     // 1. The rendered-config image, before the stream tag that names it; a stream not there yet is
     //    created first, so that it is the operator's (with its owner) and not the registry's.
     if (p.push?.streamFirst && p.push.stream) {
@@ -418,7 +437,7 @@ export class Reconciler {
   private async write(
     p: Plan,
     poolExists: boolean,
-    outcome: { builds: string[]; push?: ApplyOutcome['push'] },
+    outcome: { builds: string[]; push?: ApplyOutcome['push']; poolGeneration?: number | undefined },
     about: { name: string; uid?: string | undefined },
     log: Logger,
     signal?: AbortSignal,
@@ -500,13 +519,20 @@ export class Reconciler {
       log.info({ machineConfig: mc.metadata.name, image: (mc.spec as { osImageURL?: string }).osImageURL }, 'hand-off MachineConfig written');
       handed = true;
     }
-    if (p.poolAnnotations && poolExists) {
-      const annotations = p.poolAnnotations;
-      await attempt(`annotating MachineConfigPool ${p.pool}`, () => this.o.writer.annotatePool(p.pool, annotations));
-      log.info({ image: annotations[ANNOTATION_NEWEST_IMAGE] }, 'pool handed its image');
-      handed = true;
+    if (p.poolApply && poolExists && !p.poolApplyFirst) {
+      await attempt(`applying MachineConfigPool ${p.pool}`, () => this.applyPool(p, outcome, about, log));
+      if (p.poolApply.handoff) handed = true;
     }
     if (handed) await this.emitFor(p, (a) => a.kind === 'handoff', about, log);
+  }
+
+  /** The pool's operator-owned fields (hand-off annotations, rollout hold), then their Events. */
+  private async applyPool(p: Plan, outcome: { poolGeneration?: number | undefined }, about: { name: string; uid?: string | undefined }, log: Logger): Promise<void> {
+    const a = p.poolApply!;
+    const res = await this.o.writer.applyPool(p.pool, a);
+    if (res.generation !== undefined) outcome.poolGeneration = res.generation;
+    log.info({ image: a.annotations[ANNOTATION_NEWEST_IMAGE], held: a.paused === true }, 'pool applied');
+    await this.emitFor(p, (e) => e.kind === 'poolApply', about, log);
   }
 
   /**

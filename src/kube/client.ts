@@ -135,7 +135,7 @@ const ImageStreamImageSchema = z.looseObject({
   }),
 });
 
-const AppliedSchema = z.looseObject({ metadata: z.looseObject({ resourceVersion: z.string().optional() }).optional() });
+const AppliedSchema = z.looseObject({ metadata: z.looseObject({ resourceVersion: z.string().optional(), generation: z.number().optional() }).optional() });
 
 export class KubeWriter {
   readonly custom: k8s.CustomObjectsApi;
@@ -165,9 +165,14 @@ export class KubeWriter {
    * returns whether it was sent.
    */
   async apply(obj: KubeObject): Promise<boolean> {
+    return (await this.applyObject(obj)).sent;
+  }
+
+  /** apply, with the object's metadata.generation as the API server answered (undefined: not sent). */
+  private async applyObject(obj: KubeObject): Promise<{ sent: boolean; generation?: number | undefined }> {
     const r = resourceFor(obj);
     const namespace = r.namespaced ? (obj.metadata.namespace ?? this.namespace) : undefined;
-    return this.cachedApply({ group: r.group, plural: r.plural, namespace, name: obj.metadata.name }, r, obj, async () => {
+    return this.cachedApplyResult({ group: r.group, plural: r.plural, namespace, name: obj.metadata.name }, r, obj, async () => {
       const opts = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.ServerSideApply);
       const common = { group: r.group, version: r.version, plural: r.plural, name: obj.metadata.name, body: obj, fieldManager: FIELD_MANAGER, force: true };
       return namespace !== undefined ? this.custom.patchNamespacedCustomObject({ ...common, namespace }, opts) : this.custom.patchClusterCustomObject(common, opts);
@@ -183,10 +188,14 @@ export class KubeWriter {
   }
 
   private async cachedApply(t: ApplyTarget, r: ResourceCoords, body: unknown, send: () => Promise<unknown>): Promise<boolean> {
+    return (await this.cachedApplyResult(t, r, body, send)).sent;
+  }
+
+  private async cachedApplyResult(t: ApplyTarget, r: ResourceCoords, body: unknown, send: () => Promise<unknown>): Promise<{ sent: boolean; generation?: number | undefined }> {
     const hash = requestHash(body);
     if (this.applyCache.has(t, hash, this.currentVersion?.(r, t.name, t.namespace))) {
       this.applies.skipped++;
-      return false;
+      return { sent: false };
     }
     let res: unknown;
     try {
@@ -198,7 +207,7 @@ export class KubeWriter {
     this.applies.sent++;
     const parsed = AppliedSchema.safeParse(res);
     this.applyCache.add(t, hash, parsed.success ? parsed.data.metadata?.resourceVersion : undefined);
-    return true;
+    return { sent: true, generation: parsed.success ? parsed.data.metadata?.generation : undefined };
   }
 
   /** Creates the object unless it exists; returns whether it was created. */
@@ -304,9 +313,15 @@ export class KubeWriter {
   }
 
   /** Applies only the given annotations on a cluster-scoped pool (our fields, nothing else). */
-  async annotatePool(pool: string, annotations: Record<string, string>): Promise<void> {
+  /**
+   * Server-side applies every field of the pool the operator owns (the hand-off annotations and,
+   * while it holds the pool for one rollout, spec.paused with its annotation): a field left out is
+   * removed unless another field manager owns it too (an admin's own spec.paused stays).
+   */
+  async applyPool(pool: string, a: { annotations: Record<string, string>; paused?: true | undefined }): Promise<{ generation?: number | undefined }> {
     const r = RESOURCES.machineConfigPool;
-    await this.apply({ apiVersion: apiVersionOf(r), kind: r.kind, metadata: { name: pool, annotations } });
+    const res = await this.applyObject({ apiVersion: apiVersionOf(r), kind: r.kind, metadata: { name: pool, annotations: a.annotations }, ...(a.paused ? { spec: { paused: true } } : {}) });
+    return { generation: res.generation };
   }
 
   /**

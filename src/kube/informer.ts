@@ -47,6 +47,7 @@ export interface Named {
 /** Core (group '') coordinates the operator informs on, besides RESOURCES' CRDs. */
 export const CORE_RESOURCES = {
   secret: { group: '', version: 'v1', plural: 'secrets', kind: 'Secret', namespaced: true },
+  node: { group: '', version: 'v1', plural: 'nodes', kind: 'Node', namespaced: false },
 } as const satisfies Record<string, ResourceCoords>;
 
 export const SecretSchema = z.looseObject({
@@ -446,6 +447,10 @@ function defaultLister<T extends Named>(opts: InformerOptions<T>): () => Promise
   const { labelSelector, fieldSelector } = opts;
   const ns = r.namespaced ? opts.namespace : undefined;
   if (r.group === '') {
+    if (r.version === 'v1' && r.plural === CORE_RESOURCES.node.plural) {
+      const core = opts.kubeConfig.makeApiClient(CoreV1Api);
+      return async () => (await core.listNode({ labelSelector, fieldSelector })) as unknown as KubernetesListObject<KubernetesObject>;
+    }
     if (r.version !== 'v1' || r.plural !== CORE_RESOURCES.secret.plural) {
       throw new Error(`no lister for core resource ${r.version}/${r.plural}: pass listFn`);
     }

@@ -59,6 +59,8 @@ export const MachineConfigPoolSchema = z.looseObject({
       osImageStream: z.looseObject({ name: z.string().optional() }).nullish().catch(undefined),
       // Which MachineConfigs MCC merges into the pool's rendered config (the hand-off MachineConfig must match it).
       machineConfigSelector: LabelSelectorSchema.nullish().catch(undefined),
+      // Which Nodes are the pool's.
+      nodeSelector: LabelSelectorSchema.nullish().catch(undefined),
     })
     .optional(),
   status: z
@@ -347,6 +349,8 @@ export const RolloutStatusSchema = z.looseObject({
   updatedMachineCount: z.number().optional(),
   readyMachineCount: z.number().optional(),
   degradedMachineCount: z.number().optional(),
+  /** Set while the operator holds the pool (spec.paused) so that its nodes update once per change: since when, why, until what. */
+  held: z.string().optional(),
 });
 export type RolloutStatus = z.infer<typeof RolloutStatusSchema>;
 
@@ -402,8 +406,28 @@ export interface ResourceCoords {
 }
 
 /** What retention reads of a Node: the MCD's currentConfig / desiredConfig annotations. */
-export const NodeSchema = z.looseObject({ metadata: z.looseObject({ name: z.string(), annotations: z.record(z.string(), z.string()).nullish() }) });
+export const NodeSchema = z.looseObject({
+  metadata: z.looseObject({
+    name: z.string(),
+    labels: z.record(z.string(), z.string()).nullish(),
+    annotations: z.record(z.string(), z.string()).nullish(),
+    resourceVersion: z.string().optional(),
+  }),
+});
 export type NodeLike = z.infer<typeof NodeSchema>;
+
+/** The machine-config daemon's annotations on a Node (MCO pkg/daemon/constants). */
+export const MCD_ANNOTATION = 'machineconfiguration.openshift.io/';
+const MCD_KEYS = ['currentConfig', 'desiredConfig', 'state', 'reason', 'currentImage', 'desiredImage'].map((k) => `${MCD_ANNOTATION}${k}`);
+
+/** A Node as the operator caches it: its name, labels and the daemon's annotations, nothing else (a Node's status is large). */
+export function nodeForCache(n: NodeLike): NodeLike {
+  const a = n.metadata.annotations ?? {};
+  const annotations: Record<string, string> = {};
+  for (const k of MCD_KEYS) if (a[k] !== undefined) annotations[k] = a[k];
+  const md = { name: n.metadata.name, labels: n.metadata.labels ?? {}, annotations, ...(n.metadata.resourceVersion ? { resourceVersion: n.metadata.resourceVersion } : {}) };
+  return { metadata: md };
+}
 
 export const RESOURCES = {
   machineConfigPool: { group: 'machineconfiguration.openshift.io', version: 'v1', plural: 'machineconfigpools', kind: 'MachineConfigPool', namespaced: false },

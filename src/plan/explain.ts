@@ -39,6 +39,8 @@ export interface ExplainFacts {
   waiting: readonly string[];
   gate?: { reason: string; message: string } | undefined;
   paused: boolean;
+  /** Why the operator holds the pool's rollout (spec.paused), when it does. */
+  rolloutHeld?: string | undefined;
 }
 
 function decisionText(label: string, d: BuildDecision | undefined): string {
@@ -85,6 +87,7 @@ export function explainPlan(f: ExplainFacts): Explain {
         ? `hand-off: held (${f.gate.reason})${f.current ? `; the pool keeps ${f.current}` : ''}`
         : `hand-off: not yet${f.current ? `; the pool keeps ${f.current}` : ''}`,
   );
+  if (f.rolloutHeld) steps.push(`rollout: held: ${f.rolloutHeld}`);
 
   const why: string[] = [];
   const actions: string[] = [];

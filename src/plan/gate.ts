@@ -1,13 +1,14 @@
 // The hand-off gate of a pool (issue 9): pause and manual approval. Pure.
 //
-// - `layering.mco.dev/paused: "true"` on the pool, or MCO's own `spec.paused`,
-//   holds builds (none starts, none is cancelled) and hand-offs; the status says so.
+// - `layering.mco.dev/paused: "true"` on the pool, or MCO's own `spec.paused` set by
+//   an admin (not the operator's rollout hold), holds builds (none starts, none is cancelled) and hand-offs; the status says so.
 // - `layering.mco.dev/hand-off: manual` builds and checks as usual but holds the
 //   hand-off of a new image until the pool is annotated
 //   `layering.mco.dev/approve=<digest>` with the digest of the pool's newest
 //   checked image; any other digest is refused with a message.
 import type { MachineConfigPool } from '../kube/types.ts';
 import { GROUP } from './names.ts';
+import { heldByOperator } from './rollout-hold.ts';
 
 export const ANNOTATION_PAUSED = `${GROUP}/paused`;
 export const ANNOTATION_HANDOFF_MODE = `${GROUP}/hand-off`;
@@ -32,7 +33,8 @@ export function gateOf(pool: MachineConfigPool): Gate {
       by: 'annotation',
       message: `pool ${name} is paused (annotation ${ANNOTATION_PAUSED}=true): no build starts and no image is handed off; resume with: oc annotate mcp/${name} ${ANNOTATION_PAUSED}-`,
     };
-  } else if (pool.spec?.paused === true) {
+  } else if (pool.spec?.paused === true && !heldByOperator(pool)) {
+    // The operator's own rollout hold (src/plan/rollout-hold.ts) is not an admin's pause: builds go on.
     g.paused = {
       by: 'spec.paused',
       message: `pool ${name} is paused (spec.paused: true): no build starts and no image is handed off; resume with: oc patch mcp/${name} --type merge -p '{"spec":{"paused":false}}'`,

@@ -25,6 +25,11 @@ export interface ApplyOutcome {
   push?: { ok: true } | { ok: false; message: string } | undefined;
   /** The write the API server refused (nothing after it was sent). */
   refused?: string | undefined;
+  /**
+   * The pool's metadata.generation after the operator's own write of it (a rollout hold or release
+   * changes spec.paused): the status observed that generation too, as the operator made it.
+   */
+  poolGeneration?: number | undefined;
 }
 
 /** How many fingerprints' attempt records the status keeps. */
@@ -47,6 +52,7 @@ const ISSUE_ORDER = [
   'ImageCheckFailed',
   'HandOffOverridden',
   'HandOffSelectsOtherPool',
+  'NodeDegraded',
   'RegistryError',
 ];
 
@@ -61,7 +67,7 @@ export function planStatus(p: Plan, snap: Snapshot, outcome: ApplyOutcome): Laye
   const prev = snap.status?.status;
   let status = p.scope ? statusOf(p.scope, outcome).status : (p.status ?? prev);
   if (!status) return undefined;
-  const generation = snap.pool?.metadata.generation;
+  const generation = outcome.poolGeneration ?? snap.pool?.metadata.generation;
   if (outcome.push?.ok === false) status = degraded(status, prev, 'RegistryError', outcome.push.message, generation, snap.now);
   if (outcome.refused) status = degraded(status, prev, 'ApplyFailed', outcome.refused, generation, snap.now);
   else if (outcome.push?.ok !== false && p.scope?.ownWriteWaiting !== undefined && status.message === p.scope.ownWriteWaiting) return undefined;
@@ -103,7 +109,8 @@ export function startEvents(s: PlanScope): PlanEvent[] {
  * Also the observed Build Events (succeeded, failed) since the recorded history.
  */
 export function statusOf(s: PlanScope, outcome?: ApplyOutcome): { status: LayeredPoolStatus; events: PlanEvent[]; problem: boolean } {
-  const { snap, pool, gate, prevStatus, generation, now, S, B, ns, chosen, gateHold } = s;
+  const { snap, pool, gate, prevStatus, now, S, B, ns, chosen, gateHold } = s;
+  const generation = outcome?.poolGeneration ?? s.generation;
   const poolName = snap.poolName;
   const ho = s.handoff!;
   const created = new Set(outcome?.builds ?? []);
@@ -130,7 +137,7 @@ export function statusOf(s: PlanScope, outcome?: ApplyOutcome): { status: Layere
   const problem = problems[0];
   const conditions: Condition[] = [
     handedOff
-      ? condition(prev, 'Ready', 'True', 'ImageHandedOff', `pool ${poolName} uses ${chosen.source} image ${chosen.image}; ${rolloutText(ho.rollout)}`, generation, now)
+      ? condition(prev, 'Ready', 'True', 'ImageHandedOff', `pool ${poolName} uses ${chosen.source} image ${chosen.image}; ${rolloutText(ho.rollout)}${s.rolloutHeld ? '; its nodes are held (spec.paused) until MCC has rendered it' : ''}`, generation, now)
       : condition(
           prev,
           'Ready',
@@ -180,7 +187,7 @@ export function statusOf(s: PlanScope, outcome?: ApplyOutcome): { status: Layere
   const shortened = shortenedNames(poolName);
   if (Object.keys(shortened).length) status.shortenedNames = shortened;
   if (s.importRetries.length) status.importRetries = s.importRetries;
-  status.rollout = ho.rollout;
+  status.rollout = s.rolloutHeld ? { ...ho.rollout, held: s.rolloutHeld } : ho.rollout;
   if (lastBuild) {
     status.lastBuild = lastBuild.build;
     const t = lastBuild.end ?? lastBuild.start;
@@ -218,6 +225,7 @@ export function statusOf(s: PlanScope, outcome?: ApplyOutcome): { status: Layere
     waiting,
     gate: gateHold,
     paused: gate.paused !== undefined,
+    rolloutHeld: s.rolloutHeld,
   });
   return { status, events, problem: problem !== undefined };
 }

@@ -6,7 +6,7 @@
 // is computed from the scope by statusOf (src/plan/plan-status.ts), before
 // apply for the plan and again with the outcome of apply by the reconciler.
 import type { Build, BuildAttempts, ImportRetry, LayeredPoolStatus, MachineConfigPool, TagReference } from '../kube/types.ts';
-import { apiVersionOf, RESOURCES } from '../kube/types.ts';
+import { apiVersionOf, MCD_ANNOTATION, RESOURCES } from '../kube/types.ts';
 import type { ScratchImage } from '../registry/scratch-image.ts';
 import { cachedScratchImage } from '../registry/scratch-image.ts';
 import { DEFAULT_VALUES } from '../config/defaults.ts';
@@ -18,6 +18,8 @@ import { planHandoff, unmanagedHandoff } from './handoff.ts';
 import type { Gate, HandoffGateDecision } from './gate.ts';
 import { gateHandoff, gateOf } from './gate.ts';
 import type { ImageCheckRequest } from './image-check.ts';
+import type { PoolApply } from './rollout-hold.ts';
+import { planRolloutHold } from './rollout-hold.ts';
 import {
   checkCustomDockerfile,
   contentDockerfile,
@@ -84,8 +86,10 @@ export interface Plan {
   cancelBuilds: string[];
   /** ImageStreamImports to post: failed imports re-requested after their backoff. */
   importRequests: KubeObject[];
-  /** Hand-off annotations for the pool, when they differ from what it has. */
-  poolAnnotations?: Record<string, string> | undefined;
+  /** The pool's operator-owned fields (hand-off annotations, rollout hold), when they differ from what it has. */
+  poolApply?: PoolApply | undefined;
+  /** poolApply starts a rollout hold: it is written first in the reconcile (MCC moves nodes 5 s after a rendering). */
+  poolApplyFirst?: boolean | undefined;
   /** The hand-off MachineConfig `99-<pool>-layered-image` (server-side applied; written before the annotations). */
   handoffMachineConfig?: KubeObject | undefined;
   /** Our hand-off MachineConfigs to delete (unmanaged pool, or annotation-only hand-off). */
@@ -94,7 +98,8 @@ export interface Plan {
   checkImage?: ImageCheckRequest | undefined;
   /**
    * The base whose architecture the I/O layer must read (OpenShift's Image, through the pool's base
-   * stream: `imagestreamimages/<stream>@<digest>`) before a build of the pool is created.
+   * stream: `imagestreamimages/<stream>@<digest>`): a Build of the pool is about to start and waits
+   * for it (its nodeSelector). Asked only then, so an idle pool reads nothing.
    */
   readBaseArchitecture?: { stream: string; digest: string } | undefined;
   /** The full status of the pool's status object; undefined = leave it alone. */
@@ -178,6 +183,8 @@ export interface PlanScope {
   external?: ResolvedImage | undefined;
   chosen?: { source: ImageSource; image: string } | undefined;
   handoff?: HandoffPlan | undefined;
+  /** Why the pool is paused by the operator after this plan (status.rollout.held). */
+  rolloutHeld?: string | undefined;
   gateHold?: Extract<HandoffGateDecision, { hold: true }> | undefined;
 }
 
@@ -198,6 +205,7 @@ export function plan(snap: Snapshot): Plan {
   planBuildActions(s);
   planSelection(s);
   planHandoffStep(s);
+  planHoldStep(s);
   planStatusObject(s);
   out.scope = s;
   const status = statusOf(s);
@@ -223,6 +231,12 @@ function planUnmanaged(snap: Snapshot, pool: MachineConfigPool, out: Plan): Plan
   const gone = snap.status ? unmanagedHandoff(poolName, snap.handoffMachineConfig, config.optInLabel) : { events: [] };
   if (gone.delete) out.deleteMachineConfigs.push(gone.delete);
   out.events.push(...gone.events);
+  // A rollout hold of the operator is released with management (MCC then moves the nodes as usual).
+  if (snap.status) {
+    const hold = planRolloutHold({ pool, machineConfigMode: true, unmanaged: true, now: snap.now });
+    out.poolApply = hold.apply;
+    out.events.push(...hold.events);
+  }
   out.status = unmanagedStatus(snap, pool, gone.delete);
   return out;
 }
@@ -382,7 +396,6 @@ function planBase(s: PlanScope): void {
   } else {
     s.base = baseNow;
     s.baseArchitecture = snap.baseArchitectures?.get(baseNow.digest);
-    if (s.baseArchitecture === undefined) s.out.readBaseArchitecture = { stream: S.base, digest: baseNow.digest };
   }
   if (wantBase && coreosFailure && !externalBase) {
     s.problems.push(importProblem(s, coreosFailure, `the pool keeps the base imported before`));
@@ -633,6 +646,14 @@ function planBuildActions(s: PlanScope): void {
       s.heldBuilds.push(d.state === 'start' ? `${label} build ${d.name}` : `${label} build (inputs settling)`);
       continue;
     }
+    // A Build about to start runs on a node of the base's architecture (its nodeSelector): while that
+    // is not known, the Build waits and the I/O layer reads it (once per base digest), then plans again.
+    if (d.state === 'start' && s.base && s.baseArchitecture === undefined) {
+      s.attemptRecords.push({ ...d.record, lastAttempt: d.record.lastAttempt - 1 });
+      s.out.readBaseArchitecture = { stream: s.S.base, digest: s.base.digest };
+      s.waiting.push(`${label} build ${d.name} waits for the architecture of its base ${s.base.ref}`);
+      continue;
+    }
     s.attemptRecords.push(d.record);
     if (!gate.paused) {
       for (const name of d.cancel) {
@@ -762,13 +783,48 @@ function planHandoffStep(s: PlanScope): void {
   }
   if (!s.gateHold && gate.paused && !(ho.handedOff && chosen)) s.gateHold = { hold: true, reason: 'Paused', message: gate.paused.message };
   s.problems.push(...ho.problems);
+  // Each node of the pool whose machine-config daemon reports Degraded, with the daemon's reason
+  // (its annotations `state` and `reason`, MCO pkg/daemon/constants). MCC's NodeDegraded condition on
+  // the pool says the same only where the daemons also write MachineConfigNodes
+  // (pkg/controller/node/status.go builds its message from those).
+  const degraded = (snap.nodes ?? []).filter((n) => n.metadata.annotations?.[`${MCD_ANNOTATION}state`] === 'Degraded');
+  if (degraded.length) {
+    const shown = degraded
+      .slice(0, MAX_NODES_NAMED)
+      .map((n) => `node ${n.metadata.name}: ${quote(n.metadata.annotations?.[`${MCD_ANNOTATION}reason`] || 'no reason given', 500)}`);
+    const more = degraded.length > MAX_NODES_NAMED ? `; and ${degraded.length - MAX_NODES_NAMED} more` : '';
+    s.problems.push({
+      reason: 'NodeDegraded',
+      message: `${degraded.length} node${degraded.length === 1 ? '' : 's'} of pool ${poolName} report${degraded.length === 1 ? 's' : ''} Degraded (the machine-config daemon's reason): ${shown.join('; ')}${more}; a degraded node stays on its current image and retries (oc describe node <name>)${ho.current ? `; when the image cannot be pulled, check that the nodes may pull ${ho.current}` : ''}`,
+    });
+  }
   s.waiting.push(...ho.waiting);
-  s.out.poolAnnotations = ho.annotations;
   s.out.handoffMachineConfig = ho.apply;
   if (ho.delete) s.out.deleteMachineConfigs.push(ho.delete);
   s.out.checkImage = ho.check;
   s.out.events.push(...ho.events);
   s.handoff = ho;
+}
+
+/** 8. The rollout hold: the pool paused while its rendering is ahead of its image (src/plan/rollout-hold.ts). */
+function planHoldStep(s: PlanScope): void {
+  const { snap, pool } = s;
+  const ho = s.handoff!;
+  const hold = planRolloutHold({
+    pool,
+    machineConfigMode: (snap.config.handoff ?? DEFAULT_VALUES.handoff) === 'machineconfig',
+    current: ho.current,
+    chosen: s.chosen?.image,
+    renderedImage: snap.machineConfig?.spec?.osImageURL ?? undefined,
+    renderedName: s.mcName,
+    handoffAnnotations: ho.annotations,
+    noHandoff: !!pool.spec?.osImageStream?.name,
+    now: s.now,
+  });
+  s.rolloutHeld = hold.held;
+  s.out.poolApply = hold.apply;
+  s.out.poolApplyFirst = hold.first || undefined;
+  s.out.events.push(...hold.events);
 }
 
 /** The pool's status object (its status is written separately, from statusOf). */
@@ -818,6 +874,9 @@ function keepTags(stream: { spec?: { tags?: TagReference[] | null | undefined } 
   }
   return [dockerImageTag(tag, t.from.name)];
 }
+
+/** Degraded nodes named in a status message; the rest are counted. */
+const MAX_NODES_NAMED = 5;
 
 function failureReason(b: Build): string {
   return escapeText([b.status?.reason, b.status?.message].filter(Boolean).join(': ') || 'the build failed');

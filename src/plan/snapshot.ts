@@ -2,7 +2,7 @@
 // from informer caches; consumed by the pure planner.
 import type { HandoffMode } from './handoff.ts';
 import type { ImageCheckOutcome } from './image-check.ts';
-import type { Build, BuildConfig, ControllerConfig, ImageStream, LayeredPool, MachineConfig, MachineConfigPool, OSImageStream } from '../kube/types.ts';
+import type { Build, BuildConfig, ControllerConfig, ImageStream, LayeredPool, MachineConfig, MachineConfigPool, NodeLike, OSImageStream } from '../kube/types.ts';
 
 export interface PlanConfig {
   namespace: string;
@@ -58,6 +58,8 @@ export interface Snapshot {
   /** Every MachineConfig and every pool: what MCC merges, for the hand-off precedence checks. */
   allMachineConfigs?: readonly MachineConfig[] | undefined;
   allPools?: readonly MachineConfigPool[] | undefined;
+  /** The pool's Nodes (its nodeSelector): name, labels, the machine-config daemon's annotations. */
+  nodes?: readonly NodeLike[] | undefined;
   /** Outcomes of the registry checks of images, by check key (from the I/O layer). */
   imageChecks?: ReadonlyMap<string, ImageCheckOutcome> | undefined;
   /**

@@ -9,6 +9,8 @@ export type EventAction =
   | { kind: 'createBuild'; name: string }
   | { kind: 'cancelBuild'; name: string }
   | { kind: 'handoff' }
+  /** The server-side apply of the pool's operator-owned fields (hand-off annotations, the rollout hold). */
+  | { kind: 'poolApply' }
   | { kind: 'deleteMachineConfig'; name: string };
 
 export interface PlanEvent {

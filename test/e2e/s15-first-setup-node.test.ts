@@ -16,17 +16,21 @@
 // retry deploys it: its newest deployment came from the image, and its
 // /usr/etc holds every file of the MachineConfig with its mode.
 //
+// Then one MachineConfig change: the operator holds the pool (spec.paused) until
+// the new image is handed off and rendered, so the node moves once, to the new
+// files and their image together (docs/handoff.md "One rollout per change").
+//
 // The node (LBC_NODE_NAME) is shared: it is moved into this scenario's pool
 // with one `oc label` (MCC allows worker plus one custom pool) and moved back
 // afterwards, waiting until it is on its previous config again.
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { oc, waitFor } from '../harness/cluster.ts';
+import { getJson, oc, waitFor } from '../harness/cluster.ts';
 import { deployments, nodeSysroot } from '../../hack/node-agent/sysroot.ts';
 import { builds, ignitionOf } from '../harness/operator.ts';
 import { handoffMachineConfigName } from '../../src/plan/names.ts';
-import { caughtUp, handOffMachineConfig, moveNodeInto, nodeConfig, osImageOf, renderedWithImage, scenario, status, waitHandedOff, waitStatus } from './support.ts';
+import { caughtUp, cond, events, handOffMachineConfig, handedOffImage, moveNodeInto, nodeConfig, osImageOf, renderedWithImage, scenario, status, waitHandedOff, waitStatus } from './support.ts';
 
 const NODE = process.env.LBC_NODE_NAME ?? '';
 const sc = scenario('s15');
@@ -89,6 +93,11 @@ describe('S15 first setup, a node in the pool', () => {
     console.log(`S15/S23: node Degraded: ${refused.reason}`);
     expect(refused.reason).toContain(`failed to update OS to ${image}: `);
     expect(refused.current).not.toBe(withImage);
+    // The admin learns it from the LayeredPool: the node by name, with the daemon's reason.
+    const nodeProblem = await waitStatus(s.ns, P, (x) => cond(x, 'Degraded')?.reason === 'NodeDegraded', 'the LayeredPool naming the degraded node');
+    expect(nodeProblem.phase).toBe('Degraded');
+    expect(cond(nodeProblem, 'Degraded')!.message).toContain(`1 node of pool ${P} reports Degraded (the machine-config daemon's reason): node ${NODE}: "failed to update OS to ${image}: `);
+    expect(nodeProblem.image).toBe(image);
     // The mark is taken before the node can update: its update changes the pool's status, which
     // the operator must reconcile after the mark (taken after the update, the operator may already
     // be idle with nothing left to reconcile).
@@ -114,6 +123,61 @@ describe('S15 first setup, a node in the pool', () => {
     await mark('the re-rendering and the node update');
     expect((await builds(s.ns, P)).length).toBe(1);
     expect((await status(s.ns, P)).phase).toBe('Ready');
+
+    // One rollout per change (docs/handoff.md): a MachineConfig change moves the node once, to the
+    // rendering with the new files AND their image. Without the operator's hold, MCC moves it first
+    // to the new files on the old image (measured: 11 s after the edit), then again. Sampled from
+    // before the edit until the node is Done on the new image.
+    const sampler = sampleNode(NODE, P);
+    const files2 = { '/etc/layered-demo/motd': `S15 ${P} two\n` };
+    await sc.setConfig(ignitionOf(files2));
+    const after = await waitFor(
+      async () => {
+        const img = await handedOffImage(P);
+        const n = await nodeConfig(NODE);
+        if (!img || img === image || !n.desired || n.current !== n.desired || n.state !== 'Done') return undefined;
+        return (await osImageOf(n.desired)) === img ? { image: img, rendered: n.desired } : undefined;
+      },
+      { what: `node ${NODE} Done on the image of the changed config`, timeoutMs: 300_000, intervalMs: 500 },
+    );
+    const moved = await sampler.stop();
+    console.log(`S15: one change: node desiredConfig ${[withImage, ...moved.desired].join(' > ')}; pool held (spec.paused) seen: ${moved.paused}`);
+    expect(moved.desired).toEqual([after.rendered]);
+    expect(moved.paused).toBe(true);
+    const [dep2] = deployments(nodeSysroot(inject('localClusterEnv').LBC_STATE_DIR!));
+    expect(dep2?.image).toBe(after.image);
+    expect(readFileSync(path.join(dep2!.dir, 'usr/etc/layered-demo/motd'), 'utf8')).toBe(files2['/etc/layered-demo/motd']);
+    // Released: the pool is not paused, the status says nothing is held, the Events say when.
+    const released = await waitStatus(s.ns, P, (x) => x.image === after.image && x.rollout?.renderedConfig === after.rendered && x.rollout.held === undefined, 'the hold released');
+    expect(released.phase).toBe('Ready');
+    expect((await getJson<{ spec?: { paused?: boolean } }>(['machineconfigpool', P]))?.spec?.paused).not.toBe(true);
+    const reasons = (await events(P)).map((e) => e.reason);
+    expect(reasons.filter((r) => r === 'RolloutHeld')).toHaveLength(1);
+    expect(reasons.filter((r) => r === 'RolloutReleased')).toHaveLength(1);
     expect(sc.op.errors()).toEqual([]);
   });
 });
+
+/** Samples the node's desiredConfig (each distinct value it moves to) and whether the pool is paused, until stopped. */
+function sampleNode(node: string, pool: string): { stop(): Promise<{ desired: string[]; paused: boolean }> } {
+  const start = nodeConfig(node);
+  let stopped = false;
+  const desired: string[] = [];
+  let paused = false;
+  const loop = (async () => {
+    const first = (await start).desired;
+    while (!stopped) {
+      const n = await nodeConfig(node);
+      if (n.desired && n.desired !== (desired.at(-1) ?? first)) desired.push(n.desired);
+      if ((await getJson<{ spec?: { paused?: boolean } }>(['machineconfigpool', pool]))?.spec?.paused === true) paused = true;
+      await new Promise((r) => setTimeout(r, 150));
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await loop;
+      return { desired, paused };
+    },
+  };
+}

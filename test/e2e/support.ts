@@ -360,7 +360,7 @@ export interface LayeredPoolStatus {
   renderedConfigImage?: string;
   observedGeneration?: number;
   conditions?: Condition[];
-  rollout?: { handoff?: string; machineConfig?: string; renderedConfig?: string; machineCount?: number; updatedMachineCount?: number; readyMachineCount?: number };
+  rollout?: { handoff?: string; machineConfig?: string; renderedConfig?: string; machineCount?: number; updatedMachineCount?: number; readyMachineCount?: number; held?: string };
   buildAttempts?: unknown;
   history?: { build: string; kind: string; fingerprint: string; result: string; outputDigest?: string; inputs: Record<string, string> }[];
 }
@@ -407,9 +407,9 @@ export async function waitHandedOff(ns: string, pool: string, pred: (st: Layered
   return { ...st, rendered };
 }
 
-/** Ready, handed off, and nothing building: the pool has settled. */
+/** Ready, handed off, nothing building, and not held for a rollout: the pool has settled. */
 export function settled(st: LayeredPoolStatus): boolean {
-  return st.phase === 'Ready' && cond(st, 'Ready')?.status === 'True' && cond(st, 'Building')?.status === 'False' && cond(st, 'Degraded')?.status === 'False';
+  return st.phase === 'Ready' && st.rollout?.held === undefined && cond(st, 'Ready')?.status === 'True' && cond(st, 'Building')?.status === 'False' && cond(st, 'Degraded')?.status === 'False';
 }
 
 export interface EventInfo {

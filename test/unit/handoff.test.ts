@@ -40,7 +40,7 @@ describe('hand-off MachineConfig 99-<pool>-layered-image', () => {
     s.status = { tags: [{ tag, items: [{ dockerImageReference: `x/y@sha256:${'e'.repeat(64)}`, image: `sha256:${'e'.repeat(64)}` }] }] };
     const p = w.plan(P);
     expect(p.handoffMachineConfig).toBeUndefined();
-    expect(p.poolAnnotations).toBeUndefined();
+    expect(p.poolApply).toBeUndefined();
     expect(p.checkImage).toBeUndefined();
     expect(p.status?.message ?? '').not.toContain('uses');
     expect(JSON.stringify(p.status?.conditions)).toContain('pushed its image but is Running');
@@ -213,5 +213,43 @@ describe('label selectors', () => {
     expect(labelsForSelector('infra', { matchExpressions: [{ key: role, operator: 'In', values: ['worker', 'infra'] }, { key: 'gpu', operator: 'Exists' }] }).ok).toBe(false);
     expect(labelsForSelector('w', undefined).ok).toBe(false);
     expect(labelsForSelector('w', {}).ok).toBe(false);
+  });
+});
+
+describe("nodes whose machine-config daemon reports Degraded", () => {
+  const node = (name: string, state: string, reason: string, role = P) => ({
+    metadata: { name, labels: { [`node-role.kubernetes.io/${role}`]: '' }, annotations: { 'machineconfiguration.openshift.io/state': state, 'machineconfiguration.openshift.io/reason': reason } },
+  });
+
+  it("make the pool Degraded, naming each node of the pool and the daemon's reason (quoted), until the node recovers", () => {
+    const w = new World({ debounceMs: 0 });
+    setup(w);
+    w.settle();
+    const image = w.handoffImage(P)!;
+    const reason = `failed to update OS to ${image}: unauthorized: authentication required\nretrying`;
+    w.nodes = [node('worker-0', 'Degraded', reason), node('worker-1', 'Done', ''), node('infra-0', 'Degraded', 'not ours', 'infra')];
+    w.settle();
+    const st = w.statuses.get(P)!.status!;
+    expect(st.phase).toBe('Degraded');
+    const c = st.conditions!.find((x) => x.type === 'Degraded')!;
+    expect(c.reason).toBe('NodeDegraded');
+    expect(c.message).toBe(
+      `1 node of pool ${P} reports Degraded (the machine-config daemon's reason): node worker-0: ${JSON.stringify(reason)}; a degraded node stays on its current image and retries (oc describe node <name>); when the image cannot be pulled, check that the nodes may pull ${image}`,
+    );
+    expect(c.message).not.toContain('\n');
+    expect(st.image).toBe(image); // the pool keeps its image
+    w.nodes[0] = node('worker-0', 'Done', '');
+    w.settle();
+    expect(w.statuses.get(P)!.status!.phase).toBe('Ready');
+  });
+
+  it('names at most five and counts the rest', () => {
+    const w = new World({ debounceMs: 0 });
+    setup(w);
+    w.nodes = Array.from({ length: 7 }, (_, i) => node(`worker-${i}`, 'Degraded', `reason ${i}`));
+    w.settle();
+    const m = w.statuses.get(P)!.status!.conditions!.find((x) => x.type === 'Degraded')!.message;
+    expect(m).toMatch(/^7 nodes of pool worker report Degraded .*node worker-4: "reason 4"; and 2 more; /);
+    expect(m).not.toContain('worker-5');
   });
 });

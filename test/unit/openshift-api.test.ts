@@ -75,7 +75,7 @@ describe('KubeWriter: every request names its resource by plural', () => {
     expect(last()).toMatchObject({ method: 'PATCH', path: '/apis/image.openshift.io/v1/namespaces/ns/imagestreams/w-base', contentType: 'application/apply-patch+yaml' });
     await writer.apply({ apiVersion: 'build.openshift.io/v1', kind: 'BuildConfig', metadata: { name: 'w-bc', namespace: 'ns' } });
     expect(last().path).toBe('/apis/build.openshift.io/v1/namespaces/ns/buildconfigs/w-bc');
-    await writer.annotatePool('worker', { a: 'b' });
+    await writer.applyPool('worker', { annotations: { a: 'b' }, paused: true });
     expect(last()).toMatchObject({ method: 'PATCH', path: '/apis/machineconfiguration.openshift.io/v1/machineconfigpools/worker', contentType: 'application/apply-patch+yaml' });
     await writer.createIfAbsent({ apiVersion: 'build.openshift.io/v1', kind: 'BuildConfig', metadata: { name: 'w-custom', namespace: 'ns' } });
     expect(last()).toMatchObject({ method: 'POST', path: '/apis/build.openshift.io/v1/namespaces/ns/buildconfigs' });

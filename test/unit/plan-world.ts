@@ -4,12 +4,15 @@
 // step, so a test can drive the planner through S1..S10 and count builds. It
 // stands in for nothing in the integration suites, which use the real stack.
 import { createHash } from 'node:crypto';
-import type { Build, BuildConfig, ImageStream, LayeredPool, MachineConfig, MachineConfigPool, OSImageStream, TagEvent } from '../../src/kube/types.ts';
+import type { Build, BuildConfig, ImageStream, LayeredPool, MachineConfig, MachineConfigPool, NodeLike, OSImageStream, TagEvent } from '../../src/kube/types.ts';
+import { selectorMatches } from '../../src/plan/selector.ts';
 import type { ImageCheckOutcome } from '../../src/plan/image-check.ts';
 import type { Plan } from '../../src/plan/plan.ts';
 import { plan } from '../../src/plan/plan.ts';
 import type { KubeObject, PlanConfig, Snapshot } from '../../src/plan/snapshot.ts';
-import { ANNOTATION_POOL, CONTROLLER_CONFIG_NAME, DEFAULT_OPT_IN_LABEL } from '../../src/plan/names.ts';
+import { ANNOTATION_NEWEST_IMAGE, ANNOTATION_NEWEST_IMAGE_CONFIG, ANNOTATION_NEWEST_IMAGE_SOURCE, ANNOTATION_POOL, CONTROLLER_CONFIG_NAME, DEFAULT_OPT_IN_LABEL } from '../../src/plan/names.ts';
+import type { PoolApply } from '../../src/plan/rollout-hold.ts';
+import { ANNOTATION_ROLLOUT_HELD } from '../../src/plan/rollout-hold.ts';
 
 export const NS = 'openshift-machine-config-operator';
 export const REG = '127.0.0.1:5000';
@@ -24,6 +27,23 @@ export const CONFIG: PlanConfig = {
   retryLimit: 2,
   retryBackoffMs: 10_000,
 };
+
+/**
+ * A server-side apply of the operator's fields of a pool, as the API server does it when the
+ * operator's field manager is the only owner of those fields: what it no longer sends goes
+ * (an admin's spec.paused, set without the operator's hold annotation, is left as it is).
+ */
+export function applyPoolFields(pl: MachineConfigPool, a: PoolApply): void {
+  const annotations = { ...pl.metadata.annotations };
+  const heldBefore = annotations[ANNOTATION_ROLLOUT_HELD] !== undefined;
+  for (const k of [ANNOTATION_NEWEST_IMAGE, ANNOTATION_NEWEST_IMAGE_CONFIG, ANNOTATION_NEWEST_IMAGE_SOURCE, ANNOTATION_ROLLOUT_HELD]) delete annotations[k];
+  pl.metadata.annotations = { ...annotations, ...a.annotations };
+  const pausedBefore = pl.spec?.paused === true;
+  if (a.paused) pl.spec = { ...pl.spec, paused: true };
+  else if (heldBefore && pl.spec) delete pl.spec.paused;
+  // A spec change moves the generation, as the API server does.
+  if ((pl.spec?.paused === true) !== pausedBefore) pl.metadata.generation = (pl.metadata.generation ?? 0) + 1;
+}
 
 export function digestOf(s: string): string {
   return 'sha256:' + createHash('sha256').update(s).digest('hex');
@@ -60,6 +80,7 @@ export function pool(
     spec: {
       ...(opts.rendered ? { configuration: { name: opts.rendered } } : {}),
       machineConfigSelector: opts.selector ?? { matchLabels: { 'machineconfiguration.openshift.io/role': name } },
+      nodeSelector: { matchLabels: { [`node-role.kubernetes.io/${name}`]: '' } },
     },
   };
 }
@@ -104,6 +125,8 @@ export class World {
   architectureOf: (stream: string, digest: string) => string = () => 'amd64';
   architecturesRead: string[] = [];
   machineConfigsDeleted: string[] = [];
+  /** Nodes, as the operator caches them (name, labels, the machine-config daemon's annotations). */
+  nodes: NodeLike[] = [];
   private uid = 0;
 
   constructor(config: Partial<PlanConfig> = {}) {
@@ -136,6 +159,7 @@ export class World {
       statusMachineConfig: p?.status?.configuration?.name ? structuredClone(this.machineConfigs.get(p.status.configuration.name)) : undefined,
       allMachineConfigs: structuredClone([...this.machineConfigs.values()]),
       allPools: structuredClone([...this.pools.values()]),
+      nodes: structuredClone(this.nodes.filter((n) => selectorMatches(p?.spec?.nodeSelector, n.metadata.labels ?? undefined))),
       imageChecks: new Map(this.imageChecks),
       baseArchitectures: new Map(this.baseArchitectures),
     };
@@ -191,7 +215,7 @@ export class World {
       const cur = this.machineConfigs.get(mc.metadata.name);
       this.machineConfigs.set(mc.metadata.name, cur ? { ...cur, metadata: { ...cur.metadata, ...mc.metadata }, spec: mc.spec } : this.stamp(mc));
     }
-    if (p.poolAnnotations && pl) pl.metadata.annotations = { ...pl.metadata.annotations, ...p.poolAnnotations };
+    if (p.poolApply && pl) applyPoolFields(pl, p.poolApply);
     if (p.status) {
       const st = this.statuses.get(p.pool);
       if (st) st.status = structuredClone(p.status);

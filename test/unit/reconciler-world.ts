@@ -117,9 +117,10 @@ export class ReconcilerWorld {
         apply('', { importRequests: [req] });
         return [];
       },
-      annotatePool: async (pool, annotations) => {
-        this.writes.push(`annotate MachineConfigPool/${pool}`);
-        apply(pool, { poolAnnotations: annotations });
+      applyPool: async (pool, a) => {
+        this.writes.push(`apply MachineConfigPool/${pool}${a.paused ? ' (held)' : ''}`);
+        apply(pool, { poolApply: a });
+        return { generation: w.pools.get(pool)?.metadata.generation };
       },
       applyStatus: async (_r, name, status) => {
         const st = w.statuses.get(name);

@@ -223,3 +223,51 @@ describe('Reconciler: the rendered-config stream and the registry that creates s
     expect(world.statuses.get(P)!.status!.phase).toBe('Ready');
   });
 });
+
+describe("Reconciler: the base's architecture cannot be read", () => {
+  it('is reported as Degraded ApplyFailed naming the read, creates no Build, and builds once the read succeeds', async () => {
+    const { world, rw } = renderedPool('hang');
+    let refuse = true;
+    world.architectureOf = () => {
+      if (refuse) throw Object.assign(new Error('imagestreamimages.image.openshift.io "worker-base@sha256:x" is forbidden'), { code: 403 });
+      return 'amd64';
+    };
+    await rw.settle(P, () => condOf(world, 'Degraded')?.status === 'True');
+    expect(condOf(world, 'Degraded')).toMatchObject({ reason: 'ApplyFailed', message: expect.stringMatching(/^reading the architecture of base worker-base@sha256:[0-9a-f]{64} \(imagestreamimages\) failed \(.*forbidden.*\); the build waits for it$/) });
+    expect(world.buildsCreated).toEqual([]);
+    refuse = false;
+    await rw.settle(P, () => world.buildsOf('content').length > 0);
+    expect((world.buildsOf('content')[0]!.spec as { nodeSelector?: unknown }).nodeSelector).toEqual({ 'kubernetes.io/arch': 'amd64' });
+    await rw.settle(P, () => condOf(world, 'Degraded')?.status === 'False');
+  });
+});
+
+describe('Reconciler: a MachineConfig change after a hand-off (the rollout hold)', () => {
+  it('pauses the pool before anything else, costs no status write for its own generation change, and releases after the re-render', async () => {
+    const { world, rw } = renderedPool('complete');
+    await rw.settle(P, () => condOf(world, 'Ready')?.status === 'True' && world.pools.get(P)!.spec!.configuration!.name !== 'rendered-worker-1');
+    const first = world.handoffImage(P)!;
+    const writes = rw.writes.length;
+    const statusWrites = rw.statusWrites.length;
+    // MCC renders the change onto the current image.
+    const mc = machineConfig('rendered-worker-2', { '/etc/motd': 'two' });
+    mc.spec = { ...mc.spec, osImageURL: first };
+    world.machineConfigs.set('rendered-worker-2', mc);
+    world.pools.get(P)!.spec!.configuration = { name: 'rendered-worker-2' };
+    await rw.settle(P, () => world.handoffImage(P) !== first && world.pools.get(P)!.spec!.paused !== true && condOf(world, 'Ready')?.status === 'True');
+    const change = rw.writes.slice(writes);
+    expect(change[0]).toBe('apply MachineConfigPool/worker (held)'); // before the push and the Build
+    expect(change.filter((x) => x.startsWith('apply MachineConfigPool/worker'))).toEqual([
+      'apply MachineConfigPool/worker (held)',
+      'apply MachineConfigPool/worker (held)', // the hand-off annotations, still held
+      'apply MachineConfigPool/worker', // released once MCC rendered the image
+    ]);
+    const st = world.statuses.get(P)!.status!;
+    expect(st.observedGeneration).toBe(world.pools.get(P)!.metadata.generation);
+    expect(st.rollout?.held).toBeUndefined();
+    const phases = rw.statusWrites.slice(statusWrites).map((x) => `${x.phase}${x.status?.rollout?.held ? ' (held)' : ''}`);
+    console.log(`a change after a hand-off: ${phases.length} status writes: ${phases.join(' > ')}`);
+    expect(phases.at(-1)).toBe('Ready');
+    expect(phases.length).toBeLessThanOrEqual(4);
+  });
+});
