@@ -4,6 +4,7 @@
 #   BENCH_POOLS=100,300,1000 BENCH_RUNS=3 BENCH_RUNS_AT=1000=1 npm run bench
 #   BENCH_CHECKOUT=/path/to/other/checkout npm run bench   # the same figures for another checkout's operator
 #   BENCH_CHANGES=20                                # rendered-config changes per reaction run
+#   BENCH_ROLLOUT_BEFORE=/path/to/checkout           # the rollout bench for that checkout's operator too, side by side
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 hack/local-cluster.sh up >/dev/null 2>&1
@@ -19,6 +20,8 @@ echo "== one content build on the realistic CoreOS base beside MCO's way and the
 node bench/content-build.bench.ts --runs "${BENCH_CONTENT_RUNS:-1}"
 echo "== reaction beside the raw watch, and the storm (bench/reaction.bench.ts)"
 node bench/reaction.bench.ts --runs "${BENCH_RUNS:-3}" --changes "${BENCH_CHANGES:-20}" ${BENCH_CHECKOUT:+--checkout "$BENCH_CHECKOUT"}
+echo "== a MachineConfig change from the edit to the node Done on its image, node moves counted (bench/rollout.bench.ts)"
+node bench/rollout.bench.ts --changes "${BENCH_ROLLOUT_CHANGES:-3}" ${BENCH_ROLLOUT_BEFORE:+--before "$BENCH_ROLLOUT_BEFORE"}
 node bench/scale.bench.ts \
   --pools "${BENCH_POOLS:-100,300,1000}" --runs "${BENCH_RUNS:-3}" --runs-at "${BENCH_RUNS_AT:-1000=1}" \
   --idle-at "${BENCH_IDLE_AT:-1000}" --idle-seconds "${BENCH_IDLE_SECONDS:-60}" \

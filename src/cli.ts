@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // layered-build-controller: the operator (`run`), a dry run an admin can read
-// (`render`), the admin's table of layered pools (`status`), and retention (`prune`).
+// (`render`), the admin's table of layered pools (`status`), retention (`prune`),
+// and the way back to a pool's previous image (`rollback`).
 import { Command, Option } from 'commander';
 import * as yaml from 'js-yaml';
 import type { Config } from './config/config.ts';
@@ -18,7 +19,7 @@ import { formatPrune, formatPruneResults } from './status/prune.ts';
 import { pruneOnce } from './kube/prune.ts';
 import { KubeWriter, serviceAccountToken } from './kube/client.ts';
 import { RegistryClient } from './registry/client.ts';
-import { FIELD_MANAGER } from './plan/names.ts';
+import { ANNOTATION_ROLLBACK_TO, FIELD_MANAGER } from './plan/names.ts';
 import { readFileSync } from 'node:fs';
 import { createLogger, flushLogs } from './util/log.ts';
 import type { Plan } from './plan/plan.ts';
@@ -269,6 +270,49 @@ addConfigOptions(
     fail(e, kc);
   }
 });
+
+program
+  .command('rollback')
+  .description(`hand the pool its previous image again in one step (the annotation ${ANNOTATION_ROLLBACK_TO} on the pool, which the operator acts on); --undo gives it its newest image back`)
+  .requiredOption('--pool <name>', 'the MachineConfigPool (exits 2 when it does not exist, is not opted in or has no previous image)')
+  .option('--undo', `remove the rollback (the annotation ${ANNOTATION_ROLLBACK_TO}): the pool gets its newest checked image again`)
+  .option('-n, --namespace <ns>', 'the operator namespace (where the pool status object is)', process.env.LBC_NAMESPACE ?? DEFAULTS.namespace)
+  .option('--kubeconfig <file>', 'kubeconfig to use')
+  .action(async (opts: { pool: string; undo?: boolean; namespace: string; kubeconfig?: string }) => {
+    let kc: k8s.KubeConfig | undefined;
+    try {
+      if (!ConfigSchema.shape.namespace.safeParse(opts.namespace).success) {
+        throw new ConfigError(`-n / LBC_NAMESPACE = ${JSON.stringify(opts.namespace)}: must be a DNS-1123 label (lowercase letters, digits and "-")`);
+      }
+      kc = loadKubeConfig(opts.kubeconfig);
+      const pool = opts.pool;
+      await requireManaged(kc, pool, process.env.LBC_OPT_IN_LABEL || DEFAULTS.optInLabel);
+      const api = kc.makeApiClient(k8s.CustomObjectsApi);
+      const mcp = RESOURCES.machineConfigPool;
+      const annotate = (value: string | null) =>
+        api.patchClusterCustomObject(
+          { group: mcp.group, version: mcp.version, plural: mcp.plural, name: pool, body: { metadata: { annotations: { [ANNOTATION_ROLLBACK_TO]: value } } } },
+          k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+        );
+      if (opts.undo) {
+        await annotate(null);
+        safeWrite(process.stdout, `pool ${pool}: rollback removed; the operator hands off its newest checked image again\n`);
+        return;
+      }
+      const r = RESOURCES.layeredPool;
+      const obj = await api.getNamespacedCustomObject({ group: r.group, version: r.version, namespace: opts.namespace, plural: r.plural, name: pool }).catch((e: unknown) => {
+        if (statusCode(e) === 404) throw new UsageError(noStatusText(pool, opts.namespace));
+        throw e;
+      });
+      const st = LayeredPoolSchema.parse(obj).status;
+      const to = st?.previousImage;
+      if (!to) throw new UsageError(`pool ${pool} has no previous image recorded (status.previousImage): nothing to roll back to`);
+      await annotate(to);
+      safeWrite(process.stdout, `pool ${pool}: rolling back to ${to} (from ${st?.image ?? '-'}); the operator checks it in the registry and hands it off; undo: layered-build-controller rollback --pool ${pool} --undo\n`);
+    } catch (e) {
+      fail(e, kc);
+    }
+  });
 
 /** The push secret's docker config (for registry deletes by the CLI), read with the admin's rights; undefined when absent. */
 async function readPushSecret(kc: k8s.KubeConfig, namespace: string, name: string): Promise<string | undefined> {

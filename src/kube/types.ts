@@ -368,6 +368,8 @@ export const LayeredPoolStatusSchema = z.looseObject({
   phase: z.string().optional(), // Pending | Building | Ready | Degraded
   imageSource: z.string().optional(), // external | custom | mco-content
   image: z.string().optional(), // <repo>@sha256:...
+  /** The image the pool had before `image` (what `layered-build-controller rollback` hands off). */
+  previousImage: z.string().optional(),
   base: z.string().optional(),
   baseSource: z.string().optional(), // external-base | coreos
   renderedConfig: z.string().optional(),

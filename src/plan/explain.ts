@@ -127,7 +127,9 @@ export function explainPlan(f: ExplainFacts): Explain {
   if (reasons.has('ImportFailed')) actions.push(`see the failed import: oc describe imagestream -n ${ns} (fix the tagged image, or remove the tag with oc tag -d)`);
   if (reasons.has('ImageCheckFailed')) actions.push(`the built image lacks what the MachineConfig needs: fix the custom Dockerfile (oc edit bc/${f.pool}-build-mco-content-custom -n ${ns}) or the external content`);
   if (reasons.has('RegistryError') || reasons.has('PushSecretMissing')) actions.push('check the registry address, its CA bundle and the push secret (the Degraded message names the error)');
-  for (const r of ['HandOffOverridden', 'HandOffSelectsOtherPool', 'ObjectConflict', 'InvalidMachineConfigSelector', 'InvalidCustomDockerfile', 'InvalidImageReference', 'InvalidMachineConfig', 'InvalidPoolName']) {
+  if (reasons.has('NodeDegraded')) actions.push(`a node cannot take the image: read its reason above (oc describe node <name>); to give the pool its previous image back: layered-build-controller rollback --pool ${f.pool}`);
+  if (f.chosen?.source === 'rollback') actions.push(`the pool is rolled back; to give it its newest image again: layered-build-controller rollback --pool ${f.pool} --undo`);
+  for (const r of ['RollbackRefused', 'HandOffOverridden', 'HandOffSelectsOtherPool', 'ObjectConflict', 'InvalidMachineConfigSelector', 'InvalidCustomDockerfile', 'InvalidImageReference', 'InvalidMachineConfig', 'InvalidPoolName']) {
     if (reasons.has(r)) actions.push(`${r}: do what its message says (layered-build-controller status --explain shows it above)`);
   }
   if (state === 'Building') {

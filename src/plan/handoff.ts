@@ -56,6 +56,12 @@ export interface HandoffInput {
   /** The rendered config the pool's status.configuration names. */
   statusConfig?: MachineConfig | undefined;
   checks: ReadonlyMap<string, ImageCheckOutcome>;
+  /**
+   * The chosen image is an admin's rollback to an image the pool had: checked again for what a node
+   * needs (in the registry, complete, bootable, within the size budget), not against the current
+   * config's files or base, which it was not built from.
+   */
+  rollback?: boolean | undefined;
 }
 
 export interface HandoffPlan {
@@ -168,12 +174,12 @@ export function planHandoff(i: HandoffInput): HandoffPlan {
     if (i.notReady) {
       out.waiting.push(i.notReady);
     } else {
-      const files = expectedFiles(i.ignition);
+      const files = i.rollback ? { ok: true as const, files: [] } : expectedFiles(i.ignition);
       if (!files.ok) {
         out.problems.push({ reason: 'InvalidMachineConfig', message: `MachineConfig ${i.renderedName}: ${files.message}; the image cannot be checked against it` });
       } else {
         const digest = chosen.image.slice(chosen.image.lastIndexOf('@') + 1);
-        const base = { image: chosen.image, digest, base: i.base, files: files.files, maxImageSize: i.maxImageSize };
+        const base = { image: chosen.image, digest, base: i.rollback ? undefined : i.base, files: files.files, maxImageSize: i.maxImageSize };
         const req: ImageCheckRequest = { key: imageCheckKey(base), ...base };
         const outcome = i.checks.get(req.key);
         const keeps = out.current ? `; the pool keeps ${out.current}` : '';

@@ -50,6 +50,7 @@ export const ANNOTATION_FINGERPRINT = `${GROUP}/fingerprint`; // the full finger
 export const LABEL_BUILD_KIND = `${GROUP}/build-kind`; // content | custom
 export const ANNOTATION_INPUTS = `${GROUP}/inputs`; // canonical JSON of the inputs
 export const ANNOTATION_REBUILD = `${GROUP}/rebuild`; // set on the pool or status object to request a rebuild
+export const ANNOTATION_ROLLBACK_TO = `${GROUP}/rollback-to`; // set on the pool: hand off this earlier image (by digest) instead of the newest
 export const ANNOTATION_REBUILD_TOKEN = `${GROUP}/rebuild-token`; // recorded on a Build: the token it was started under
 export const LABEL_MANAGED = `${GROUP}/managed-by`;
 

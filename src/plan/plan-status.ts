@@ -9,7 +9,7 @@ import type { BuildDecision } from './builds.ts';
 import { withoutRefusedAttempts } from './builds.ts';
 import { explainPlan } from './explain.ts';
 import { formatDigestRef, safeParseImageRef } from './imageref.ts';
-import { ANNOTATION_NEWEST_IMAGE_SOURCE, COREOS_STREAM, LATEST, shortenedNames } from './names.ts';
+import { ANNOTATION_NEWEST_IMAGE_SOURCE, ANNOTATION_ROLLBACK_TO, COREOS_STREAM, LATEST, shortenedNames } from './names.ts';
 import type { Plan, PlanScope } from './plan.ts';
 import type { Snapshot } from './snapshot.ts';
 import type { PlanEvent } from './status.ts';
@@ -52,6 +52,7 @@ const ISSUE_ORDER = [
   'ImageCheckFailed',
   'HandOffOverridden',
   'HandOffSelectsOtherPool',
+  'RollbackRefused',
   'NodeDegraded',
   'RegistryError',
 ];
@@ -135,9 +136,20 @@ export function statusOf(s: PlanScope, outcome?: ApplyOutcome): { status: Layere
   const current = ho.current;
   const prev = prevStatus?.conditions;
   const problem = problems[0];
+  const rolledBack = handedOff && s.rollback
+    ? `pool ${poolName} is rolled back to ${chosen.image} (annotation ${ANNOTATION_ROLLBACK_TO})${s.rollback.newest && s.rollback.newest !== chosen.image ? `; the newest checked image ${s.rollback.newest} waits` : ''}; to resume: layered-build-controller rollback --pool ${poolName} --undo`
+    : undefined;
   const conditions: Condition[] = [
     handedOff
-      ? condition(prev, 'Ready', 'True', 'ImageHandedOff', `pool ${poolName} uses ${chosen.source} image ${chosen.image}; ${rolloutText(ho.rollout)}${s.rolloutHeld ? '; its nodes are held (spec.paused) until MCC has rendered it' : ''}`, generation, now)
+      ? condition(
+          prev,
+          'Ready',
+          'True',
+          rolledBack ? 'RolledBack' : 'ImageHandedOff',
+          `${rolledBack ?? `pool ${poolName} uses ${chosen.source} image ${chosen.image}`}; ${rolloutText(ho.rollout)}${s.rolloutHeld ? '; its nodes are held (spec.paused) until MCC has rendered it' : ''}`,
+          generation,
+          now,
+        )
       : condition(
           prev,
           'Ready',
@@ -161,13 +173,16 @@ export function statusOf(s: PlanScope, outcome?: ApplyOutcome): { status: Layere
   const status: LayeredPoolStatus = {
     observedGeneration: generation,
     phase,
-    message: problem?.message ?? (gate.paused ? gate.paused.message : undefined) ?? building ?? gateHold?.message ?? (handedOff ? `using ${chosen.source} image` : (waiting[0] ?? '')),
+    message: problem?.message ?? (gate.paused ? gate.paused.message : undefined) ?? building ?? gateHold?.message ?? rolledBack ?? (handedOff ? `using ${chosen.source} image` : (waiting[0] ?? '')),
     conditions,
     history,
   };
   const annotations = pool.metadata.annotations ?? {};
   const img = handedOff ? chosen.image : current;
   if (img) status.image = img;
+  // The image before it: what a rollback hands off.
+  const previous = handedOff && current !== undefined && chosen.image !== current ? current : prevStatus?.previousImage;
+  if (previous && previous !== img) status.previousImage = previous;
   const src = handedOff ? chosen.source : current ? (annotations[ANNOTATION_NEWEST_IMAGE_SOURCE] ?? prevStatus?.imageSource) : undefined;
   if (src) status.imageSource = src;
   // Only a valid reference goes into status.base; an invalid one is named, quoted, in the message.

@@ -32,7 +32,7 @@ import { formatDigestRef, parseImageRef, repoOf, safeParseImageRef } from './ima
 import type { ImportFailure } from './imports.ts';
 import { decideImportRetry, IMPORT_RETRY_BASE_MS, IMPORT_RETRY_MAX_MS, importRetryText } from './imports.ts';
 import { checkRenderedConfig } from './machineconfig.ts';
-import { ANNOTATION_REBUILD, CONTROLLER_CONFIG_NAME, COREOS_STREAM, FIELD_MANAGER, OS_IMAGE_STREAM_NAME, LABEL_MANAGED, LATEST, poolBuildConfigs, poolStreams, renderedConfigTag } from './names.ts';
+import { ANNOTATION_REBUILD, ANNOTATION_ROLLBACK_TO, CONTROLLER_CONFIG_NAME, COREOS_STREAM, FIELD_MANAGER, OS_IMAGE_STREAM_NAME, LABEL_MANAGED, LATEST, poolBuildConfigs, poolStreams, renderedConfigTag } from './names.ts';
 import { sameStatus, startEvents, statusOf, unmanagedStatus } from './plan-status.ts';
 import type { KubeObject, Snapshot } from './snapshot.ts';
 import type { Owner, ResolvedImage } from './streams.ts';
@@ -51,7 +51,7 @@ import {
 import type { PlanEvent } from './status.ts';
 import { buildCancelledEvent, historyOf, logExcerpt } from './status.ts';
 
-export type ImageSource = 'external' | 'custom' | 'mco-content';
+export type ImageSource = 'external' | 'custom' | 'mco-content' | 'rollback';
 
 export interface RenderedConfigPush {
   /** `<registry>/<ns>/<pool>-rendered-config` */
@@ -182,6 +182,8 @@ export interface PlanScope {
   // selection and hand-off
   external?: ResolvedImage | undefined;
   chosen?: { source: ImageSource; image: string } | undefined;
+  /** An admin's rollback (annotation layering.mco.dev/rollback-to): the image it hands off, and the newest checked one that waits. */
+  rollback?: { image: string; newest?: string | undefined } | undefined;
   handoff?: HandoffPlan | undefined;
   /** Why the pool is paused by the operator after this plan (status.rollout.held). */
   rolloutHeld?: string | undefined;
@@ -737,6 +739,30 @@ function planSelection(s: PlanScope): void {
     const image = pinned(s.contentImage, `content image`);
     if (image) s.chosen = { source: 'mco-content', image };
   }
+  planRollback(s);
+}
+
+/**
+ * An admin's rollback (`layered-build-controller rollback --pool P`, or the annotation
+ * layering.mco.dev/rollback-to=<image>): the pool gets an image it had before, checked again in the
+ * registry (still there, bootable), while the annotation stays; builds go on for its current inputs,
+ * and their image waits. Only an image the pool had (status.image or status.previousImage) is taken.
+ */
+function planRollback(s: PlanScope): void {
+  const want = s.pool.metadata.annotations?.[ANNOTATION_ROLLBACK_TO]?.trim();
+  if (!want) return;
+  const poolName = s.snap.poolName;
+  const had = [s.prevStatus?.image, s.prevStatus?.previousImage].filter((x): x is string => !!x);
+  const r = safeParseImageRef(want);
+  if (!r.ok || !r.ref.digest || !had.includes(want)) {
+    s.problems.push({
+      reason: 'RollbackRefused',
+      message: `${ANNOTATION_ROLLBACK_TO}=${quote(want, 300)} is refused: ${!r.ok || !r.ref.digest ? 'not an image reference by digest' : 'not an image this pool had'} (${had.length ? `it had ${had.join(' and ')}` : 'no earlier image is recorded'}); the pool keeps its image. Roll back with: layered-build-controller rollback --pool ${poolName}; remove it with: oc annotate mcp/${poolName} ${ANNOTATION_ROLLBACK_TO}-`,
+    });
+    return;
+  }
+  s.rollback = { image: want, newest: s.chosen?.image };
+  s.chosen = { source: 'rollback', image: want };
 }
 
 /** 7. Hand-off: only an image whose Build is Complete (not merely pushed) and that passed the registry check; the gate may hold it. */
@@ -768,10 +794,12 @@ function planHandoffStep(s: PlanScope): void {
     pools: snap.allPools ?? [],
     statusConfig: snap.statusMachineConfig,
     checks: snap.imageChecks ?? new Map(),
+    rollback: s.rollback !== undefined,
   });
   // The gate: a paused pool, or a manual hand-off without the right approval, keeps its image.
   if (ho.handedOff && chosen) {
-    const g = gateHandoff(gate, poolName, chosen.image, ho.current);
+    // A rollback is the admin's own approval; a paused pool still holds it.
+    const g = gateHandoff(chosen.source === 'rollback' ? { ...gate, manual: false } : gate, poolName, chosen.image, ho.current);
     if (g.hold) {
       s.gateHold = g;
       ho.apply = undefined;

@@ -1,10 +1,11 @@
 // S16 a MachineConfig change after a hand-off: one new build and one new
 // hand-off; while the new Build runs (and until its image is checked), the
-// hand-off MachineConfig keeps the old image: observed sample by sample.
+// hand-off MachineConfig keeps the old image: observed sample by sample. Then
+// the way back: `rollback` hands off the previous image again, `--undo` the newest.
 import { describe, expect, it } from 'vitest';
 import { waitFor } from '../harness/cluster.ts';
-import { builds, ignitionOf } from '../harness/operator.ts';
-import { events, handOffSequence, handedOffImage, scenario, waitHandedOff } from './support.ts';
+import { builds, ignitionOf, runCli } from '../harness/operator.ts';
+import { cond, events, handOffSequence, handedOffImage, scenario, waitHandedOff } from './support.ts';
 
 const sc = scenario('s16');
 const { s, P } = sc;
@@ -42,5 +43,22 @@ describe('S16 a MachineConfig change after a hand-off', () => {
       ['mco-content', next],
     ]);
     expect(second.rendered).not.toBe(first.rendered);
+    expect(second.previousImage).toBe(old);
+
+    // The way back: `rollback` hands off the previous image in one step (checked again, not rebuilt);
+    // `rollback --undo` gives the pool its newest image again.
+    const env = { LBC_OPT_IN_LABEL: s.label };
+    const rb = await runCli(['rollback', '--pool', P, '-n', s.ns], env);
+    expect(rb.code, rb.stderr).toBe(0);
+    expect(rb.stdout).toBe(`pool ${P}: rolling back to ${old} (from ${next}); the operator checks it in the registry and hands it off; undo: layered-build-controller rollback --pool ${P} --undo\n`);
+    const back = await waitHandedOff(s.ns, P, (x) => x.image === old, 'the rollback to the first image');
+    expect(cond(back, 'Ready')).toMatchObject({ status: 'True', reason: 'RolledBack' });
+    expect(back).toMatchObject({ imageSource: 'rollback', previousImage: next });
+    const undo = await runCli(['rollback', '--pool', P, '--undo', '-n', s.ns], env);
+    expect(undo.code, undo.stderr).toBe(0);
+    const again = await waitHandedOff(s.ns, P, (x) => x.image === next, 'the newest image again');
+    expect(cond(again, 'Ready')?.reason).toBe('ImageHandedOff');
+    expect((await builds(s.ns, P)).length).toBe(2); // nothing was built for either step
+    expect(sc.op.errors()).toEqual([]);
   });
 });

@@ -354,6 +354,7 @@ export interface LayeredPoolStatus {
   message?: string;
   image?: string;
   imageSource?: string;
+  previousImage?: string;
   base?: string;
   baseSource?: string;
   renderedConfig?: string;

@@ -73,7 +73,7 @@ describe('commands that name a pool the operator does not manage', () => {
   const other = ['--opt-in-label', 'test.layering.mco.dev/not-this-one'];
   const oneLine = (r: { stderr: string }) => r.stderr.trimEnd().split('\n');
 
-  it('render, prune --pool, status --pool and status --explain: exit 2, naming the opt-in label and the command that adds it', async () => {
+  it('render, prune --pool, status --pool, status --explain and rollback: exit 2, naming the opt-in label and the command that adds it', async () => {
     const want = `MachineConfigPool "${pool!.pool}" is not managed by this operator: it has no label test.layering.mco.dev/not-this-one (to opt it in: oc label mcp/${pool!.pool} test.layering.mco.dev/not-this-one=)`;
     for (const args of [
       ['render', '--pool', pool!.pool, '--namespace', ns, ...other],
@@ -87,6 +87,7 @@ describe('commands that name a pool the operator does not manage', () => {
     for (const args of [
       ['status', '--pool', pool!.pool, '-n', ns],
       ['status', '--explain', pool!.pool, '-n', ns],
+      ['rollback', '--pool', pool!.pool, '-n', ns],
     ]) {
       const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
         execFile(nodeBinary(), [path.join(ROOT, 'src', 'cli.ts'), ...args], { cwd: ROOT, env: { ...process.env, KUBECONFIG: clusterEnv().KUBECONFIG, LBC_OPT_IN_LABEL: 'test.layering.mco.dev/not-this-one' } }, (err, stdout, stderr) => {
@@ -102,6 +103,7 @@ describe('commands that name a pool the operator does not manage', () => {
     for (const args of [
       ['status', '--explain', 'no-such-pool-x', '-n', ns],
       ['render', '--pool', 'no-such-pool-x', '--namespace', ns],
+      ['rollback', '--pool', 'no-such-pool-x', '-n', ns],
     ]) {
       const r = await cli(args);
       expect(r.code, args.join(' ')).toBe(2);
