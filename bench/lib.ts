@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import type { Informer } from '../src/kube/informer.ts';
 import { ObjectMetaSchema } from '../src/kube/types.ts';
 import { DEFAULT_VALUES } from '../src/config/defaults.ts';
 
@@ -185,4 +186,23 @@ export function cpuDelta(after: Map<string, number>, before: Map<string, number>
   const out = new Map<string, number>();
   for (const [k, v] of after) out.set(k, v >= (before.get(k) ?? 0) ? v - (before.get(k) ?? 0) : v);
   return out;
+}
+
+/** Resolves when `pred` holds, checked now and on every event of the informers; rejects after `timeoutMs`. */
+export function waitOn<T, O extends MetaOnly>(informers: Informer<O>[], pred: () => T | undefined, what: string, timeoutMs: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const offs: (() => void)[] = [];
+    const done = (f: () => void) => {
+      offs.forEach((o) => o());
+      clearTimeout(timer);
+      f();
+    };
+    const check = () => {
+      const v = pred();
+      if (v !== undefined) done(() => resolve(v));
+    };
+    const timer = setTimeout(() => done(() => reject(new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`))), timeoutMs);
+    for (const i of informers) offs.push(i.addHandler(check));
+    check();
+  });
 }

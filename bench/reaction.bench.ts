@@ -27,7 +27,7 @@ import { loadKubeConfig } from '../src/kube/client.ts';
 import { Informer, type EventType } from '../src/kube/informer.ts';
 import { apiVersionOf, RESOURCES, type ResourceCoords } from '../src/kube/types.ts';
 import { ANNOTATION_POOL, LATEST, poolStreams, renderedConfigTag } from '../src/plan/names.ts';
-import { benchNamespace, MetaOnly, oc, ROOT, scrape, startOperator, sumOf, type Operator } from './lib.ts';
+import { benchNamespace, MetaOnly, oc, ROOT, waitOn, scrape, startOperator, sumOf, type Operator } from './lib.ts';
 import { percentile, summarize } from './stats.ts';
 
 function arg(name: string, def: string): string {
@@ -58,21 +58,7 @@ const ACTIVE = new Set(['New', 'Pending', 'Running']);
 
 /** Resolves when `pred` holds, checked now and on every event of the informers; rejects after the timeout. */
 function waitFor<T>(informers: Informer<Obj>[], pred: () => T | undefined, what: string, timeoutMs = TIMEOUT_MS): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const offs: (() => void)[] = [];
-    const done = (f: () => void) => {
-      offs.forEach((o) => o());
-      clearTimeout(timer);
-      f();
-    };
-    const check = () => {
-      const v = pred();
-      if (v !== undefined) done(() => resolve(v));
-    };
-    const timer = setTimeout(() => done(() => reject(new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`))), timeoutMs);
-    for (const i of informers) offs.push(i.addHandler(check));
-    check();
-  });
+  return waitOn(informers, pred, what, timeoutMs);
 }
 
 function informer(r: ResourceCoords, ns: string | undefined, onEvent?: (o: Obj, t: EventType) => void): Informer<Obj> {

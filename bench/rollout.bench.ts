@@ -21,7 +21,7 @@ import { loadKubeConfig } from '../src/kube/client.ts';
 import { CORE_RESOURCES, Informer } from '../src/kube/informer.ts';
 import { apiVersionOf, MCD_ANNOTATION, RESOURCES, type ResourceCoords } from '../src/kube/types.ts';
 import { handoffMachineConfigName } from '../src/plan/names.ts';
-import { benchNamespace, MetaOnly, oc, ROOT, startOperator, type Operator } from './lib.ts';
+import { benchNamespace, MetaOnly, oc, ROOT, waitOn, startOperator, type Operator } from './lib.ts';
 import { summarize } from './stats.ts';
 
 function arg(name: string, def: string): string {
@@ -48,22 +48,8 @@ function informer(r: ResourceCoords, onEvent?: (o: Obj) => void): Informer<Obj> 
 }
 
 /** Resolves when `pred` holds, checked now and on every event of the informers. */
-function waitFor<T>(informers: Informer<Obj>[], pred: () => T | undefined, what: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const offs: (() => void)[] = [];
-    const done = (f: () => void) => {
-      offs.forEach((o) => o());
-      clearTimeout(timer);
-      f();
-    };
-    const check = () => {
-      const v = pred();
-      if (v !== undefined) done(() => resolve(v));
-    };
-    const timer = setTimeout(() => done(() => reject(new Error(`timed out after ${TIMEOUT_MS / 1000} s waiting for ${what}`))), TIMEOUT_MS);
-    for (const i of informers) offs.push(i.addHandler(check));
-    check();
-  });
+function waitFor<T>(informers: Informer<Obj>[], pred: () => T | undefined, what: string, timeoutMs = TIMEOUT_MS): Promise<T> {
+  return waitOn(informers, pred, what, timeoutMs);
 }
 
 const config = (i: number) => ({ ignition: { version: '3.4.0' }, storage: { files: [{ path: '/etc/bench-rollout.conf', mode: 420, overwrite: true, contents: { source: `data:,change%20${i}` } }] } });
