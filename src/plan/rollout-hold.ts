@@ -23,6 +23,7 @@
 import type { MachineConfigPool } from '../kube/types.ts';
 import { ANNOTATION_NEWEST_IMAGE, ANNOTATION_NEWEST_IMAGE_CONFIG, ANNOTATION_NEWEST_IMAGE_SOURCE, GROUP } from './names.ts';
 import type { PlanEvent } from './status.ts';
+import { quote } from '../util/escape.ts';
 
 /** On the pool while the operator holds it (spec.paused is then the operator's): when the hold began (RFC 3339). */
 export const ANNOTATION_ROLLOUT_HELD = `${GROUP}/rollout-held`;
@@ -104,6 +105,8 @@ export function planRolloutHold(i: RolloutHoldInput): RolloutHold {
     if (since) out.apply.paused = true;
     if (i.handoffAnnotations) out.apply.handoff = true;
   }
+  // The annotation is on the admin's object: a value the operator did not write is quoted, never raw.
+  const shown = (v: string) => (/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/.test(v) ? v : quote(v, 40));
   if (since) {
     const waitsFor =
       i.chosen === undefined
@@ -111,7 +114,7 @@ export function planRolloutHold(i: RolloutHoldInput): RolloutHold {
         : i.chosen !== i.current
           ? `image ${i.chosen} is handed off and MCC has rendered it`
           : `MCC renders it with image ${i.chosen}`;
-    out.held = `MachineConfigPool ${name} is paused by the operator since ${since} so that its nodes update once, to the new config and its image together (MCO would move them first to ${i.renderedName ? `${i.renderedName}, ` : ''}the new config on the old image ${i.current}); it is released when ${waitsFor}`;
+    out.held = `MachineConfigPool ${name} is paused by the operator since ${shown(since)} so that its nodes update once, to the new config and its image together (MCO would move them first to ${i.renderedName ? `${i.renderedName}, ` : ''}the new config on the old image ${i.current}); it is released when ${waitsFor}`;
     if (!ours) {
       out.events.push({ type: 'Normal', reason: 'RolloutHeld', message: out.held, on: { kind: 'poolApply' }, key: `hold/${i.renderedName ?? '-'}/${i.current}` });
     }
@@ -121,8 +124,8 @@ export function planRolloutHold(i: RolloutHoldInput): RolloutHold {
       type: 'Normal',
       reason: 'RolloutReleased',
       message: i.unmanaged
-        ? `MachineConfigPool ${name} is no longer managed: the operator's pause (since ${since0}) is released`
-        : `MachineConfigPool ${name} released (paused by the operator since ${since0}): MCC moves its nodes to ${i.renderedName ?? 'its rendering'} with image ${i.chosen}`,
+        ? `MachineConfigPool ${name} is no longer managed: the operator's pause (since ${shown(since0)}) is released`
+        : `MachineConfigPool ${name} released (paused by the operator since ${shown(since0)}): MCC moves its nodes to ${i.renderedName ?? 'its rendering'} with image ${i.chosen}`,
       on: { kind: 'poolApply' },
       key: `release/${since0}`,
     });

@@ -134,6 +134,14 @@ describe('rollout hold: one rollout per MachineConfig change', () => {
     expect(held(w)).toEqual({ paused: undefined, since: undefined });
   });
 
+  it('an annotation value the operator did not write reaches the status quoted, never raw', () => {
+    const p = pool(P, { annotations: { [ANNOTATION_ROLLOUT_HELD]: 'x\nDegraded: forged' } });
+    p.spec = { ...p.spec, paused: true };
+    const h = planRolloutHold({ pool: p, machineConfigMode: true, current: 'r/x@sha256:1', chosen: undefined, renderedImage: 'r/x@sha256:1', now: 0 });
+    expect(h.held).toContain('since "x\\nDegraded: forged" so that');
+    expect(h.held).not.toContain('\n');
+  });
+
   it('annotation-only hand-off and a pool with spec.osImageStream are never held', () => {
     const base = { pool: pool(P), current: 'r/x@sha256:1', chosen: undefined, renderedImage: 'r/x@sha256:1', renderedName: 'rendered-worker-2', now: 0 };
     expect(planRolloutHold({ ...base, machineConfigMode: true }).held).toBeDefined();
