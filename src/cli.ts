@@ -79,6 +79,13 @@ async function poolState(kc: k8s.KubeConfig, name: string, optInLabel: string): 
   throw new UsageError(`MachineConfigPool ${JSON.stringify(name)} does not exist (${names.length ? `pools: ${names.map((n) => JSON.stringify(n)).join(', ')}` : 'no pools found'})`);
 }
 
+/** `-n` of the commands that read the status objects: a DNS-1123 label, else bad input (exit 2). */
+function checkNamespace(ns: string): void {
+  if (!ConfigSchema.shape.namespace.safeParse(ns).success) {
+    throw new ConfigError(`-n / LBC_NAMESPACE = ${JSON.stringify(ns)}: must be a DNS-1123 label (lowercase letters, digits and "-")`);
+  }
+}
+
 function notOptedInText(name: string, optInLabel: string): string {
   return `MachineConfigPool ${JSON.stringify(name)} is not managed by this operator: it has no label ${optInLabel} (to opt it in: oc label mcp/${name} ${optInLabel}=)`;
 }
@@ -186,9 +193,7 @@ program
     let kc: k8s.KubeConfig | undefined;
     try {
       if (!['table', 'json'].includes(opts.output)) throw new ConfigError(`-o ${JSON.stringify(opts.output)}: must be table or json`);
-      if (!ConfigSchema.shape.namespace.safeParse(opts.namespace).success) {
-        throw new ConfigError(`-n / LBC_NAMESPACE = ${JSON.stringify(opts.namespace)}: must be a DNS-1123 label (lowercase letters, digits and "-")`);
-      }
+      checkNamespace(opts.namespace);
       kc = loadKubeConfig(opts.kubeconfig);
       const api = kc.makeApiClient(k8s.CustomObjectsApi);
       const r = RESOURCES.layeredPool;
@@ -281,9 +286,7 @@ program
   .action(async (opts: { pool: string; undo?: boolean; namespace: string; kubeconfig?: string }) => {
     let kc: k8s.KubeConfig | undefined;
     try {
-      if (!ConfigSchema.shape.namespace.safeParse(opts.namespace).success) {
-        throw new ConfigError(`-n / LBC_NAMESPACE = ${JSON.stringify(opts.namespace)}: must be a DNS-1123 label (lowercase letters, digits and "-")`);
-      }
+      checkNamespace(opts.namespace);
       kc = loadKubeConfig(opts.kubeconfig);
       const pool = opts.pool;
       await requireManaged(kc, pool, process.env.LBC_OPT_IN_LABEL || DEFAULTS.optInLabel);

@@ -312,7 +312,6 @@ export class KubeWriter {
     await deleteMachineConfig(this, name);
   }
 
-  /** Applies only the given annotations on a cluster-scoped pool (our fields, nothing else). */
   /**
    * Server-side applies every field of the pool the operator owns (the hand-off annotations and,
    * while it holds the pool for one rollout, spec.paused with its annotation): a field left out is
